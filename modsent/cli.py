@@ -1,0 +1,128 @@
+"""The ``modsent`` command line: argument parsing only; every command calls one library function.
+
+Stage commands share one form — ``modsent STAGE [--config FILE.yaml] [key.sub=value ...]`` — and
+load the stage's config dataclass with :func:`modsent.config.load_config`. Run as
+``modsent …`` or ``python -m modsent.cli …`` (the form the ``deepspeed`` launcher needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from modsent.errors import ModsentError
+
+# name -> (config class, function taking the config), as "module:attribute"; imported lazily so
+# `modsent --help` stays fast and `translate` never imports training code.
+STAGES: dict[str, tuple[str, str, str]] = {
+    # name: (config class, run function, one-line help)
+}
+
+
+def _load(ref: str):
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _cmd_languages(args: argparse.Namespace) -> int:
+    from modsent.languages import all_languages, resolve
+
+    if args.action == "list":
+        print("code\tiso639_3\tiso639_1\tscript\tname")
+        for lang in all_languages():
+            print(f"{lang.code}\t{lang.iso639_3}\t{lang.iso639_1 or '-'}\t{lang.script}\t{lang.name}")
+        return 0
+    failed = 0
+    for code in args.codes:
+        try:
+            lang = resolve(code)
+        except ModsentError as err:
+            print(f"{code}\terror: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{code}\t{lang.code}\t{lang.name}")
+    return 2 if failed else 0
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    from modsent.corpus import corpus_stats, validate_corpus
+
+    if args.action == "validate":
+        status = 0
+        for path in args.paths:
+            report = validate_corpus(path)
+            print(report.format())
+            status = status or (0 if report.ok else 1)
+        return status
+    for path in args.paths:
+        rows = corpus_stats(path)
+        header = list(rows[0]) if rows else []
+        print("\t".join(header))
+        for row in rows:
+            print("\t".join(str(row[h]) for h in header))
+    return 0
+
+
+def _stage_runner(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from modsent.config import load_config, to_dict
+
+        config_cls, function = (_load(ref) for ref in STAGES[name][:2])
+        config = load_config(config_cls, args.config, args.overrides)
+        if args.print_config:
+            import yaml
+
+            print(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), end="")
+            return 0
+        result = function(config)
+        return result if isinstance(result, int) else 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modsent", description="Train modular multilingual sentence encoders: "
+        "translate → vocab → adapt → train → align → evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    languages = sub.add_parser("languages", help="list the language registry or resolve codes")
+    lang_sub = languages.add_subparsers(dest="action", required=True)
+    lang_sub.add_parser("list", help="print every NLLB/FLORES-200 language")
+    resolve_p = lang_sub.add_parser("resolve", help="resolve codes such as de, deu, deu_Latn, pt-BR")
+    resolve_p.add_argument("codes", nargs="+")
+    languages.set_defaults(handler=_cmd_languages)
+
+    corpus = sub.add_parser("corpus", help="validate paraphrase corpora or print their statistics")
+    corpus_sub = corpus.add_subparsers(dest="action", required=True)
+    for action, text in (("validate", "report misaligned, empty, non-UTF-8 lines and missing languages"),
+                         ("stats", "rows, languages and unique sentences per dataset")):
+        p = corpus_sub.add_parser(action, help=text)
+        p.add_argument("paths", nargs="+", help="corpus directory, dataset directory, .jsonl or .parquet")
+    corpus.set_defaults(handler=_cmd_corpus)
+
+    for name, (_, _, text) in STAGES.items():
+        p = sub.add_parser(name, help=text, description=f"{text}. Values come from --config, then "
+                           "key.sub=value overrides (YAML syntax: lists as [a, b] or a,b).")
+        p.add_argument("--config", "-c", help="YAML config file (see configs/)")
+        p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        p.add_argument("overrides", nargs="*", metavar="key=value")
+        # The deepspeed launcher appends --local_rank; ranks read LOCAL_RANK from the environment.
+        p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+        p.set_defaults(handler=_stage_runner(name))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ModsentError as err:
+        print(f"modsent {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

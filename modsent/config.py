@@ -1,0 +1,257 @@
+"""Typed stage configs: one dataclass per stage, loaded from YAML, overridable from the command line.
+
+>>> from dataclasses import dataclass
+>>> @dataclass
+... class Optim:
+...     lr: float = 2e-5
+>>> @dataclass
+... class Stage:
+...     name: str
+...     optim: Optim = field(default_factory=Optim)
+>>> load_config(Stage, overrides=["name=demo", "optim.lr=1e-4"]).optim.lr
+0.0001
+
+Errors name the key, the file it came from and, for unknown keys, the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import os
+import types
+from dataclasses import MISSING, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from modsent.errors import ModsentError
+from modsent.io import atomic_write_text, sha256_json
+
+__all__ = ["ConfigError", "load_config", "from_dict", "to_dict", "dump_config", "config_hash", "field"]
+
+T = TypeVar("T")
+
+
+class ConfigError(ModsentError):
+    """A config value is missing, unknown or of the wrong type; the message says where and how to fix it."""
+
+
+def _where(source: str | None) -> str:
+    return f" in {source}" if source else ""
+
+
+def _suggest(key: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert it (YAML scalars, nested dataclasses)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"'{key}'{_where(source)}: {value!r} is not a valid {_type_name(tp)}")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                f"'{key}'{_where(source)}: {value!r} is not one of {', '.join(map(repr, allowed))}"
+                + (_suggest(str(value), map(str, allowed)) if isinstance(value, str) else "")
+            )
+        return value
+    if origin in (list, tuple) or tp in (list, tuple):
+        if isinstance(value, str) and origin is not None:
+            # `langs=deu_Latn,fra_Latn` on the command line is a list of one or more items.
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}'{_where(source)}: expected a list, got {type(value).__name__} {value!r}")
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [_convert(item, item_tp, f"{key}[{i}]", source) for i, item in enumerate(value)]
+        return tuple(items) if (origin or tp) is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}'{_where(source)}: expected a mapping, got {type(value).__name__} {value!r}")
+        args = get_args(tp)
+        key_tp, val_tp = args if args else (Any, Any)
+        return {
+            _convert(k, key_tp, f"{key}.{k}", source): _convert(v, val_tp, f"{key}.{k}", source)
+            for k, v in value.items()
+        }
+    if is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}'{_where(source)}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return from_dict(tp, value, source=source, prefix=f"{key}.")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = [member.value for member in tp]
+            raise ConfigError(f"'{key}'{_where(source)}: {value!r} is not one of {allowed}") from None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"'{key}'{_where(source)}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"'{key}'{_where(source)}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-4` as a string; accept any float literal.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"'{key}'{_where(source)}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"'{key}'{_where(source)}: expected a string, got {value!r}")
+    if tp is Path:
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        raise ConfigError(f"'{key}'{_where(source)}: expected a path, got {value!r}")
+    raise ConfigError(f"'{key}'{_where(source)}: unsupported config type {_type_name(tp)}")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, prefix: str = "") -> T:
+    """Build the dataclass ``cls`` from a plain mapping, checking every key and type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source or 'config'}: expected a mapping at the top level, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown key '{prefix}{key}'{_where(source)}{_suggest(str(key), known)}")
+    kwargs = {}
+    for name, fld in known.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}", source)
+        elif fld.default is MISSING and fld.default_factory is MISSING:
+            raise ConfigError(f"missing required key '{prefix}{name}'{_where(source)} ({_type_name(hints[name])})")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as err:
+        # __post_init__ checks raise plain ValueErrors; say which file they came from.
+        raise ConfigError(f"{source or 'config'}: {err}") from err
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{dotted}': '{part}' is not a mapping")
+        node = child
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.sub=value`` → (``key.sub``, value parsed as YAML, so ``3``, ``true``, ``[a, b]`` work)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' is not of the form key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    return data or {}
+
+
+def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> T:
+    """Load ``cls`` from a YAML file (optional) with ``key.sub=value`` overrides applied on top.
+
+    Relative paths inside the file stay as written (they are resolved by the stage, relative to
+    the working directory, as on the command line).
+    """
+    data = load_yaml(path) if path is not None else {}
+    source = str(path) if path is not None else None
+    override_list = list(overrides)
+    for text in override_list:
+        key, value = parse_override(text)
+        _set_dotted(data, key, value)
+    if override_list:
+        source = f"{source} (with command-line overrides)" if source else "command-line overrides"
+    return from_dict(cls, data, source=source)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain YAML/JSON-serialisable mapping of a config dataclass (paths as strings)."""
+
+    def plain(value: Any) -> Any:
+        if is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, enum.Enum):
+            return value.value
+        return value
+
+    return plain(config)
+
+
+def dump_config(config: Any, path: str | os.PathLike, header: str | None = None) -> None:
+    """Write the resolved config as YAML (atomically), with an optional comment header."""
+    text = yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
+    if header:
+        text = "".join(f"# {line}\n" for line in header.splitlines()) + text
+    atomic_write_text(path, text)
+
+
+def config_hash(config: Any, exclude: Iterable[str] = ()) -> str:
+    """Hash of a config's values, leaving out top-level keys that do not change results (paths to logs…)."""
+    data = to_dict(config)
+    for key in exclude:
+        data.pop(key, None)
+    return sha256_json(data)
+
+
+def replace(config: T, **changes: Any) -> T:
+    """``dataclasses.replace`` re-exported so stages need one import for config work."""
+    return dataclasses.replace(config, **changes)
+

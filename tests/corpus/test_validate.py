@@ -1,0 +1,45 @@
+from modsent.cli import main
+from modsent.corpus import corpus_stats, validate_corpus, write_dataset
+
+
+def make_corpus(root):
+    write_dataset(root / "para", {("eng_Latn", 1): ["a", "b", "b"], ("eng_Latn", 2): ["c", "d", "e"],
+                                  ("deu_Latn", 1): ["A", "B", "B"], ("deu_Latn", 2): ["C", "D", "E"]})
+    write_dataset(root / "nli.jsonl", {("eng_Latn", 1): ["x"], ("eng_Latn", 2): ["y"], ("eng_Latn", 3): ["z"]},
+                  fmt="jsonl")
+    return root
+
+
+def test_good_corpus_stats(tmp_path):
+    root = tmp_path / "c"
+    write_dataset(root / "para", {("eng_Latn", 1): ["a", "b", "b"], ("eng_Latn", 2): ["c", "d", "e"]})
+    assert validate_corpus(root).ok
+    (row,) = corpus_stats(root)
+    assert row["rows"] == 3 and row["unique_sentences"] == 5 and row["columns"] == 2
+
+
+def test_broken_corpus_reports_every_problem(tmp_path):
+    root = make_corpus(tmp_path / "c")
+    (root / "para" / "deu_Latn_2.txt").write_text("C\n\nE\nF\n")  # an empty line and one line too many
+    (root / "para" / "eng_Latn_1.txt").write_bytes(b"a\n\xff\xfe\nb\n")
+    (root / "para" / "eng_Latn_3.txt").write_text("n\nm\no\n")  # deu_Latn has no column 3
+    report = validate_corpus(root)
+    kinds = sorted(issue.kind for issue in report.issues)
+    assert kinds == ["empty_line", "invalid_utf8", "misaligned", "missing_column", "missing_language"], \
+        report.format()
+    text = report.format()
+    assert "deu_Latn_2.txt: expected 3 lines" in text and "got 4" in text
+    assert "eng_Latn_1.txt:2: invalid UTF-8" in text
+    assert "deu_Latn_2.txt:2: empty line" in text
+    assert "lacks deu_Latn" in text
+    assert "deu_Latn has no column 3" in text
+
+
+def test_cli_validate_exit_codes(tmp_path, capsys):
+    root = tmp_path / "c"
+    write_dataset(root / "para", {("eng_Latn", 1): ["a"], ("eng_Latn", 2): ["b"]})
+    assert main(["corpus", "validate", str(root)]) == 0
+    assert "OK" in capsys.readouterr().out
+    (root / "para" / "eng_Latn_2.txt").write_text("b\nc\n")
+    assert main(["corpus", "validate", str(root)]) == 1
+    assert "misaligned" in capsys.readouterr().out

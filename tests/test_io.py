@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from modsent.io import atomic_directory, atomic_write, atomic_write_json, sha256_tree
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as handle:
+            handle.write("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["out.txt"]  # the temporary file is gone
+    atomic_write_json(target, {"a": 1})
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+
+
+def test_killed_writer_leaves_no_final_file(tmp_path):
+    """A process killed mid-write (no cleanup at all) leaves only a .tmp- file, never the target."""
+    target = tmp_path / "big.txt"
+    script = (
+        "import os, sys\n"
+        "from modsent.io import atomic_write\n"
+        f"with atomic_write({str(target)!r}) as f:\n"
+        "    f.write('x' * 1000)\n"
+        "    f.flush()\n"
+        "    os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == 9
+    assert not target.exists()
+    leftovers = os.listdir(tmp_path)
+    assert leftovers and all(name.startswith(".tmp-big.txt.") for name in leftovers)
+
+
+def test_atomic_directory(tmp_path):
+    target = tmp_path / "model"
+    with pytest.raises(ValueError):
+        with atomic_directory(target) as staging:
+            (staging / "a").write_text("1")
+            raise ValueError
+    assert not target.exists() and os.listdir(tmp_path) == []
+    with atomic_directory(target) as staging:
+        (staging / "a").write_text("1")
+    first = sha256_tree(target)
+    with atomic_directory(target) as staging:
+        (staging / "a").write_text("2")
+    assert (target / "a").read_text() == "2" and sha256_tree(target) != first
+    assert sorted(os.listdir(tmp_path)) == ["model"]
