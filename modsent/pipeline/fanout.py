@@ -1,0 +1,211 @@
+"""Language fan-out: run K independent per-language jobs at once over a pool of devices.
+
+Per-language training jobs share nothing, so a 100-language run packs them onto the cluster:
+each job takes a *slice* of devices (GPUs on one or more hosts, or CPU ranks here), gets its own
+rendezvous port, and runs as its own DeepSpeed (or torchrun) process group. Jobs are queued by
+dependency, started longest-estimated-first (so the long tail does not run alone at the end), a
+failed job is retried, and a job that keeps failing is reported without stopping the others —
+only the jobs that depend on it are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from modsent.errors import ModsentError
+
+__all__ = ["Device", "Job", "JobResult", "FanoutError", "parse_hostfile", "device_pool", "run_jobs",
+           "launch_command", "free_port"]
+
+logger = logging.getLogger(__name__)
+
+
+class FanoutError(ModsentError):
+    pass
+
+
+@dataclass(frozen=True)
+class Device:
+    host: str  # "localhost" for this machine
+    index: int  # GPU index, or CPU rank slot
+
+
+@dataclass
+class Job:
+    """One unit of work: ``run(devices, port)`` raises on failure."""
+
+    name: str
+    run: Callable[[list[Device], int], None]
+    devices: int = 1
+    cost: float = 1.0  # estimated seconds; larger jobs start first
+    deps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobResult:
+    name: str
+    status: str  # done | failed | skipped
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def parse_hostfile(path: str | os.PathLike) -> list[Device]:
+    """Read a DeepSpeed hostfile (``host slots=N`` per line, ``#`` comments) into devices."""
+    path = Path(path)
+    if not path.is_file():
+        raise FanoutError(f"hostfile {path} does not exist")
+    devices: list[Device] = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        slots = [p for p in parts[1:] if p.startswith("slots=")]
+        if len(parts) != 2 or not slots or not slots[0][6:].isdigit():
+            raise FanoutError(f"{path}:{lineno}: expected 'HOST slots=N', got {line!r}")
+        devices += [Device(parts[0], i) for i in range(int(slots[0][6:]))]
+    if not devices:
+        raise FanoutError(f"{path}: names no hosts")
+    return devices
+
+
+def device_pool(gpus: int | None = None, hostfile: str | os.PathLike | None = None, cpu_ranks: int = 2,
+                parallel_jobs: int = 1) -> list[Device]:
+    """The devices a run may use: a hostfile's GPUs, this machine's GPUs, or CPU rank slots."""
+    if hostfile:
+        return parse_hostfile(hostfile)
+    if gpus is None:
+        try:
+            import torch
+
+            gpus = torch.cuda.device_count()
+        except ImportError:
+            gpus = 0
+    if gpus:
+        return [Device("localhost", i) for i in range(gpus)]
+    return [Device("localhost", i) for i in range(cpu_ranks * parallel_jobs)]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(module_args: Sequence[str], devices: list[Device], port: int, use_gpus: bool,
+                   hostfile: str | os.PathLike | None = None) -> list[str]:
+    """The command that runs ``python -m modsent.cli …`` as one process group on ``devices``.
+
+    GPUs: the ``deepspeed`` launcher with ``--include host:i,j@host2:…`` (and the hostfile for
+    several nodes). CPU: ``torchrun`` on loopback — it leaves no shared-memory buffers behind.
+    """
+    if use_gpus:
+        hosts: dict[str, list[int]] = {}
+        for device in devices:
+            hosts.setdefault(device.host, []).append(device.index)
+        include = "@".join(f"{host}:{','.join(map(str, idx))}" for host, idx in hosts.items())
+        cmd = [sys.executable, "-m", "deepspeed.launcher.runner", "--include", include, "--master_port", str(port)]
+        if hostfile:
+            cmd += ["--hostfile", str(hostfile)]
+        return [*cmd, "--module", *module_args]
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(len(devices)),
+            "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", *module_args]
+
+
+def run_subprocess(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    """Run a job's command, streaming its output to ``log_path``; raise with the log's tail on failure."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {shlex.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-25:]
+        raise RuntimeError(f"exit status {proc.returncode}; see {log_path}:\n" + "\n".join(tail))
+
+
+def run_jobs(jobs: Sequence[Job], devices: Sequence[Device], retries: int = 1,
+             on_event: Callable[[str, Job, JobResult], None] | None = None) -> dict[str, JobResult]:
+    """Run ``jobs`` respecting ``deps``, as many at once as free devices allow.
+
+    A job waits until all its dependencies are done; if one failed or was skipped, the job is
+    skipped. ``on_event(kind, job, result)`` is called with kind ``start``/``done``/``failed``/``skipped``.
+    """
+    names = [job.name for job in jobs]
+    if len(set(names)) != len(names):
+        raise FanoutError(f"duplicate job names: {sorted({n for n in names if names.count(n) > 1})}")
+    by_name = {job.name: job for job in jobs}
+    for job in jobs:
+        missing = [d for d in job.deps if d not in by_name]
+        if missing:
+            raise FanoutError(f"job {job.name} depends on unknown job(s) {missing}")
+        if job.devices > len(devices):
+            raise FanoutError(f"job {job.name} needs {job.devices} devices but only {len(devices)} are available "
+                              "(add hosts to the hostfile or lower ranks per job)")
+    emit = on_event or (lambda kind, job, result: None)
+    results: dict[str, JobResult] = {}
+    free = list(devices)
+    lock = threading.Lock()
+    pending = sorted(jobs, key=lambda j: -j.cost)
+    running: dict[Future, tuple[Job, list[Device]]] = {}
+
+    def attempt(job: Job, slice_: list[Device]) -> JobResult:
+        result = JobResult(job.name, "failed")
+        start = time.time()
+        for result.attempts in range(1, retries + 2):
+            try:
+                job.run(slice_, free_port())
+                result.status, result.error = "done", None
+                break
+            except Exception as err:  # a job's failure is reported, never fatal to the others
+                result.error = f"{type(err).__name__}: {err}"
+                logger.warning("job %s failed (attempt %d/%d): %s", job.name, result.attempts, retries + 1, err)
+        result.seconds = round(time.time() - start, 3)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, len(devices))) as pool:
+        while pending or running:
+            progressed = False
+            for job in list(pending):
+                dep_status = [results[d].status if d in results else None for d in job.deps]
+                if any(s in ("failed", "skipped") for s in dep_status):
+                    pending.remove(job)
+                    failed_deps = [d for d, s in zip(job.deps, dep_status) if s in ("failed", "skipped")]
+                    results[job.name] = JobResult(job.name, "skipped", error=f"dependency failed: {failed_deps}")
+                    emit("skipped", job, results[job.name])
+                    progressed = True
+                    continue
+                if any(s != "done" for s in dep_status):
+                    continue
+                with lock:
+                    if len(free) < job.devices:
+                        continue
+                    slice_, free[:] = free[:job.devices], free[job.devices:]
+                pending.remove(job)
+                emit("start", job, JobResult(job.name, "running"))
+                running[pool.submit(attempt, job, slice_)] = (job, slice_)
+                progressed = True
+            if running:
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    job, slice_ = running.pop(future)
+                    with lock:
+                        free.extend(slice_)
+                    results[job.name] = future.result()
+                    emit(results[job.name].status, job, results[job.name])
+            elif pending and not progressed:
+                stuck = [job.name for job in pending]
+                raise FanoutError(f"jobs cannot start (unsatisfiable dependencies or devices): {stuck}")
+    return results

@@ -1,0 +1,144 @@
+"""The run manifest: per (language, stage), what was done, from which inputs, and where it lies.
+
+One JSON file (``manifest.json`` in the run directory), rewritten atomically after every change
+by the one process that schedules the run. An entry is *valid* when its status is ``done``, its
+config and input hashes equal what the current config would use, and its artifact still has the
+fingerprint recorded when it was finished — a deleted, replaced or half-written artifact is
+never trusted, so the rerun redoes exactly that entry and whatever depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from modsent.errors import ModsentError
+from modsent.io import atomic_write_json, sha256_json
+
+__all__ = ["ManifestEntry", "Manifest", "fingerprint", "ManifestError"]
+
+MANIFEST_VERSION = 1
+
+
+class ManifestError(ModsentError):
+    pass
+
+
+def fingerprint(path: str | os.PathLike) -> str | None:
+    """Cheap identity of a file or directory: relative names, sizes and modification times.
+
+    Hashing every byte of a multi-GB model on each rerun costs minutes; names, sizes and mtimes
+    change whenever an artifact is rewritten, deleted or truncated. ``None`` when it is missing.
+    """
+    root = Path(path)
+    if not root.exists():
+        return None
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    listing = []
+    for file in files:
+        if file.name.startswith(".tmp-"):
+            continue
+        stat = file.stat()
+        listing.append((file.relative_to(root).as_posix() if file != root else file.name, stat.st_size,
+                        stat.st_mtime_ns))
+    return sha256_json(listing)
+
+
+@dataclass
+class ManifestEntry:
+    language: str
+    stage: str
+    status: str = "pending"  # pending | running | done | failed
+    config_hash: str | None = None
+    input_hashes: dict[str, str] = field(default_factory=dict)
+    artifact: str | None = None  # path relative to the run directory
+    artifact_fingerprint: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    seconds: float | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class Manifest:
+    """Read/modify/write access to ``<run_dir>/manifest.json`` (thread-safe within one process)."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / "manifest.json"
+        self._lock = threading.Lock()
+        self.entries: dict[str, ManifestEntry] = {}
+        if self.path.exists():
+            self._load()
+
+    @staticmethod
+    def key(language: str, stage: str) -> str:
+        return f"{language}/{stage}"
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") != MANIFEST_VERSION:
+                raise ManifestError(f"{self.path}: manifest version {data.get('version')} is not "
+                                    f"{MANIFEST_VERSION}; start a new run directory")
+            self.entries = {k: ManifestEntry(**v) for k, v in data["entries"].items()}
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ManifestError(f"{self.path}: unreadable manifest ({err}); move it away to start the run afresh")
+
+    def save(self) -> None:
+        atomic_write_json(self.path, {"version": MANIFEST_VERSION,
+                                      "entries": {k: asdict(v) for k, v in sorted(self.entries.items())}})
+
+    def get(self, language: str, stage: str) -> ManifestEntry:
+        return self.entries.setdefault(self.key(language, stage), ManifestEntry(language, stage))
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return iter(list(self.entries.values()))
+
+    def is_valid(self, language: str, stage: str, config_hash: str, input_hashes: dict[str, str]) -> bool:
+        entry = self.entries.get(self.key(language, stage))
+        if entry is None or entry.status != "done":
+            return False
+        if entry.config_hash != config_hash or entry.input_hashes != input_hashes:
+            return False
+        if entry.artifact is None:
+            return True
+        return fingerprint(self.run_dir / entry.artifact) == entry.artifact_fingerprint
+
+    def mark_running(self, language: str, stage: str, config_hash: str, input_hashes: dict[str, str]) -> None:
+        with self._lock:
+            entry = self.get(language, stage)
+            entry.status, entry.config_hash, entry.input_hashes = "running", config_hash, dict(input_hashes)
+            entry.started, entry.finished, entry.seconds, entry.error = time.time(), None, None, None
+            entry.attempts += 1
+            self.save()
+
+    def mark_done(self, language: str, stage: str, artifact: str | os.PathLike | None) -> ManifestEntry:
+        with self._lock:
+            entry = self.get(language, stage)
+            entry.status = "done"
+            entry.finished = time.time()
+            entry.seconds = round(entry.finished - (entry.started or entry.finished), 3)
+            if artifact is not None:
+                path = Path(artifact)
+                entry.artifact = (path.relative_to(self.run_dir) if path.is_absolute() else path).as_posix()
+                entry.artifact_fingerprint = fingerprint(self.run_dir / entry.artifact)
+            entry.error = None
+            self.save()
+            return entry
+
+    def mark_failed(self, language: str, stage: str, error: str) -> None:
+        with self._lock:
+            entry = self.get(language, stage)
+            entry.status, entry.finished, entry.error = "failed", time.time(), error[-4000:]
+            self.save()
+
+    def artifact_hash(self, language: str, stage: str) -> str:
+        """What downstream entries record as their input: changes whenever this entry is redone."""
+        entry = self.entries[self.key(language, stage)]
+        return sha256_json([entry.config_hash, entry.input_hashes, entry.artifact_fingerprint])
