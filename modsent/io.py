@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
     try:
@@ -50,6 +56,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.", dir=target.parent)
+    # mkstemp creates 0600; outputs get the permissions an ordinary open() would give them.
+    os.chmod(tmp_name, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
@@ -86,6 +94,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}.", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())
     try:
         yield staging
         if target.exists():

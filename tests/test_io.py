@@ -52,3 +52,16 @@ def test_atomic_directory(tmp_path):
         (staging / "a").write_text("2")
     assert (target / "a").read_text() == "2" and sha256_tree(target) != first
     assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt") as handle:
+            handle.write("x")
+        with atomic_directory(tmp_path / "d") as staging:
+            (staging / "a").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
