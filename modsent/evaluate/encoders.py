@@ -1,0 +1,104 @@
+"""What the evaluator needs from a model: the :class:`Encoder` protocol and adapters for single models.
+
+An encoder maps texts of one language to L2-normalised float32 rows. ``aligned`` picks the
+embedding space: ``False`` for monolingual tasks (a language's own encoder, no adapter), ``True``
+for cross-lingual ones (the encoder with its alignment adapter, i.e. the English pivot space; the
+English encoder is the same either way). A single multilingual model ignores ``aligned``.
+
+Optional attributes the evaluator reads when present:
+
+- ``fingerprint: str | None`` identifies the weights (e.g. a hash of the model directory); the
+  on-disk embedding cache is used only for encoders that have one, so it never mixes models;
+- ``effective_aligned(lang, aligned) -> bool`` names the space ``encode(texts, lang, aligned)``
+  really produces, so equal spaces are encoded once (a multilingual model returns ``False``
+  always; a modular one returns ``aligned and lang != pivot``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Encoder", "SingleModelEncoder", "effective_aligned", "encode_length_sorted", "normalize_rows"]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything with ``encode(texts, lang, aligned) -> (len(texts), dim) float32, L2-normalised rows``."""
+
+    def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
+        ...
+
+
+def effective_aligned(encoder: Encoder, lang: str, aligned: bool) -> bool:
+    """The embedding space ``encoder.encode(texts, lang, aligned)`` produces (see the module docstring)."""
+    resolve = getattr(encoder, "effective_aligned", None)
+    return bool(resolve(lang, aligned)) if resolve is not None else aligned
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def encode_length_sorted(encode_batch: Callable[[list[str]], Any], texts: Sequence[str], batch_size: int,
+                         sort_by_length: bool = True) -> np.ndarray:
+    """Encode ``texts`` in batches of similar length and return the rows in the input order.
+
+    Sorting by length (longest first, so a too-large batch fails at once) keeps the padding of
+    each batch small; ``sort_by_length=False`` batches in input order (the benchmark's baseline).
+    ``encode_batch`` maps a list of texts to an array-like (or torch tensor) of rows.
+
+    >>> encode_length_sorted(lambda b: [[len(t)] for t in b], ["a", "ccc", "bb"], batch_size=2).ravel()
+    array([1., 3., 2.], dtype=float32)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i])) if sort_by_length else list(range(len(texts)))
+    result: np.ndarray | None = None
+    for start in range(0, len(order), batch_size):
+        batch_ids = order[start:start + batch_size]
+        output = encode_batch([texts[i] for i in batch_ids])
+        if hasattr(output, "detach"):  # torch tensor
+            output = output.detach().float().cpu().numpy()
+        rows = np.asarray(output, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[0] != len(batch_ids):
+            raise ValueError(f"encode_batch returned shape {rows.shape} for {len(batch_ids)} texts; "
+                             "expected (number of texts, dimension)")
+        if result is None:
+            result = np.empty((len(texts), rows.shape[1]), dtype=np.float32)
+        result[batch_ids] = rows
+    return result if result is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+class SingleModelEncoder:
+    """One multilingual model for every language: a ``SentenceTransformer`` or any ``callable(texts) -> rows``.
+
+    ``lang`` and ``aligned`` are ignored (``effective_aligned`` is always ``False``, so the
+    evaluator encodes each language once). Rows are L2-normalised here.
+
+    >>> enc = SingleModelEncoder(lambda texts: [[1.0, float(len(t))] for t in texts], fingerprint="toy")
+    >>> enc.encode(["ab"], lang="deu_Latn", aligned=True).shape
+    (1, 2)
+    """
+
+    def __init__(self, model: Any, batch_size: int = 64, fingerprint: str | None = None) -> None:
+        if hasattr(model, "encode") and callable(model.encode):
+            self._encode_batch = lambda batch: model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
+                                                            show_progress_bar=False)
+        elif callable(model):
+            self._encode_batch = model
+        else:
+            raise TypeError(f"{type(model).__name__} is neither a SentenceTransformer nor a callable(texts)")
+        self.batch_size = batch_size
+        self.fingerprint = fingerprint
+
+    def effective_aligned(self, lang: str, aligned: bool) -> bool:
+        return False
+
+    def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
+        return normalize_rows(encode_length_sorted(self._encode_batch, texts, self.batch_size))

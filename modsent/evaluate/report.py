@@ -1,0 +1,207 @@
+"""Reports from a list of :class:`~modsent.evaluate.scores.Score`: CSV and Markdown tables, heatmaps, deltas.
+
+Layout under the output directory (every file written atomically)::
+
+    <task>.md                                    all tables of a task, for people
+    <task>/<dataset>.<metric>.csv                combined pairs × encoders, then averages
+    <task>/<dataset>.<metric>.directed.csv       both directions of each cross-lingual pair
+    <task>/heatmaps/<dataset>.<metric>.<encoder>.png (+ .csv)   every language × language matrix
+    deltas.csv, deltas.md                        each encoder minus the baseline encoder
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from modsent.evaluate.scores import LOWER_IS_BETTER, Score, group_scores, score_matrix, summarize
+from modsent.io import atomic_write_bytes, atomic_write_text
+
+__all__ = ["write_reports", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "markdown_table", "csv_text",
+           "delta_rows"]
+
+HEATMAP_DPI = 100
+_ANNOTATE_UP_TO = 25  # cells get their value printed up to this many languages a side
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.2f}"
+    return str(value)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """CSV with floats at two decimals (NaN as an empty cell)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([_fmt(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table; numbers right-aligned at two decimals.
+
+    >>> print(markdown_table(["pair", "m"], [["deu", 81.234]]))
+    | pair | m |
+    | --- | ---: |
+    | deu | 81.23 |
+    """
+    rows = [list(row) for row in rows]
+    numeric = [bool(rows) and all(isinstance(row[i], (int, float)) for row in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |",
+             "| " + " | ".join("---:" if is_num else "---" for is_num in numeric) + " |"]
+    lines += ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def heatmap_size_inches(n_rows: int, n_cols: int) -> tuple[float, float]:
+    """Figure size of a heatmap; at :data:`HEATMAP_DPI` the PNG is ``round(w*dpi) × round(h*dpi)`` pixels."""
+    return 2.5 + 0.45 * n_cols, 1.8 + 0.4 * n_rows
+
+
+def plot_heatmap(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], title: str,
+                 path: str | os.PathLike, row_axis: str = "", col_axis: str = "") -> Path:
+    """Draw ``matrix`` (NaN cells blank) as a PNG at ``path``; returns the path.
+
+    >>> plot_heatmap(np.eye(2), ["a", "b"], ["a", "b"], "demo", "demo.png")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"matrix {matrix.shape} does not match {len(row_labels)} × {len(col_labels)} labels")
+    fig, ax = plt.subplots(figsize=heatmap_size_inches(*matrix.shape), dpi=HEATMAP_DPI)
+    try:
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap="viridis", aspect="auto")
+        fig.colorbar(image, ax=ax)
+        ax.set_xticks(range(len(col_labels)), labels=list(col_labels), rotation=90, fontsize=7)
+        ax.set_yticks(range(len(row_labels)), labels=list(row_labels), fontsize=7)
+        ax.set_xlabel(col_axis)
+        ax.set_ylabel(row_axis)
+        ax.set_title(title, fontsize=9)
+        if max(matrix.shape) <= _ANNOTATE_UP_TO:
+            for (i, j), value in np.ndenumerate(matrix):
+                if not math.isnan(value):
+                    ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6, color="white")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=HEATMAP_DPI)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+# Axis names of the directed matrices, per task.
+_AXES = {
+    "sts": ("sentence 1 language", "sentence 2 language"),
+    "belebele": ("passage language", "question + options language"),
+    "belebele_retrieval": ("passage language", "question language"),
+    "bitext": ("query language", "retrieved language"),
+}
+
+
+def delta_rows(scores: Sequence[Score], summary: Sequence[dict], baseline: str) -> list[list[object]]:
+    """Rows (task, dataset, metric, pair, encoder, baseline value, value, delta, better) comparing every
+    other encoder with ``baseline``, over combined pairs and the ``avg:`` summary rows."""
+    values: dict[tuple[str, str, str, str], dict[str, float]] = {}
+    for s in scores:
+        if not s.directed:
+            values.setdefault((s.task, s.dataset, s.metric, s.pair), {})[s.encoder] = s.value
+    for row in summary:
+        for name, value in row.items():
+            if name not in ("task", "dataset", "metric", "encoder"):
+                values.setdefault((row["task"], row["dataset"], row["metric"], f"avg:{name}"), {})[row["encoder"]] = value
+    rows = []
+    for (task, dataset, metric, pair), by_encoder in values.items():
+        if baseline not in by_encoder:
+            continue
+        for encoder, value in by_encoder.items():
+            if encoder == baseline:
+                continue
+            delta = value - by_encoder[baseline]
+            lower_better = metric.startswith(LOWER_IS_BETTER)
+            better = "" if math.isnan(delta) else ("yes" if (delta < 0 if lower_better else delta > 0) else "no")
+            rows.append([task, dataset, metric, pair, encoder, by_encoder[baseline], value, delta, better])
+    return rows
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    atomic_write_text(path, csv_text(header, rows))
+    return path
+
+
+def write_reports(scores: Sequence[Score], output_dir: str | os.PathLike,
+                  resource_levels: Mapping[str, str] | None = None, baseline: str | None = None,
+                  heatmaps: bool = True) -> list[Path]:
+    """Write every table, heatmap and the delta table for ``scores``; returns the paths written."""
+    output = Path(output_dir)
+    written: list[Path] = []
+    summary = summarize(scores, resource_levels)
+    encoders = list(dict.fromkeys(s.encoder for s in scores))
+    markdown: dict[str, list[str]] = {}
+    for (task, dataset, metric), group in group_scores(scores).items():
+        stem = f"{_safe(dataset)}.{_safe(metric)}"
+        sections = markdown.setdefault(task, [f"# {task}\n"])
+
+        combined: dict[str, dict[str, float]] = {}
+        for s in group:
+            if not s.directed:
+                combined.setdefault(s.pair, {})[s.encoder] = s.value
+        rows = [[pair, *(by_encoder.get(e, math.nan) for e in encoders)] for pair, by_encoder in combined.items()]
+        averages = [row for row in summary if (row["task"], row["dataset"], row["metric"]) == (task, dataset, metric)]
+        names = list(dict.fromkeys(name for row in averages for name in row
+                                   if name not in ("task", "dataset", "metric", "encoder")))
+        by_encoder_avg = {row["encoder"]: row for row in averages}
+        rows += [[f"avg:{name}", *(by_encoder_avg.get(e, {}).get(name, math.nan) for e in encoders)] for name in names]
+        header = ["pair", *encoders]
+        written.append(_write_csv(output / task / f"{stem}.csv", header, rows))
+        sections.append(f"## {dataset} — {metric}\n\n{markdown_table(header, rows)}\n")
+
+        directed_rows = [[s.lang1, s.lang2, s.encoder, s.value] for s in group if s.directed and s.lang1 != s.lang2]
+        if directed_rows:
+            directed_header = ["lang1", "lang2", "encoder", metric]
+            written.append(_write_csv(output / task / f"{stem}.directed.csv", directed_header, directed_rows))
+            sections.append(f"### {dataset} — {metric}, each direction\n\n"
+                            f"{markdown_table(directed_header, directed_rows)}\n")
+
+        if not heatmaps:
+            continue
+        row_axis, col_axis = _AXES.get(task, ("lang1", "lang2"))
+        for encoder in encoders:
+            row_labels, col_labels, matrix = score_matrix(group, encoder)
+            if len(row_labels) < 2 or len(col_labels) < 2:
+                continue
+            base = output / task / "heatmaps" / f"{stem}.{_safe(encoder)}"
+            written.append(plot_heatmap(matrix, row_labels, col_labels, f"{task} {dataset} {metric} — {encoder}",
+                                        base.with_name(base.name + ".png"), row_axis, col_axis))
+            written.append(_write_csv(base.with_name(base.name + ".csv"), [f"{row_axis} \\ {col_axis}", *col_labels],
+                                      ([r, *m] for r, m in zip(row_labels, matrix.tolist()))))
+
+    for task, sections in markdown.items():
+        path = output / f"{task}.md"
+        atomic_write_text(path, "\n".join(sections))
+        written.append(path)
+
+    if baseline:
+        header = ["task", "dataset", "metric", "pair", "encoder", f"baseline ({baseline})", "value", "delta", "better"]
+        rows = delta_rows(scores, summary, baseline)
+        written.append(_write_csv(output / "deltas.csv", header, rows))
+        atomic_write_text(output / "deltas.md", f"# Each encoder minus {baseline}\n\n{markdown_table(header, rows)}\n")
+        written.append(output / "deltas.md")
+    return written

@@ -1,0 +1,272 @@
+"""One evaluation run: read the configured data, score every encoder on every task, write the reports.
+
+Model loading is not done here: the caller (``modsent evaluate``) builds the encoders from
+``EvaluateConfig.models`` and passes them in, so this module needs no torch at all.
+
+Example config (YAML)::
+
+    output_dir: runs/eval
+    languages: [eng_Latn, deu_Latn, kin_Latn]
+    baseline: labse
+    resource_levels: {eng_Latn: high, deu_Latn: high, kin_Latn: low}
+    sts:
+      - {name: sts17, format: mteb, files: {"*": data/sts17/test.jsonl}}
+      - {name: sts17, format: mteb, recombine: true,
+         files: {deu: data/sts17x/de.jsonl, eng: data/sts17x/en.jsonl}}
+      - {name: str24, format: str, files: {kin_Latn: "data/str/Track A/kin/kin_test_with_labels.csv"}}
+    belebele: {directory: data/belebele}
+    bitext:
+      - {name: flores, files: {eng_Latn: flores/eng_Latn.devtest, deu_Latn: flores/deu_Latn.devtest}}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from modsent.evaluate.belebele import BELEBELE_TASKS, evaluate_belebele
+from modsent.evaluate.cache import EmbeddingCache
+from modsent.evaluate.encoders import Encoder
+from modsent.evaluate.readers import (
+    STSPairs,
+    read_belebele,
+    read_kardes_files,
+    read_mteb_sts,
+    read_parallel_lines,
+    read_str,
+    read_stsb,
+    split_pair,
+)
+from modsent.evaluate.report import write_reports
+from modsent.evaluate.retrieval import evaluate_bitext
+from modsent.evaluate.scores import summarize
+from modsent.evaluate.sts import evaluate_sts, recombine_aligned
+from modsent.io import atomic_write_json
+from modsent.languages import resolve
+
+__all__ = ["EvaluateConfig", "STSDatasetConfig", "BelebeleConfig", "BitextConfig", "run_evaluation", "TASKS",
+           "LanguageCodes", "load_sts_dataset"]
+
+logger = logging.getLogger(__name__)
+
+TaskName = Literal["sts", "belebele", "belebele_retrieval", "bitext"]
+TASKS: tuple[str, ...] = ("sts", "belebele", "belebele_retrieval", "bitext")
+
+
+@dataclass
+class STSDatasetConfig:
+    """One STS/STR source. Several entries with the same ``name`` form one data set (e.g. extended STS17)."""
+
+    name: str
+    # stsb: STS-benchmark TSV; mteb: JSONL/Parquet with sentence1/sentence2/score; str: SemEval-2024
+    # track A CSV; kardes: Kardeş-NLU STS CSV (always recombined with its English side)
+    format: Literal["stsb", "mteb", "str", "kardes"]
+    # language (or "a-b" pair) -> file; for mteb, "*" reads the pairs from the file's lang column(s)
+    files: dict[str, Path] = field(default_factory=dict)
+    # treat the monolingual sets as row-aligned translations and build every cross-language pair
+    recombine: bool = False
+    # keep only these "a-b" / "a" pairs (after recombination); empty keeps all
+    pairs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BelebeleConfig:
+    directory: Optional[Path] = None  # holds one <file_pattern> per language (facebook/belebele's data/)
+    file_pattern: str = "{lang}.jsonl"
+    languages: list[str] = field(default_factory=list)  # empty: EvaluateConfig.languages
+    cross_lingual: bool = True  # the full language × language matrix, not only the diagonal
+    retrieval_ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+
+
+@dataclass
+class BitextConfig:
+    name: str
+    files: dict[str, Path] = field(default_factory=dict)  # language -> line-aligned sentence file
+    pairs: list[str] = field(default_factory=list)  # "a-b" pairs; empty: every pair of the files' languages
+
+
+@dataclass
+class EvaluateConfig:
+    output_dir: Path = Path("runs/evaluate")
+    tasks: list[TaskName] = field(default_factory=list)  # empty: every task that has data configured
+    languages: list[str] = field(default_factory=list)  # evaluate only these (empty: all in the data)
+    models: dict[str, str] = field(default_factory=dict)  # encoder name -> model path (read by the CLI)
+    baseline: str = ""  # encoder name the delta table compares the others against
+    sts: list[STSDatasetConfig] = field(default_factory=list)
+    belebele: BelebeleConfig = field(default_factory=BelebeleConfig)
+    bitext: list[BitextConfig] = field(default_factory=list)
+    batch_size: int = 64  # for the encoders the CLI builds
+    margin_k: int = 4
+    retrieval_scoring: list[Literal["cosine", "margin"]] = field(default_factory=lambda: ["cosine", "margin"])
+    query_chunk: int = 16_384  # FAISS search shards
+    database_chunk: int = 1_000_000
+    cache_dir: Optional[Path] = None  # on-disk embedding cache; None keeps embeddings in memory only
+    resource_levels: dict[str, str] = field(default_factory=dict)  # language -> "high"/"low"/...
+    language_aliases: dict[str, str] = field(default_factory=dict)  # data-set code -> code, before resolve()
+    heatmaps: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "margin_k", "query_chunk", "database_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def active_tasks(self) -> list[str]:
+        """The configured tasks, or every task with data when none are listed; a listed task without data raises."""
+        has_data = {"sts": bool(self.sts), "belebele": self.belebele.directory is not None,
+                    "belebele_retrieval": self.belebele.directory is not None, "bitext": bool(self.bitext)}
+        if not self.tasks:
+            return [task for task in TASKS if has_data[task]]
+        missing = [task for task in self.tasks if not has_data[task]]
+        if missing:
+            raise ValueError(f"task(s) {', '.join(missing)} listed but no data configured for them "
+                             "(set sts / belebele.directory / bitext)")
+        return list(dict.fromkeys(self.tasks))
+
+
+class LanguageCodes:
+    """Maps data-set codes (``en``, ``deu``, ``zh``) to NLLB codes: an alias first, then :func:`resolve`."""
+
+    def __init__(self, aliases: Mapping[str, str] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+
+    def __call__(self, code: str) -> str:
+        return resolve(self.aliases.get(code, code)).code
+
+    def pair(self, text: str) -> tuple[str, str]:
+        """``"en-de"`` -> ("eng_Latn", "deu_Latn"); ``"de"`` -> ("deu_Latn", "deu_Latn")."""
+        first, second = split_pair(text)
+        return self(first), self(second)
+
+
+def load_sts_dataset(entries: list[STSDatasetConfig], codes: LanguageCodes) -> dict[tuple[str, str], STSPairs]:
+    """Read and merge the entries of one STS data set into ``{(lang1, lang2): pairs}`` (NLLB codes)."""
+    merged: dict[tuple[str, str], STSPairs] = {}
+    for entry in entries:
+        found: dict[tuple[str, str], STSPairs] = {}
+        if entry.format == "kardes":
+            sets = read_kardes_files({codes(lang): path for lang, path in entry.files.items()}, english=codes("eng"))
+            found = recombine_aligned(sets)
+        else:
+            for key, path in entry.files.items():
+                if entry.format == "mteb":
+                    found.update(read_mteb_sts(path, lang_pair=None if key == "*" else key, normalize=codes))
+                else:
+                    lang = codes(key)
+                    read = read_stsb if entry.format == "stsb" else read_str
+                    found[(lang, lang)] = read(path, lang)
+            if entry.recombine:
+                monolingual = {a: pairs for (a, b), pairs in found.items() if a == b}
+                recombined = recombine_aligned(monolingual)
+                found = {**{pair: p for pair, p in found.items() if pair[0] != pair[1]}, **recombined}
+        if entry.pairs:
+            wanted = [codes.pair(text) for text in entry.pairs]
+            absent = [text for text, pair in zip(entry.pairs, wanted) if pair not in found]
+            if absent:
+                raise ValueError(f"STS data set {entry.name!r}: pair(s) {', '.join(absent)} not in its files "
+                                 f"(have: {', '.join('-'.join(p) for p in found)})")
+            found = {pair: found[pair] for pair in wanted}
+        for pair, data in found.items():
+            if pair in merged:
+                raise ValueError(f"STS data set {entry.name!r}: pair {'-'.join(pair)} comes from both "
+                                 f"{merged[pair].source} and {data.source}; keep one (see 'pairs')")
+            merged[pair] = data
+    return merged
+
+
+def _within(pair: tuple[str, str], languages: set[str]) -> bool:
+    """True when ``languages`` is empty (no filter) or holds both languages of ``pair``."""
+    return not languages or set(pair) <= languages
+
+
+def _without_nan(row: dict[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN; an undefined score (e.g. Spearman of a constant prediction) becomes null.
+    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
+
+
+def _load_sts(config: EvaluateConfig, codes: LanguageCodes,
+              languages: set[str]) -> dict[str, dict[tuple[str, str], STSPairs]]:
+    by_name: dict[str, list[STSDatasetConfig]] = {}
+    for entry in config.sts:
+        by_name.setdefault(entry.name, []).append(entry)
+    return {name: {pair: data for pair, data in load_sts_dataset(entries, codes).items() if _within(pair, languages)}
+            for name, entries in by_name.items()}
+
+
+def _load_bitext(entry: BitextConfig, codes: LanguageCodes,
+                 languages: set[str]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """The line-aligned texts of one bitext set and its unordered language pairs (file order)."""
+    texts = read_parallel_lines({codes(lang): path for lang, path in entry.files.items()})
+    position = {lang: i for i, lang in enumerate(texts)}
+    if not entry.pairs:
+        pairs = list(combinations(texts, 2))
+    else:
+        pairs = [codes.pair(text) for text in entry.pairs]
+        absent = sorted({lang for pair in pairs for lang in pair if lang not in texts})
+        if absent:
+            raise ValueError(f"bitext {entry.name!r}: pairs name {', '.join(absent)} without a file")
+    unordered = dict.fromkeys(tuple(sorted(pair, key=position.__getitem__)) for pair in pairs if pair[0] != pair[1])
+    return texts, [pair for pair in unordered if _within(pair, languages)]
+
+
+def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> dict[str, Any]:
+    """Evaluate every encoder on every active task and write the reports under ``config.output_dir``.
+
+    Data are read (and checked) before the first encoder runs; an encoder's embeddings are
+    dropped from memory when it is done. Returns ``{"scores": [...], "summary": [...],
+    "encode_calls": {...}, "disk_hits": {...}, "files": [...]}`` (also written to ``results.json``).
+
+    >>> results = run_evaluation(load_config(EvaluateConfig, "eval.yaml"), {"labse": labse})  # doctest: +SKIP
+    """
+    if not encoders:
+        raise ValueError("run_evaluation needs at least one encoder")
+    if config.baseline and config.baseline not in encoders:
+        raise ValueError(f"baseline {config.baseline!r} is not one of the encoders ({', '.join(encoders)})")
+    tasks = config.active_tasks()
+    codes = LanguageCodes(config.language_aliases)
+    languages = {codes(lang) for lang in config.languages}
+    search = {"query_chunk": config.query_chunk, "database_chunk": config.database_chunk}
+
+    sts_sets = _load_sts(config, codes, languages) if "sts" in tasks else {}
+    belebele_tasks = [task for task in tasks if task in BELEBELE_TASKS]
+    belebele = None
+    belebele_pairs: list[tuple[str, str]] = []
+    if belebele_tasks:
+        belebele_langs = [codes(lang) for lang in config.belebele.languages or config.languages]
+        if not belebele_langs:
+            raise ValueError("belebele needs languages: set belebele.languages or languages")
+        belebele = read_belebele(config.belebele.directory, belebele_langs, config.belebele.file_pattern)
+        belebele_pairs = ([(a, b) for a in belebele_langs for b in belebele_langs] if config.belebele.cross_lingual
+                          else [(a, a) for a in belebele_langs])
+    bitext_sets = ({entry.name: _load_bitext(entry, codes, languages) for entry in config.bitext}
+                   if "bitext" in tasks else {})
+
+    cache = EmbeddingCache(config.cache_dir)
+    scores = []
+    for name, encoder in encoders.items():
+        for dataset, sts_pairs in sts_sets.items():
+            scores += evaluate_sts(dataset, sts_pairs, name, encoder, cache)
+        if belebele is not None:
+            scores += evaluate_belebele(belebele, name, encoder, cache, tasks=belebele_tasks, pairs=belebele_pairs,
+                                        retrieval_ks=config.belebele.retrieval_ks, **search)
+        for dataset, (texts, bitext_pairs) in bitext_sets.items():
+            scores += evaluate_bitext(dataset, texts, bitext_pairs, name, encoder, cache, config.retrieval_scoring,
+                                      config.margin_k, **search)
+        cache.release(name)
+
+    output = Path(config.output_dir)
+    levels = {codes(lang): level for lang, level in config.resource_levels.items()}
+    files = write_reports(scores, output, levels, config.baseline or None, heatmaps=config.heatmaps)
+    results = {
+        "scores": [_without_nan(score.as_dict()) for score in scores],
+        "summary": [_without_nan(row) for row in summarize(scores, levels)],
+        "encode_calls": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.encode_calls.items())},
+        "disk_hits": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.disk_hits.items())},
+        "files": [str(path.relative_to(output)) for path in files],
+    }
+    atomic_write_json(output / "results.json", results)
+    return results
