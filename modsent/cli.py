@@ -18,6 +18,15 @@ from modsent.errors import ModsentError
 # `modsent --help` stays fast and `translate` never imports training code.
 STAGES: dict[str, tuple[str, str, str]] = {
     # name: (config class, run function, one-line help)
+    "translate": ("modsent.translate.config:TranslateConfig", "modsent.translate.job:run_translate",
+                  "translate paraphrase corpora with CTranslate2 NLLB on Ray Data"),
+    "vocab": ("modsent.vocab:VocabConfig", "modsent.vocab:run_vocab",
+              "train a target-language tokenizer and FOCUS-initialise its embeddings"),
+    "adapt": ("modsent.train.mlm:AdaptConfig", "modsent.train.mlm:run_adapt", "continue masked-LM training of the source model with the new vocabulary"),
+    "train": ("modsent.train.contrastive:ContrastiveConfig", "modsent.train.contrastive:run_contrastive",
+              "train a sentence encoder with MNRL on paraphrases (train_type mono or cross)"),
+    "align": ("modsent.align.recipe:AlignConfig", "modsent.align.recipe:run_align",
+              "align a language's frozen encoder to the English pivot with a parallel adapter"),
 }
 
 
@@ -65,6 +74,15 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from modsent.models.encoder import encode_file
+
+    embeddings = encode_file(args.model, args.input, args.output, lang=args.lang, batch_size=args.batch_size,
+                             normalize=args.normalize)
+    print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} float32 embeddings to {args.output}")
+    return 0
+
+
 def _stage_runner(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from modsent.config import load_config, to_dict
@@ -102,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = corpus_sub.add_parser(action, help=text)
         p.add_argument("paths", nargs="+", help="corpus directory, dataset directory, .jsonl or .parquet")
     corpus.set_defaults(handler=_cmd_corpus)
+
+    encode = sub.add_parser("encode", help="embed every line of a text file with a trained encoder (.npy output)")
+    encode.add_argument("--model", required=True, help="encoder directory (sentence-transformers or transformers layout)")
+    encode.add_argument("--input", required=True, help="UTF-8 text file, one sentence per line")
+    encode.add_argument("--output", required=True, help="where to write the (lines, dim) float32 .npy array")
+    encode.add_argument("--lang", help="language of the lines (any code; required for NLLB/M2M100 encoders)")
+    encode.add_argument("--batch-size", type=int, default=32)
+    encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
+    encode.set_defaults(handler=_cmd_encode)
 
     for name, (_, _, text) in STAGES.items():
         p = sub.add_parser(name, help=text, description=f"{text}. Values come from --config, then "
