@@ -151,7 +151,14 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
     kwargs = {}
     for name, fld in known.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}", source)
+            value = data[name]
+            if isinstance(value, dict) and fld.default_factory is not MISSING:
+                default = fld.default_factory()
+                if is_dataclass(default):
+                    # A partial section overrides the field's own default (a recipe's trainer
+                    # defaults), not the nested class's generic defaults.
+                    value = _deep_merge(to_dict(default), value)
+            kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
         elif fld.default is MISSING and fld.default_factory is MISSING:
             raise ConfigError(f"missing required key '{prefix}{name}'{_where(source)} ({_type_name(hints[name])})")
     try:
@@ -159,6 +166,14 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
     except (ValueError, TypeError) as err:
         # __post_init__ checks raise plain ValueErrors; say which file they came from.
         raise ConfigError(f"{source or 'config'}: {err}") from err
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -136,6 +136,29 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+CONTENT_HASH_LIMIT = 64 << 20  # artifacts up to this size are identified by content
+
+
+def fingerprint(path: str | os.PathLike) -> str | None:
+    """Identity of a file or directory; ``None`` when it is missing.
+
+    Small artifacts (adapters, reports, configs) are identified by their content, so a
+    deterministic job that is redone yields the same identity and its dependants stay valid.
+    Hashing every byte of a multi-GB model on each rerun costs minutes, so larger ones are
+    identified by relative names, sizes and modification times, which change whenever an artifact
+    is rewritten, deleted or truncated.
+    """
+    root = Path(path)
+    if not root.exists():
+        return None
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    files = [f for f in files if not f.name.startswith(".tmp-")]
+    stats = [(f.relative_to(root).as_posix() if f != root else f.name, f.stat()) for f in files]
+    if sum(stat.st_size for _, stat in stats) <= CONTENT_HASH_LIMIT:
+        return sha256_json([(name, sha256_file(f)) for (name, _), f in zip(stats, files)])
+    return sha256_json([(name, stat.st_size, stat.st_mtime_ns) for name, stat in stats])
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and (when installed) torch."""
     random.seed(seed)

@@ -41,6 +41,16 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.batch_size == 64 and cfg.extra == {"a": 3}
 
 
+@dataclass
+class Recipe:
+    optim: Optim = field(default_factory=lambda: Optim(lr=1e-3, schedule="warmup_linear"))
+
+
+def test_partial_nested_section_keeps_the_fields_own_defaults():
+    cfg = load_config(Recipe, None, ["optim.schedule=constant"])
+    assert cfg.optim.lr == pytest.approx(1e-3) and cfg.optim.schedule == "constant"
+
+
 def test_comma_list_override():
     cfg = load_config(Stage, None, ["model=m", "langs=deu_Latn,fra_Latn"])
     assert cfg.langs == ["deu_Latn", "fra_Latn"]

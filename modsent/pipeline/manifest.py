@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_write_json, sha256_json
+from modsent.io import atomic_write_json, fingerprint, sha256_json
 
 __all__ = ["ManifestEntry", "Manifest", "fingerprint", "ManifestError"]
 
@@ -27,26 +27,6 @@ MANIFEST_VERSION = 1
 
 class ManifestError(ModsentError):
     pass
-
-
-def fingerprint(path: str | os.PathLike) -> str | None:
-    """Cheap identity of a file or directory: relative names, sizes and modification times.
-
-    Hashing every byte of a multi-GB model on each rerun costs minutes; names, sizes and mtimes
-    change whenever an artifact is rewritten, deleted or truncated. ``None`` when it is missing.
-    """
-    root = Path(path)
-    if not root.exists():
-        return None
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    listing = []
-    for file in files:
-        if file.name.startswith(".tmp-"):
-            continue
-        stat = file.stat()
-        listing.append((file.relative_to(root).as_posix() if file != root else file.name, stat.st_size,
-                        stat.st_mtime_ns))
-    return sha256_json(listing)
 
 
 @dataclass

