@@ -17,7 +17,8 @@ COPY modsent ./modsent
 COPY ds_configs ./ds_configs
 COPY configs ./configs
 # CUDA torch from the default index, then our package with the GPU extra (faiss-gpu) and FOCUS.
-RUN pip install torch==2.13.0 && pip install ".[gpu,focus]"
+# Editable: the recipes read ds_configs/ from the source tree.
+RUN pip install torch==2.13.0 && pip install -e ".[gpu,focus]"
 # Prebuild the DeepSpeed ops the GPU recipes use so nodes do not compile at start-up.
 RUN DS_BUILD_FUSED_ADAM=1 DS_BUILD_CPU_ADAM=1 pip install --force-reinstall --no-deps deepspeed || true
 

@@ -25,6 +25,8 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "adapt": ("modsent.train.mlm:AdaptConfig", "modsent.train.mlm:run_adapt", "continue masked-LM training of the source model with the new vocabulary"),
     "train": ("modsent.train.contrastive:ContrastiveConfig", "modsent.train.contrastive:run_contrastive",
               "train a sentence encoder with MNRL on paraphrases (train_type mono or cross)"),
+    "evaluate": ("modsent.evaluate.runner:EvaluateConfig", "modsent.evaluate.loading:run_evaluate",
+                 "evaluate models on STS/STR, Belebele and bitext retrieval; write tables and heatmaps"),
     "align": ("modsent.align.recipe:AlignConfig", "modsent.align.recipe:run_align",
               "align a language's frozen encoder to the English pivot with a parallel adapter"),
 }
@@ -75,11 +77,61 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from modsent.models.encoder import encode_file
+    from modsent.models.modular import encode_modular_file, is_modular_model
 
-    embeddings = encode_file(args.model, args.input, args.output, lang=args.lang, batch_size=args.batch_size,
-                             normalize=args.normalize)
+    if is_modular_model(args.model):
+        embeddings = encode_modular_file(args.model, args.input, args.output, lang=args.lang,
+                                         aligned=not args.monolingual, batch_size=args.batch_size,
+                                         normalize=args.normalize)
+    else:
+        from modsent.models.encoder import encode_file
+
+        embeddings = encode_file(args.model, args.input, args.output, lang=args.lang, batch_size=args.batch_size,
+                                 normalize=args.normalize)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} float32 embeddings to {args.output}")
+    return 0
+
+
+def _split_config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """``modsent run pipeline.yaml a=b`` and ``modsent run --config pipeline.yaml a=b`` are the same."""
+    rest = list(args.rest)
+    config = args.config
+    if config is None and rest and "=" not in rest[0]:
+        config = rest.pop(0)
+    return config, rest
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from modsent.config import load_config
+    from modsent.pipeline.config import PipelineConfig
+    from modsent.pipeline.run import run_pipeline, write_status
+
+    path, overrides = _split_config_and_overrides(args)
+    if path is None:
+        raise SystemExit("modsent run: give a pipeline config (modsent run configs/demo.yaml)")
+    cfg = load_config(PipelineConfig, path, overrides)
+    results = run_pipeline(cfg, source=path, languages=args.languages, stages=args.stages, from_stage=args.from_stage)
+    print(write_status(cfg.run_dir))
+    return 0 if all(r.status == "done" for r in results.values()) else 1
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from modsent.pipeline.run import write_status
+
+    print(write_status(args.run_dir), end="")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from modsent.config import load_config
+    from modsent.pipeline.config import PipelineConfig
+    from modsent.pipeline.plan import plan_run
+
+    path, overrides = _split_config_and_overrides(args)
+    if path is None:
+        raise SystemExit("modsent plan: give a pipeline config")
+    cfg = load_config(PipelineConfig, path, overrides)
+    print(plan_run(cfg, gpus=args.gpus, nodes=args.nodes, device_kind=args.device_kind, costs_file=args.costs))
     return 0
 
 
@@ -104,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modsent", description="Train modular multilingual sentence encoders: "
         "translate → vocab → adapt → train → align → evaluate.")
+    # The deepspeed launcher puts --local_rank=N before the subcommand; ranks read LOCAL_RANK instead.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     languages = sub.add_parser("languages", help="list the language registry or resolve codes")
@@ -122,13 +176,38 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.set_defaults(handler=_cmd_corpus)
 
     encode = sub.add_parser("encode", help="embed every line of a text file with a trained encoder (.npy output)")
-    encode.add_argument("--model", required=True, help="encoder directory (sentence-transformers or transformers layout)")
+    encode.add_argument("--model", required=True, help="encoder directory (sentence-transformers or transformers "
+                        "layout), or a modular model directory (modular.json: routed by --lang)")
     encode.add_argument("--input", required=True, help="UTF-8 text file, one sentence per line")
     encode.add_argument("--output", required=True, help="where to write the (lines, dim) float32 .npy array")
-    encode.add_argument("--lang", help="language of the lines (any code; required for NLLB/M2M100 encoders)")
+    encode.add_argument("--lang", help="language of the lines (any code; required for modular models and "
+                        "NLLB/M2M100 encoders)")
+    encode.add_argument("--monolingual", action="store_true",
+                        help="modular models: the language encoder's own embeddings (cross-lingual adapter off)")
     encode.add_argument("--batch-size", type=int, default=32)
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
     encode.set_defaults(handler=_cmd_encode)
+
+    run = sub.add_parser("run", help="run the whole pipeline (translate → … → evaluate), resumable")
+    run.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")
+    run.add_argument("--languages", nargs="+", help="only these languages (codes as in the config)")
+    run.add_argument("--stages", nargs="+", help="only these stages")
+    run.add_argument("--from-stage", help="this stage and every later one")
+    run.add_argument("rest", nargs="*", metavar="[CONFIG] key=value")
+    run.set_defaults(handler=_cmd_run)
+
+    status = sub.add_parser("status", help="the languages × stages matrix of a run directory (Markdown + PNG)")
+    status.add_argument("run_dir")
+    status.set_defaults(handler=_cmd_status)
+
+    plan = sub.add_parser("plan", help="dry run: job matrix and device-hours / wall-time estimate")
+    plan.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")
+    plan.add_argument("--gpus", type=int, help="GPUs in total (default: this machine's CPU ranks)")
+    plan.add_argument("--nodes", type=int, default=1)
+    plan.add_argument("--device-kind", help="rates to use: cpu, h100 (see modsent/data/costs.yaml)")
+    plan.add_argument("--costs", help="a costs YAML with your own measured rates")
+    plan.add_argument("rest", nargs="*", metavar="[CONFIG] key=value")
+    plan.set_defaults(handler=_cmd_plan)
 
     for name, (_, _, text) in STAGES.items():
         p = sub.add_parser(name, help=text, description=f"{text}. Values come from --config, then "

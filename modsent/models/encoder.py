@@ -1,0 +1,408 @@
+"""The sentence encoder every stage shares: a ``transformers`` encoder + pooling, saved as a sentence-transformers model.
+
+:class:`SentenceEncoder` wraps any ``AutoModel`` encoder (BERT, XLM-R, the vocab stage's models)
+or the encoder half of an NLLB/M2M100 model (SONAR-style). It tokenises (per language when the
+tokenizer needs ``src_lang``, as NLLB's does), pools token embeddings into sentence embeddings
+and encodes texts to NumPy. :meth:`SentenceEncoder.save` writes the sentence-transformers layout
+(``modules.json``, ``sentence_bert_config.json``, ``1_Pooling/config.json``, ``model.safetensors``,
+tokenizer files) in the long-standing format every sentence-transformers version reads, so
+``SentenceTransformer(path)`` returns the same embeddings; :meth:`SentenceEncoder.from_pretrained`
+reads such a directory back, or any plain ``transformers`` directory (mean pooling).
+
+>>> encoder = SentenceEncoder.from_pretrained("runs/train/artifacts/model")  # doctest: +SKIP
+>>> encoder.encode(["Ein Satz.", "Noch einer."], lang="deu_Latn").shape  # doctest: +SKIP
+(2, 768)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modsent.errors import ModsentError
+from modsent.io import atomic_directory, atomic_write, atomic_write_json
+from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
+
+__all__ = [
+    "EncoderLoadError",
+    "LanguageRequiredError",
+    "SentenceEncoder",
+    "Features",
+    "pad_token_ids",
+    "encode_file",
+]
+
+logger = logging.getLogger(__name__)
+
+Features = dict[str, torch.Tensor]  # {"input_ids": (n, seq), "attention_mask": (n, seq)}
+
+#: Names sentence-transformers has read for these modules since version 2 (6.x maps them to its
+#: new classes), so the saved directory loads in old and new releases alike.
+_ST_TRANSFORMER = "sentence_transformers.models.Transformer"
+_ST_POOLING = "sentence_transformers.models.Pooling"
+_ST_NORMALIZE = "sentence_transformers.models.Normalize"
+_ST_TYPE_SUFFIXES = {"Transformer": "transformer", "Pooling": "pooling", "Normalize": "normalize"}
+_LEGACY_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+                        "max": "pooling_mode_max_tokens"}
+_OTHER_LEGACY_POOLING_KEYS = ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
+                              "pooling_mode_lasttoken")
+# Weights a checkpoint may lack without harm: BERT's pooler is never used (we pool ourselves) and
+# is absent from masked-LM checkpoints; sinusoidal position tables are computed, not stored.
+_IGNORABLE_MISSING = ("pooler.", "embed_positions")
+
+
+class EncoderLoadError(ModsentError):
+    """A model directory is missing, incomplete, or holds modules this encoder cannot run."""
+
+
+class LanguageRequiredError(ModsentError):
+    """The tokenizer needs a source language per text (NLLB/M2M100) and none or an unknown one was given."""
+
+
+def pad_token_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> Features:
+    """Right-pad token id lists into ``input_ids`` and ``attention_mask`` tensors of shape (n, longest).
+
+    >>> pad_token_ids([[5, 6, 7], [8]], pad_id=0)["attention_mask"].tolist()
+    [[1, 1, 1], [1, 0, 0]]
+    """
+    longest = max((len(s) for s in sequences), default=0)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, :len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+        attention_mask[row, :len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _is_m2m100(config: Any) -> bool:
+    # NLLB checkpoints use the M2M100 architecture (model_type "m2m_100").
+    return getattr(config, "model_type", None) == "m2m_100"
+
+
+def _check_loading_info(path: Path, info: Mapping[str, Any]) -> None:
+    missing = [key for key in info.get("missing_keys", ()) if not any(p in key for p in _IGNORABLE_MISSING)]
+    if missing:
+        shown = ", ".join(sorted(missing)[:5]) + (" …" if len(missing) > 5 else "")
+        raise EncoderLoadError(
+            f"{path}: the checkpoint lacks {len(missing)} weight(s) of the encoder ({shown}); they would be "
+            "randomly initialised. Point at a complete encoder checkpoint (or its sentence-transformers directory)")
+
+
+def _load_backbone(path: Path) -> nn.Module:
+    """Load the encoder network from a ``transformers`` directory, in float32 for training."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise EncoderLoadError(f"{path}: not a transformers model directory ({err})") from None
+    if _is_m2m100(config):
+        from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder, M2M100Model
+
+        if "M2M100Encoder" in (config.architectures or ()):
+            backbone, info = M2M100Encoder.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+        else:
+            # A full translation model: load it and keep its encoder (M2M100Encoder.from_pretrained
+            # would not map the `model.encoder.` prefix and silently start from random weights).
+            full, info = M2M100Model.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+            backbone = full.get_encoder()
+            backbone.config.architectures = ["M2M100Encoder"]
+    else:
+        backbone, info = AutoModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+    _check_loading_info(path, info)
+    return backbone
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise EncoderLoadError(f"{path}: cannot read it as JSON ({err})") from None
+
+
+def _module_kind(entry: Mapping[str, Any], modules_json: Path) -> str:
+    kind = _ST_TYPE_SUFFIXES.get(str(entry.get("type", "")).rsplit(".", 1)[-1])
+    if kind is None:
+        raise EncoderLoadError(
+            f"{modules_json}: module {entry.get('type')!r} is not supported (only Transformer, Pooling "
+            "and Normalize); re-export the model without it")
+    return kind
+
+
+def _pooling_from_config(config: Mapping[str, Any], source: Path) -> str:
+    """The pooling mode of a ``1_Pooling/config.json`` in the legacy (boolean keys) or 6.x format."""
+    if "pooling_mode" in config:
+        modes = config["pooling_mode"]
+        modes = [modes] if isinstance(modes, str) else list(modes)
+    else:
+        modes = [mode for mode, key in _LEGACY_POOLING_KEYS.items() if config.get(key)]
+        modes += [key for key in _OTHER_LEGACY_POOLING_KEYS if config.get(key)]
+    if len(modes) != 1 or modes[0] not in POOLING_MODES:
+        raise EncoderLoadError(f"{source}: pooling {modes} is not supported; use exactly one of {', '.join(POOLING_MODES)}")
+    return modes[0]
+
+
+def _read_sentence_transformers_layout(root: Path) -> dict[str, Any]:
+    """Read ``modules.json`` and module configs: where the transformer lives, pooling, max length, normalisation."""
+    modules_json = root / "modules.json"
+    entries = sorted(_read_json(modules_json), key=lambda e: e.get("idx", 0))
+    kinds = [_module_kind(entry, modules_json) for entry in entries]
+    if not kinds or kinds[0] != "transformer" or kinds.count("transformer") != 1:
+        raise EncoderLoadError(f"{modules_json}: expected one Transformer module first, found {kinds}")
+    layout: dict[str, Any] = {"transformer_dir": root / entries[0].get("path", ""), "pooling": "mean",
+                              "normalize": "normalize" in kinds, "max_seq_length": None}
+    for entry, kind in zip(entries, kinds):
+        if kind == "pooling":
+            config_path = root / entry["path"] / "config.json"
+            layout["pooling"] = _pooling_from_config(_read_json(config_path), config_path)
+    sbert_config = layout["transformer_dir"] / "sentence_bert_config.json"
+    if sbert_config.is_file():
+        layout["max_seq_length"] = _read_json(sbert_config).get("max_seq_length")
+    return layout
+
+
+class SentenceEncoder(nn.Module):
+    """A ``transformers`` encoder plus pooling: texts (or token ids) in, one embedding per text out.
+
+    ``backbone`` is the encoder network (returns ``last_hidden_state``), ``tokenizer`` a
+    ``transformers`` tokenizer; ``pooling`` is ``mean``, ``cls`` or ``max``; texts are truncated
+    to ``max_seq_length`` tokens; ``normalize`` L2-normalises every embedding (saved as a
+    sentence-transformers ``Normalize`` module). Wrapping modules (the alignment stage's adapter)
+    reach the network as ``encoder.backbone``.
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, pooling: str = "mean", max_seq_length: int = 64,
+                 normalize: bool = False) -> None:
+        super().__init__()
+        if max_seq_length < 2:
+            raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {max_seq_length}")
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.pooling = check_pooling_mode(pooling)
+        self.max_seq_length = int(max_seq_length)
+        self.normalize = bool(normalize)
+        if self.tokenizer.pad_token_id is None:
+            raise EncoderLoadError("the tokenizer has no padding token; set tokenizer.pad_token before building the encoder")
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, pooling: str | None = None, max_seq_length: int | None = None,
+                        normalize: bool | None = None) -> "SentenceEncoder":
+        """Load a sentence-transformers directory (written by :meth:`save` or by sentence-transformers)
+        or a plain ``transformers`` directory (mean pooling, the tokenizer's length limit).
+
+        Explicit arguments override what the directory says. An NLLB/M2M100 translation model
+        directory yields its encoder half.
+        """
+        from transformers import AutoTokenizer
+
+        root = Path(path)
+        if not root.is_dir():
+            raise EncoderLoadError(f"{root}: model directory does not exist")
+        if (root / "modules.json").is_file():
+            layout = _read_sentence_transformers_layout(root)
+        else:
+            layout = {"transformer_dir": root, "pooling": "mean", "normalize": False, "max_seq_length": None}
+        model_dir: Path = layout["transformer_dir"]
+        backbone = _load_backbone(model_dir)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        except (OSError, ValueError, TypeError) as err:
+            raise EncoderLoadError(f"{model_dir}: no usable tokenizer ({err}); save the tokenizer beside the model") from None
+        length = max_seq_length or layout["max_seq_length"] or _length_limit(tokenizer, backbone.config)
+        encoder = cls(backbone, tokenizer, pooling=pooling or layout["pooling"], max_seq_length=length,
+                      normalize=layout["normalize"] if normalize is None else normalize)
+        logger.info("loaded %s from %s: %s pooling, max_seq_length %d%s", type(backbone).__name__, root,
+                    encoder.pooling, encoder.max_seq_length, ", normalized" if encoder.normalize else "")
+        return encoder
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the sentence-transformers layout to ``path`` atomically (complete or absent) and return it.
+
+        Call it on one rank only. ``SentenceTransformer(path)`` then loads the same model.
+        """
+        with atomic_directory(path) as staging:
+            self.write(staging)
+        return Path(path)
+
+    def write(self, directory: str | os.PathLike, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Write the sentence-transformers files into the existing ``directory`` (see :meth:`save`).
+
+        ``state_dict`` (this module's keys, ``backbone.…``) replaces the live weights, e.g. the
+        full weights a DeepSpeed engine gathers from its partitions.
+        """
+        import transformers
+
+        directory = Path(directory)
+        weights = None
+        if state_dict is not None:
+            prefix = "backbone."
+            weights = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        self.backbone.save_pretrained(directory, state_dict=weights, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        atomic_write_json(directory / "sentence_bert_config.json",
+                          {"max_seq_length": self.max_seq_length, "do_lower_case": False})
+        pooling_config = {"word_embedding_dimension": self.embedding_dim,
+                          **{key: self.pooling == mode for mode, key in _LEGACY_POOLING_KEYS.items()},
+                          **{key: False for key in _OTHER_LEGACY_POOLING_KEYS}, "include_prompt": True}
+        atomic_write_json(directory / "1_Pooling" / "config.json", pooling_config)
+        modules = [{"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING}]
+        if self.normalize:
+            (directory / "2_Normalize").mkdir(exist_ok=True)
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE})
+        atomic_write_json(directory / "modules.json", modules)
+        atomic_write_json(directory / "config_sentence_transformers.json", {
+            "__version__": {"sentence_transformers": _installed_version("sentence-transformers"),
+                            "transformers": transformers.__version__, "pytorch": torch.__version__},
+            "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
+        })
+
+    # ------------------------------------------------------------------ tokenising
+
+    @property
+    def needs_lang(self) -> bool:
+        """True when every text needs its language to be tokenised (NLLB/M2M100 tokenizers)."""
+        return hasattr(self.tokenizer, "src_lang")
+
+    @property
+    def embedding_dim(self) -> int:
+        config = self.backbone.config
+        return int(getattr(config, "hidden_size", None) or config.d_model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+    def token_ids(self, texts: Sequence[str], langs: str | Sequence[str] | None = None) -> list[list[int]]:
+        """Token ids of each text (special tokens added, truncated to ``max_seq_length``), unpadded.
+
+        ``langs`` is one code for all texts or one per text; it is required when
+        :attr:`needs_lang` (texts are then tokenised in one call per language) and ignored otherwise.
+        """
+        texts = list(texts)
+        if not self.needs_lang:
+            return self._call_tokenizer(texts)
+        if langs is None:
+            raise LanguageRequiredError(
+                "this model's tokenizer needs the language of every text (it is an NLLB/M2M100 tokenizer); "
+                "pass lang= (e.g. deu_Latn)")
+        per_text = [langs] * len(texts) if isinstance(langs, str) else list(langs)
+        if len(per_text) != len(texts):
+            raise ValueError(f"got {len(per_text)} languages for {len(texts)} texts")
+        ids: list[list[int]] = [[] for _ in texts]
+        for lang in dict.fromkeys(per_text):
+            rows = [i for i, code in enumerate(per_text) if code == lang]
+            self._set_source_language(lang)
+            for row, row_ids in zip(rows, self._call_tokenizer([texts[i] for i in rows])):
+                ids[row] = row_ids
+        return ids
+
+    def _call_tokenizer(self, texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return self.tokenizer(texts, truncation=True, max_length=self.max_seq_length, return_attention_mask=False,
+                              return_token_type_ids=False)["input_ids"]
+
+    def _set_source_language(self, lang: str) -> None:
+        if self.tokenizer.src_lang == lang:
+            return
+        if self.tokenizer.convert_tokens_to_ids(lang) == self.tokenizer.unk_token_id:
+            raise LanguageRequiredError(f"language {lang!r} is not a language token of this model's tokenizer")
+        self.tokenizer.src_lang = lang
+
+    def tokenize(self, texts: Sequence[str], langs: str | Sequence[str] | None = None) -> Features:
+        """Tokenise and right-pad ``texts`` into ``input_ids`` / ``attention_mask`` tensors (see :meth:`token_ids`)."""
+        return pad_token_ids(self.token_ids(texts, langs), self.tokenizer.pad_token_id)
+
+    # ------------------------------------------------------------------ embedding
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Sentence embeddings ``(n, dim)`` of padded token ids ``(n, seq)``."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        embeddings = pool(hidden, attention_mask, self.pooling)
+        return nn.functional.normalize(embeddings, dim=-1) if self.normalize else embeddings
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], lang: str | Sequence[str] | None = None, batch_size: int = 32,
+               normalize: bool = False) -> np.ndarray:
+        """Embed ``texts`` in eval mode into a float32 array ``(len(texts), dim)``, in input order.
+
+        Texts are batched longest-first (little padding); ``normalize`` L2-normalises the rows.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts = list(texts)
+        per_text = [lang] * len(texts) if lang is None or isinstance(lang, str) else list(lang)
+        was_training = self.training
+        self.eval()
+        device = self.device
+        out = np.zeros((len(texts), self.embedding_dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        try:
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                langs = None if lang is None else [per_text[i] for i in rows]
+                features = self.tokenize([texts[i] for i in rows], langs)
+                embeddings = self(**{k: v.to(device) for k, v in features.items()}).float()
+                if normalize:
+                    embeddings = nn.functional.normalize(embeddings, dim=-1)
+                out[rows] = embeddings.cpu().numpy()
+        finally:
+            self.train(was_training)
+        return out
+
+
+_ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")
+
+
+def _length_limit(tokenizer: Any, config: Any) -> int:
+    """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and getattr(config, "model_type", None) in _ROBERTA_LIKE:
+        positions -= (config.pad_token_id or 0) + 1  # RoBERTa position ids start after the padding index
+    usable = [v for v in (getattr(tokenizer, "model_max_length", None), positions)
+              if isinstance(v, int) and 1 < v < 1_000_000]
+    return min(usable) if usable else 512
+
+
+def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
+                lang: str | None = None, batch_size: int = 32, normalize: bool = False) -> np.ndarray:
+    """Embed every line of a UTF-8 text file with the model in ``model_dir``; save a ``.npy`` atomically.
+
+    Returns the ``(lines, dim)`` float32 array it saved. ``lang`` (an NLLB code) is required for
+    NLLB/M2M100 encoders and ignored otherwise.
+
+    >>> encode_file("model", "sentences.txt", "emb.npy", lang="deu_Latn")  # doctest: +SKIP
+    """
+    from modsent.corpus import read_lines
+    from modsent.languages import resolve
+
+    if batch_size < 1:
+        raise ModsentError(f"batch size must be >= 1, got {batch_size}")
+    code = resolve(lang).code if lang else None
+    encoder = SentenceEncoder.from_pretrained(model_dir)
+    if torch.cuda.is_available():
+        encoder.to("cuda")
+    texts = list(read_lines(input_path))
+    embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize)
+    with atomic_write(output_path, "wb", encoding=None) as handle:
+        np.save(handle, embeddings)
+    return embeddings

@@ -1,0 +1,88 @@
+"""The training settings every recipe nests in its own config (``adapt.trainer``, ``train.trainer`` …)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Schedule = Literal["constant", "warmup_linear"]
+
+#: Fields that change where and how often things are written, not what is trained: a checkpoint
+#: written under one value can be resumed under another.
+BOOKKEEPING_FIELDS = frozenset(
+    {"output_dir", "resume", "save_every", "eval_every", "log_every", "eval_at_start", "stop_at_step",
+     "keep_checkpoints", "progress_bar"}
+)
+
+
+@dataclass
+class TrainerConfig:
+    """How to optimise: DeepSpeed config, precision, optimiser, schedule, run length, outputs, resume.
+
+    ``ds_config`` is a JSON file or the name of one in the repository's ``ds_configs/``
+    (``zero0`` … ``zero3``, ``zero3_offload``). Batch sizes, accumulation, clipping and precision
+    come from here and are written into the DeepSpeed config; the JSON holds only ZeRO settings.
+
+    Run length: ``max_steps`` optimiser steps when set, otherwise ``epochs`` passes over the data.
+    One step = ``grad_accum`` micro-batches of ``micro_batch_size`` examples on every rank.
+
+    ``resume``: ``"auto"`` continues from the newest complete checkpoint in ``output_dir`` (or
+    starts fresh if there is none), ``"none"`` always starts fresh, anything else is the path of
+    one checkpoint directory. ``stop_at_step`` ends the run early after checkpointing (for
+    time-sliced jobs); a later run with the same config resumes and finishes it.
+    ``keep_checkpoints``: how many of the newest checkpoints to keep (0 keeps all).
+
+    >>> TrainerConfig(lr=1e-4, max_steps=100).schedule
+    'warmup_linear'
+    """
+
+    ds_config: str = "zero2"
+    zero_stage: Optional[int] = None
+    precision: Precision = "auto"
+    lr: float = 5e-5
+    adam_eps: float = 1e-8
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.01
+    schedule: Schedule = "warmup_linear"
+    warmup_steps: int = 0
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    micro_batch_size: int = 8
+    max_steps: Optional[int] = None
+    epochs: float = 1.0
+    seed: int = 42
+    save_every: int = 1000
+    eval_every: int = 500
+    log_every: int = 10
+    eval_at_start: bool = True
+    output_dir: str = "runs/train"
+    resume: str = "auto"
+    keep_checkpoints: int = 2
+    stop_at_step: Optional[int] = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.zero_stage is not None and self.zero_stage not in (0, 1, 2, 3):
+            raise ValueError(
+                f"trainer.zero_stage must be 0, 1, 2 or 3 (or null to keep the JSON's), got {self.zero_stage}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"trainer.betas must be two numbers in [0, 1), got {self.betas}")
+        positive = {"lr": self.lr, "adam_eps": self.adam_eps, "grad_accum": self.grad_accum,
+                    "micro_batch_size": self.micro_batch_size, "log_every": self.log_every}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"trainer.{name} must be > 0, got {value}")
+        non_negative = {"weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps,
+                        "max_grad_norm": self.max_grad_norm, "save_every": self.save_every,
+                        "eval_every": self.eval_every, "keep_checkpoints": self.keep_checkpoints}
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ValueError(f"trainer.{name} must be >= 0, got {value}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError(
+                f"trainer.max_steps must be > 0 (or null to train for trainer.epochs), got {self.max_steps}")
+        if self.max_steps is None and self.epochs <= 0:
+            raise ValueError(f"trainer.epochs must be > 0 when trainer.max_steps is null, got {self.epochs}")
+        if self.stop_at_step is not None and self.stop_at_step <= 0:
+            raise ValueError(f"trainer.stop_at_step must be > 0 (or null), got {self.stop_at_step}")
