@@ -1,0 +1,341 @@
+"""The translate job: paraphrase corpora → every target language, with CTranslate2 NLLB on Ray Data.
+
+Steps of :func:`run_translate`:
+
+1. check the inputs (languages, model directory, corpora) — bad input fails here, before any
+   output exists;
+2. collect the unique source sentences of all datasets and columns, sorted by length
+   (:mod:`modsent.translate.source`), and cut them into shards;
+3. plan (language, shard) units, skipping those a previous run finished (:mod:`modsent.translate.units`);
+4. stream the pending shards through ``map_batches`` on an actor pool, one CTranslate2 translator
+   per actor; a batch mixes target languages (per-example target prefix); every unit is written
+   atomically the moment its last sentence arrives;
+5. assemble the output corpus from finished units only, in one atomic directory rename, then run
+   the quality checks and write the manifest and the per-language summary (CSV + Markdown).
+
+Submit to a cluster with ``ray job submit -- python ray_jobs/translate_paraphrases.py -c CONFIG``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from modsent.config import ConfigError, dump_config
+from modsent.corpus import write_dataset
+from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, setup_logging, sha256_file
+from modsent.languages import resolve, resolve_many
+from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
+from modsent.translate.model import PreparedModel, check_language_tokens, load_tokenizer, prepare_model, resolve_device
+from modsent.translate.quality import CHECKS, QualityReport, check_translations
+from modsent.translate.source import SourceCorpus, load_source
+from modsent.translate.translator import FAULT_ENV, TranslateActor
+from modsent.translate.units import Unit, UnitStore
+
+__all__ = ["TranslateConfig", "TranslationResult", "LanguageSummary", "run_translate", "ray_session"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LanguageSummary:
+    language: str
+    name: str
+    unique_sentences: int
+    lines_written: int
+    units: int
+    units_reused: int
+    median_length_ratio: float
+    issues: dict[str, int] = field(default_factory=dict)
+
+    def row(self) -> dict[str, object]:
+        return {"language": self.language, "name": self.name, "unique_sentences": self.unique_sentences,
+                "lines_written": self.lines_written, "units": self.units, "units_reused": self.units_reused,
+                **{check: self.issues.get(check, 0) for check in CHECKS},
+                "median_length_ratio": round(self.median_length_ratio, 3)}
+
+
+@dataclass
+class TranslationResult:
+    """What a run produced: paths, counts and timings."""
+
+    output_dir: Path
+    corpus_dir: Path
+    languages: list[str]
+    unique_sentences: int
+    source_occurrences: int
+    units_translated: int
+    units_reused: int
+    examples_translated: int
+    translate_seconds: float
+    total_seconds: float
+    summaries: list[LanguageSummary]
+
+
+@contextlib.contextmanager
+def ray_session(config: RayConfig) -> Iterator[None]:
+    """Use the Ray session already started in this process, a cluster, or a bounded local Ray.
+
+    A cluster comes from ``config.address`` or ``RAY_ADDRESS`` (``ray job submit`` sets it); the
+    local Ray listens on loopback only, without dashboard, with ``num_cpus`` and object store
+    bounded. Only a session started here is shut down here.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    runtime_env = dict(config.runtime_env)
+    address = config.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, runtime_env=runtime_env or None)
+    else:
+        package_root = Path(__file__).resolve().parents[2]
+        if "site-packages" not in package_root.parts and Path.cwd().resolve() != package_root:
+            # A source checkout run from elsewhere: local workers must import modsent from it too.
+            env_vars = dict(runtime_env.get("env_vars", {}))
+            env_vars["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(package_root), env_vars.get("PYTHONPATH", os.environ.get("PYTHONPATH"))]))
+            runtime_env["env_vars"] = env_vars
+        config.temp_dir.mkdir(parents=True, exist_ok=True)
+        ray.init(num_cpus=config.num_cpus, object_store_memory=config.object_store_memory_mb << 20,
+                 include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=str(config.temp_dir),
+                 runtime_env=runtime_env or None)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _target_languages(config: TranslateConfig, source: str) -> list[str]:
+    codes = [lang.code for lang in resolve_many(config.languages)]
+    if source in codes:
+        logger.info("skipping %s among the target languages: it is the source language", source)
+        codes = [code for code in codes if code != source]
+    if not codes:
+        raise ConfigError(f"languages: no target language left besides the source {source}")
+    return codes
+
+
+def _plan(corpus: SourceCorpus, languages: list[str], shard_size: int, store: UnitStore) -> tuple[dict[str, list[Unit]], list[Unit]]:
+    """All units per language, and the ones still to translate."""
+    bounds = corpus.shard_bounds(shard_size)
+    hashes = [corpus.shard_sha256(start, stop) for start, stop in bounds]
+    units = {lang: [Unit(lang, i, start, stop, hashes[i]) for i, (start, stop) in enumerate(bounds)] for lang in languages}
+    pending = [unit for lang in languages for unit in units[lang] if not store.is_done(unit)]
+    return units, pending
+
+
+def _translator_kwargs(config: TranslateConfig, model: PreparedModel, device: str) -> dict:
+    compute = config.compute
+    return {
+        "model_dir": str(model.ct2_dir), "tokenizer_dir": str(model.tokenizer_dir),
+        "source_language": resolve(config.source_language).code, "device": device,
+        "device_index": compute.device_index, "compute_type": model.quantization,
+        "inter_threads": compute.inter_threads, "intra_threads": compute.intra_threads,
+        "decoding": config.decoding, "max_batch_size": compute.max_batch_size, "batch_type": compute.batch_type,
+    }
+
+
+def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore, config: TranslateConfig,
+                     translator_kwargs: dict, device: str) -> int:
+    """Translate the pending units on Ray; return the number of (sentence, language) examples."""
+    import pyarrow as pa
+    import ray
+
+    languages_by_shard: dict[int, list[str]] = {}
+    for unit in pending:
+        languages_by_shard.setdefault(unit.shard, []).append(unit.language)
+    unit_of = {(unit.language, unit.shard): unit for unit in pending}
+    compute = config.compute
+    # One block is one actor task: Ray Data hands whole blocks to actors, so blocks are cut at
+    # about examples_per_task (sentence × language) examples — fewer in small jobs, so every
+    # actor gets several tasks, but not below one CTranslate2 batch — never across shards.
+    spread = -(-sum(unit.size for unit in pending) // (4 * compute.num_actors))
+    per_task = min(compute.examples_per_task, max(compute.max_batch_size, spread))
+    target_sets: list[list[str]] = []
+    blocks = []
+    for shard, languages in sorted(languages_by_shard.items()):
+        if languages not in target_sets:
+            target_sets.append(languages)
+        unit = unit_of[(languages[0], shard)]
+        rows_per_block = max(1, per_task // len(languages))
+        for start in range(unit.start, unit.stop, rows_per_block):
+            stop = min(start + rows_per_block, unit.stop)
+            blocks.append(pa.table({
+                "shard": pa.array(np.full(stop - start, shard, dtype=np.int64)),
+                "pos": pa.array(np.arange(start - unit.start, stop - unit.start, dtype=np.int64)),
+                "text": pa.array(corpus.sentences[start:stop], type=pa.string()),
+                "target_set": pa.array(np.full(stop - start, target_sets.index(languages), dtype=np.int32)),
+            }))
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = config.ray.progress_bars
+    resources = {"num_cpus": compute.cpus_per_actor}
+    if device == "cuda":
+        resources["num_gpus"] = compute.gpus_per_actor
+    # from_blocks keeps our blocks as they are and, unlike from_arrow, reads their metadata
+    # here instead of in remote tasks (seconds of worker start-up per job on a small machine).
+    translated = ray.data.from_blocks(blocks).map_batches(
+        TranslateActor,
+        batch_size=None,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=compute.num_actors),
+        fn_constructor_kwargs={"translator_kwargs": translator_kwargs, "target_sets": target_sets,
+                               "fault": os.environ.get(FAULT_ENV)},
+        **resources,
+    )
+    buffers: dict[tuple[str, int], list[str | None]] = {}
+    missing: dict[tuple[str, int], int] = {}
+    finished = examples = 0
+    last_log = time.monotonic()
+    for batch in translated.iter_batches(batch_size=None, batch_format="numpy"):
+        for shard, pos, language, text in zip(batch["shard"], batch["pos"], batch["language"], batch["translation"]):
+            key = (str(language), int(shard))
+            unit = unit_of[key]
+            buffer = buffers.get(key)
+            if buffer is None:
+                buffer = buffers[key] = [None] * unit.size
+                missing[key] = unit.size
+            if buffer[pos] is None:
+                buffer[pos] = str(text)
+                missing[key] -= 1
+                examples += 1
+            if missing[key] == 0:
+                store.save(unit, buffer)  # type: ignore[arg-type]
+                del buffers[key], missing[key]
+                finished += 1
+        if time.monotonic() - last_log > 10:
+            logger.info("translated %d/%d units (%d sentences)", finished, len(pending), examples)
+            last_log = time.monotonic()
+    if buffers or finished != len(pending):
+        raise RuntimeError(f"Ray Data returned {finished} of {len(pending)} units complete; "
+                           f"incomplete: {sorted(buffers)[:5]}")
+    return examples
+
+
+def _assemble(corpus: SourceCorpus, units: dict[str, list[Unit]], store: UnitStore, output_dir: Path,
+              config: TranslateConfig) -> tuple[list[QualityReport], dict[str, dict]]:
+    """Write the output corpus (one atomic directory) from finished units; check quality per language.
+
+    One language at a time is held in memory (its unique translations), whatever the language count.
+    """
+    reports: list[QualityReport] = []
+    files: dict[str, dict] = {}
+    quality = config.quality
+
+    def write_language(staging: Path, language: str, unique_texts: list[str]) -> None:
+        texts = np.array(unique_texts, dtype=object)
+        for dataset in corpus.datasets:
+            write_dataset(staging / dataset.name, {(language, col.column): texts[col.ranks] for col in dataset.columns})
+            for col in dataset.columns:
+                name = f"{dataset.name}/{language}_{col.column}.txt"
+                files[name] = {"lines": len(col.ranks), "sha256": sha256_file(staging / name)}
+
+    with atomic_directory(output_dir / "corpus") as staging:
+        write_language(staging, corpus.language, corpus.sentences)
+        for language, language_units in units.items():
+            translations: list[str] = []
+            for unit in language_units:
+                loaded = store.load(unit)
+                if loaded is None:
+                    raise RuntimeError(f"unit {store.path(unit)} is not finished; rerun the job to translate it")
+                translations.extend(loaded)
+            reports.append(check_translations(
+                language, corpus.sentences, translations, max_repeats=quality.max_repeats,
+                length_ratio_factor=quality.length_ratio_factor, min_source_chars=quality.min_source_chars,
+                max_review=quality.max_review_rows_per_language if quality.write_review else 0))
+            write_language(staging, language, translations)
+    return reports, files
+
+
+def _summary_tables(summaries: list[LanguageSummary]) -> tuple[str, str]:
+    rows = [summary.row() for summary in summaries]
+    header = list(rows[0])  # a job has at least one target language
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    markdown += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
+    return buffer.getvalue(), "\n".join(markdown) + "\n"
+
+
+def run_translate(config: TranslateConfig) -> TranslationResult:
+    """Translate ``config.corpora`` into ``config.languages``; resumable, see the module docstring.
+
+    >>> from modsent.config import load_config
+    >>> run_translate(load_config(TranslateConfig, "configs/translate.yaml"))  # doctest: +SKIP
+    TranslationResult(output_dir=PosixPath('runs/translate'), ...)
+    """
+    started = time.perf_counter()
+    if not logging.getLogger().handlers:  # called from the CLI: progress and the summary must show
+        setup_logging("INFO")
+    source_language = resolve(config.source_language).code
+    languages = _target_languages(config, source_language)
+    device = resolve_device(config.compute.device, config.model.quantization)
+    model = prepare_model(config.model.path, config.model.quantization, config.model.cache_dir or default_model_cache(),
+                          config.model.tokenizer)
+    check_language_tokens(load_tokenizer(model.tokenizer_dir, source_language), [source_language, *languages],
+                          model.tokenizer_dir)
+    corpus = load_source(config.corpora, source_language)
+    logger.info("%d source sentences, %d unique, into %d languages", corpus.num_occurrences, len(corpus.sentences),
+                len(languages))
+
+    output_dir = Path(config.output_dir)
+    store = UnitStore(output_dir / "work" / "units", {
+        "model_sha256": model.sha256, "quantization": model.quantization, "source_language": source_language,
+        "decoding": asdict(config.decoding)})
+    units, pending = _plan(corpus, languages, config.shard_size, store)
+    total_units = sum(len(v) for v in units.values())
+    logger.info("%d units (%d languages × %d shards), %d to translate, %d finished earlier", total_units,
+                len(languages), total_units // len(languages), len(pending), total_units - len(pending))
+    translate_started = time.perf_counter()
+    examples = 0
+    if pending:
+        with ray_session(config.ray):
+            examples = _translate_units(corpus, pending, store, config, _translator_kwargs(config, model, device), device)
+    translate_seconds = time.perf_counter() - translate_started
+
+    # manifest.json vouches for the corpus next to it: drop it while the corpus is replaced.
+    (output_dir / "manifest.json").unlink(missing_ok=True)
+    reports, files = _assemble(corpus, units, store, output_dir, config)
+    reused = {lang: len(lang_units) for lang, lang_units in units.items()}
+    for unit in pending:
+        reused[unit.language] -= 1
+    summaries = [
+        LanguageSummary(report.language, resolve(report.language).name, len(corpus.sentences), corpus.num_occurrences,
+                        len(units[report.language]), reused[report.language], report.median_length_ratio,
+                        dict(report.counts))
+        for report in reports
+    ]
+    csv_text, markdown = _summary_tables(summaries)
+    atomic_write_text(output_dir / "translation_summary.csv", csv_text)
+    atomic_write_text(output_dir / "translation_summary.md", markdown)
+    if config.quality.write_review:
+        atomic_write_text(output_dir / "review.jsonl", "".join(
+            json.dumps(row, ensure_ascii=False) + "\n" for report in reports for row in report.flagged))
+    dump_config(config, output_dir / "config.yaml", header="resolved config of this translate run")
+    atomic_write_json(output_dir / "manifest.json", {
+        "source_language": source_language, "languages": languages,
+        "model": {"source": str(model.source), "ct2_dir": str(model.ct2_dir), "sha256": model.sha256,
+                  "quantization": model.quantization, "converted": model.converted},
+        "decoding": asdict(config.decoding), "unique_sentences": len(corpus.sentences),
+        "source_occurrences": corpus.num_occurrences, "files": files,
+    })
+    logger.info("translation summary (%s):\n%s", output_dir / "translation_summary.md", markdown)
+    return TranslationResult(
+        output_dir=output_dir, corpus_dir=output_dir / "corpus", languages=languages,
+        unique_sentences=len(corpus.sentences), source_occurrences=corpus.num_occurrences,
+        units_translated=len(pending), units_reused=total_units - len(pending), examples_translated=examples,
+        translate_seconds=translate_seconds, total_seconds=time.perf_counter() - started, summaries=summaries)

@@ -1,0 +1,169 @@
+"""Find, check and (once) convert the NLLB model; pick the device.
+
+:func:`prepare_model` accepts a CTranslate2 directory (``model.bin``) or a ``transformers``
+NLLB/M2M100 checkpoint. A checkpoint is converted with CTranslate2's converter into a cache
+directory named after its content hash and the quantization, built under a temporary name and
+renamed when complete, so concurrent or killed jobs never see half a model. The tokenizer is
+saved beside ``model.bin`` so the CTranslate2 directory is self-contained.
+
+:func:`resolve_device` is the one place that decides between CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from modsent.errors import ModsentError
+from modsent.io import atomic_directory, atomic_write_json, sha256_json, sha256_tree
+
+__all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "load_tokenizer", "check_language_tokens"]
+
+logger = logging.getLogger(__name__)
+
+_TRANSFORMERS_MODEL_TYPES = {"m2m_100"}  # NLLB-200 dense checkpoints use the M2M100 architecture
+_TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "tokenizer_config.json")
+
+
+class ModelError(ModsentError):
+    """The model directory is missing, of an unknown kind, or unusable on the chosen device."""
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A CTranslate2 NLLB model ready to load.
+
+    ``ct2_dir`` holds ``model.bin``; ``tokenizer_dir`` the tokenizer; ``sha256`` identifies the
+    weights (content hash of ``ct2_dir``, or of the source checkpoint plus the quantization).
+    """
+
+    ct2_dir: Path
+    tokenizer_dir: Path
+    sha256: str
+    source: Path
+    quantization: str
+    converted: bool
+
+
+def resolve_device(device: str, quantization: str) -> str:
+    """``auto`` → ``cuda`` when CTranslate2 sees a GPU, else ``cpu``; check the compute type fits.
+
+    >>> resolve_device("cpu", "int8")
+    'cpu'
+    """
+    import ctranslate2
+
+    gpus = ctranslate2.get_cuda_device_count()
+    if device == "auto":
+        device = "cuda" if gpus > 0 else "cpu"
+    elif device == "cuda" and gpus == 0:
+        raise ModelError("compute.device is cuda but CTranslate2 sees no CUDA device; use device=cpu or auto")
+    supported = ctranslate2.get_supported_compute_types(device)
+    if quantization not in supported:
+        raise ModelError(
+            f"model.quantization={quantization} is not supported on {device} (supported here: "
+            f"{', '.join(sorted(supported))}); on CPU use int8 or float32, on GPU int8_float16 or float16")
+    return device
+
+
+def _stat_signature(root: Path) -> str:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+    return sha256_json([(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+
+
+def _content_hash(root: Path, cache_dir: Path) -> str:
+    """``sha256_tree(root)``, remembered per (path, file sizes, mtimes) so multi-GB models hash once."""
+    memo_path = cache_dir / "hashes.json"
+    key = f"{root.resolve()}:{_stat_signature(root)}"
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        memo = {}
+    if key not in memo:
+        memo = {k: v for k, v in memo.items() if not k.startswith(f"{root.resolve()}:")}
+        memo[key] = sha256_tree(root)
+        atomic_write_json(memo_path, memo)
+    return memo[key]
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / name).is_file() for name in _TOKENIZER_FILES)
+
+
+def load_tokenizer(path: str | os.PathLike, source_language: str):
+    """The NLLB tokenizer saved in ``path`` (``AutoTokenizer``, no remote code) with ``src_lang`` set."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), src_lang=source_language, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: cannot load the NLLB tokenizer ({err}); set model.tokenizer to the "
+                         "directory holding tokenizer.json / sentencepiece.bpe.model") from None
+
+
+def check_language_tokens(tokenizer, codes: list[str], tokenizer_dir: Path) -> None:
+    """Fail when the tokenizer has no language token for one of ``codes`` (it would decode garbage)."""
+    vocab = tokenizer.get_vocab()
+    missing = [code for code in codes if code not in vocab]
+    if missing:
+        raise ModelError(f"{tokenizer_dir}: the tokenizer has no language token for {', '.join(missing)}; "
+                         "this model cannot translate into (or from) them — drop them from the config")
+
+
+def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | os.PathLike,
+                  tokenizer: str | os.PathLike | None = None) -> PreparedModel:
+    """Return a loadable CTranslate2 model for ``path``, converting a transformers checkpoint once.
+
+    >>> prepare_model("nllb-200-distilled-600M", "int8", "~/.cache/modsent/ct2")  # doctest: +SKIP
+    PreparedModel(ct2_dir=PosixPath('.../nllb-200-distilled-600M-3f2a…-int8'), ...)
+    """
+    source = Path(path).expanduser()
+    cache = Path(cache_dir).expanduser()
+    if not source.is_dir():
+        raise ModelError(f"model directory {source} does not exist; set model.path to a CTranslate2 NLLB "
+                         "directory (with model.bin) or a transformers NLLB/M2M100 checkpoint directory")
+    if (source / "model.bin").is_file():
+        tokenizer_dir = Path(tokenizer).expanduser() if tokenizer else source
+        if not _has_tokenizer(tokenizer_dir):
+            raise ModelError(f"{tokenizer_dir}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}) beside the "
+                             "CTranslate2 model; copy them there or set model.tokenizer")
+        return PreparedModel(source, tokenizer_dir, _content_hash(source, cache), source, quantization, False)
+    model_type = _transformers_model_type(source)
+    if model_type not in _TRANSFORMERS_MODEL_TYPES:
+        raise ModelError(f"{source}/config.json: model_type '{model_type}' is not an NLLB/M2M100 model "
+                         f"(expected one of {sorted(_TRANSFORMERS_MODEL_TYPES)})")
+    tokenizer_source = Path(tokenizer).expanduser() if tokenizer else source
+    if not _has_tokenizer(tokenizer_source):
+        raise ModelError(f"{tokenizer_source}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}); set model.tokenizer")
+    source_hash = _content_hash(source, cache)
+    digest = sha256_json({"source": source_hash, "quantization": quantization,
+                          "tokenizer": _content_hash(tokenizer_source, cache) if tokenizer else None})
+    target = cache / f"{source.name}-{digest[:16]}-{quantization}"
+    if not (target / "model.bin").is_file():
+        _convert(source, tokenizer_source, target, quantization)
+    return PreparedModel(target, target, digest, source, quantization, True)
+
+
+def _transformers_model_type(source: Path) -> str:
+    config_path = source / "config.json"
+    if not config_path.is_file():
+        raise ModelError(f"{source}: neither a CTranslate2 model (no model.bin) nor a transformers checkpoint "
+                         "(no config.json)")
+    try:
+        return str(json.loads(config_path.read_text(encoding="utf-8")).get("model_type"))
+    except ValueError as err:
+        raise ModelError(f"{config_path}: not valid JSON ({err})") from None
+
+
+def _convert(source: Path, tokenizer_source: Path, target: Path, quantization: str) -> None:
+    from ctranslate2.converters import TransformersConverter
+
+    logger.info("converting %s to CTranslate2 (%s) in %s", source, quantization, target)
+    with atomic_directory(target) as staging:
+        TransformersConverter(str(source), trust_remote_code=False).convert(
+            str(staging), quantization=quantization, force=True)
+        # The tokenizer travels with the weights, so actors need one directory only.
+        load_tokenizer(tokenizer_source, "eng_Latn").save_pretrained(str(staging))

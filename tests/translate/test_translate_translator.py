@@ -1,0 +1,105 @@
+"""NllbTranslator against transformers generate, model preparation and conversion cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from modsent.testing.synthetic import synthetic_sentences
+from modsent.translate import DecodingConfig, ModelError, NllbTranslator, prepare_model, resolve_device
+
+LANGS = ["deu_Latn", "fra_Latn", "rus_Cyrl", "zho_Hans"]
+
+
+@pytest.fixture(scope="module")
+def float32_model(lively_nllb, ct2_cache):
+    return prepare_model(lively_nllb, "float32", ct2_cache)
+
+
+def test_ct2_float32_greedy_equals_transformers_generate(lively_nllb, float32_model):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    sentences = synthetic_sentences(48, seed=3)
+    targets = [LANGS[i % len(LANGS)] for i in range(len(sentences))]
+    decoding = DecodingConfig(beam_size=1, max_decoding_length=30)
+    # One call mixes all four target languages; CTranslate2 re-batches by length (max 8 examples).
+    ours = NllbTranslator(float32_model.ct2_dir, compute_type="float32", intra_threads=1, decoding=decoding,
+                          max_batch_size=8).translate(sentences, targets)
+
+    tokenizer = AutoTokenizer.from_pretrained(lively_nllb, src_lang="eng_Latn")
+    model = AutoModelForSeq2SeqLM.from_pretrained(lively_nllb).eval()
+    expected = [""] * len(sentences)
+    for lang in LANGS:
+        index = [i for i, target in enumerate(targets) if target == lang]
+        inputs = tokenizer([sentences[i] for i in index], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            generated = model.generate(**inputs, forced_bos_token_id=tokenizer.convert_tokens_to_ids(lang),
+                                       num_beams=1, do_sample=False, max_length=decoding.max_decoding_length + 1)
+        for i, text in zip(index, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+            expected[i] = text
+    assert ours == expected
+    assert len(set(ours)) > len(ours) // 2  # the lively model really depends on its input
+
+
+def test_blank_sentences_skip_the_model_and_languages_mix_in_one_batch(float32_model):
+    translator = NllbTranslator(float32_model.ct2_dir, compute_type="float32", intra_threads=1,
+                                decoding=DecodingConfig(max_decoding_length=16))
+    sentence = "The old man reads a book in the park."
+    mixed = translator.translate(["", sentence, "   ", sentence], ["deu_Latn", "deu_Latn", "rus_Cyrl", "rus_Cyrl"])
+    assert mixed[0] == "" and mixed[2] == ""
+    assert mixed[1] == translator.translate([sentence], ["deu_Latn"])[0]
+    assert mixed[3] == translator.translate([sentence], ["rus_Cyrl"])[0]
+    assert mixed[1] != mixed[3]
+    with pytest.raises(ValueError, match="2 sentences but 1 target"):
+        translator.translate(["a", "b"], ["deu_Latn"])
+
+
+def test_conversion_is_cached_per_quantization_and_self_contained(lively_nllb, ct2_cache, float32_model):
+    again = prepare_model(lively_nllb, "float32", ct2_cache)
+    assert again == float32_model and again.converted
+    stamp = (again.ct2_dir / "model.bin").stat().st_mtime_ns
+    int8 = prepare_model(lively_nllb, "int8", ct2_cache)
+    assert int8.ct2_dir != float32_model.ct2_dir and int8.sha256 != float32_model.sha256
+    assert (again.ct2_dir / "model.bin").stat().st_mtime_ns == stamp  # not converted twice
+    assert not list(ct2_cache.glob(".tmp-*"))  # built under a temporary name, renamed when complete
+    # The converted directory carries its tokenizer: it is a valid CTranslate2 model input on its own.
+    direct = prepare_model(int8.ct2_dir, "int8", ct2_cache)
+    assert not direct.converted and direct.tokenizer_dir == int8.ct2_dir
+    out = NllbTranslator(direct.ct2_dir, compute_type="int8", intra_threads=1,
+                         decoding=DecodingConfig(max_decoding_length=8)).translate(["A cat sleeps."], ["deu_Latn"])
+    assert len(out) == 1 and isinstance(out[0], str)
+
+
+def test_model_errors_name_the_directory(tmp_path, lively_nllb, ct2_cache):
+    with pytest.raises(ModelError, match=f"{tmp_path / 'missing'} does not exist"):
+        prepare_model(tmp_path / "missing", "int8", ct2_cache)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no model.bin.*no config.json"):
+        prepare_model(tmp_path / "empty", "int8", ct2_cache)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ModelError, match="model_type 'bert' is not an NLLB"):
+        prepare_model(bert, "int8", ct2_cache)
+    bare = tmp_path / "bare-ct2"
+    shutil.copytree(prepare_model(lively_nllb, "float32", ct2_cache).ct2_dir, bare,
+                    ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*", "sentencepiece*"))
+    with pytest.raises(ModelError, match="no tokenizer files"):
+        prepare_model(bare, "float32", ct2_cache)
+
+
+def test_device_check_rejects_what_the_machine_cannot_run():
+    import ctranslate2
+
+    assert resolve_device("cpu", "int8") == "cpu"
+    if ctranslate2.get_cuda_device_count() == 0:
+        assert resolve_device("auto", "float32") == "cpu"
+        with pytest.raises(ModelError, match="no CUDA device"):
+            resolve_device("cuda", "float16")
+        with pytest.raises(ModelError, match="float16 is not supported on cpu"):
+            resolve_device("cpu", "float16")
+    else:
+        assert resolve_device("auto", "float16") == "cuda"
