@@ -20,7 +20,7 @@ from modsent.evaluate.runner import EvaluateConfig, run_evaluation
 from modsent.io import fingerprint, sha256_json
 from modsent.languages import resolve
 
-__all__ = ["ModularModelEncoder", "load_encoder", "run_evaluate"]
+__all__ = ["ModularModelEncoder", "UnalignedView", "load_encoder", "run_evaluate"]
 
 
 class ModularModelEncoder:
@@ -39,6 +39,20 @@ class ModularModelEncoder:
 
     def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
         return self.model.encode(texts, lang=lang, aligned=aligned, batch_size=self.batch_size, normalize=True)
+
+
+class UnalignedView:
+    """A modular model with its adapters switched off everywhere: the "before alignment" reference."""
+
+    def __init__(self, modular: ModularModelEncoder) -> None:
+        self.modular = modular
+        self.fingerprint = sha256_json(["unaligned", modular.fingerprint])
+
+    def effective_aligned(self, lang: str, aligned: bool) -> bool:
+        return False
+
+    def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
+        return self.modular.encode(texts, lang, aligned=False)
 
 
 def load_encoder(path: str | os.PathLike, batch_size: int = 64) -> Encoder:
@@ -60,4 +74,8 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     if not config.models:
         raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
     encoders = {name: load_encoder(path, config.batch_size) for name, path in config.models.items()}
+    if config.compare_unaligned:
+        for name, encoder in list(encoders.items()):
+            if isinstance(encoder, ModularModelEncoder):
+                encoders[f"{name}-unaligned"] = UnalignedView(encoder)
     return run_evaluation(config, encoders)

@@ -205,3 +205,30 @@ def write_reports(scores: Sequence[Score], output_dir: str | os.PathLike,
         atomic_write_text(output / "deltas.md", f"# Each encoder minus {baseline}\n\n{markdown_table(header, rows)}\n")
         written.append(output / "deltas.md")
     return written
+
+
+HEADLINE_METRICS = ("spearman", "accuracy", "p_at_1_cosine")
+
+
+def headline_table(results: dict) -> str:
+    """A short Markdown table of the main figures (one column per encoder): what a run prints last.
+
+    STS Spearman and Belebele accuracy per language pair (directions averaged); bitext P@1
+    (cosine) per direction, since "target → English" and "English → target" differ.
+    """
+    rows: dict[tuple[str, str, str], dict[str, float]] = {}
+    encoders: list[str] = []
+    for score in results["scores"]:
+        if score["metric"] not in HEADLINE_METRICS or score["directed"] != (score["task"] == "bitext"):
+            continue
+        pair = score["lang1"] if score["lang1"] == score["lang2"] else (
+            f"{score['lang1']} → {score['lang2']}" if score["directed"] else f"{score['lang1']}-{score['lang2']}")
+        rows.setdefault((score["dataset"], score["metric"], pair), {})[score["encoder"]] = score["value"]
+        if score["encoder"] not in encoders:
+            encoders.append(score["encoder"])
+    lines = ["| dataset | metric | languages | " + " | ".join(encoders) + " |",
+             "|---|---|---|" + "---:|" * len(encoders)]
+    for (dataset, metric, pair), values in rows.items():
+        cells = [f"{values[e]:.1f}" if e in values else "" for e in encoders]
+        lines.append(f"| {dataset} | {metric} | {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

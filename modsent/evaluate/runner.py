@@ -108,6 +108,7 @@ class EvaluateConfig:
     cache_dir: Optional[Path] = None  # on-disk embedding cache; None keeps embeddings in memory only
     resource_levels: dict[str, str] = field(default_factory=dict)  # language -> "high"/"low"/...
     language_aliases: dict[str, str] = field(default_factory=dict)  # data-set code -> code, before resolve()
+    compare_unaligned: bool = False  # also evaluate each modular model with its adapters off ("<name>-unaligned")
     heatmaps: bool = True
 
     def __post_init__(self) -> None:

@@ -132,8 +132,11 @@ def run_subprocess(cmd: list[str], log_path: Path, env: dict[str, str] | None = 
         log.flush()
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-25:]
-        raise RuntimeError(f"exit status {proc.returncode}; see {log_path}:\n" + "\n".join(tail))
+        lines = log_path.read_text(errors="replace").splitlines()
+        # A modsent command states its input error in one line; launchers bury it under their own report.
+        stated = [line for line in lines if line.startswith("modsent ") and ": error: " in line]
+        headline = stated[-1] if stated else f"exit status {proc.returncode}"
+        raise RuntimeError(f"{headline} (see {log_path}; last lines:)\n" + "\n".join(lines[-15:]))
 
 
 def run_jobs(jobs: Sequence[Job], devices: Sequence[Device], retries: int = 1,

