@@ -57,6 +57,18 @@ class PipelineConfig:
     evaluate: dict[str, Any] = field(default_factory=dict)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
+    def stage_enabled(self, stage: str, lang: str, pivot: str) -> bool:
+        """Whether ``stage`` runs for ``lang`` (NLLB codes): listed in ``stages`` and ``stage_languages``.
+
+        The pivot is never translated or aligned: it is the source language and the shared space.
+        """
+        from modsent.languages import resolve_many
+
+        if stage not in self.stages or (stage in ("translate", "align") and lang == pivot):
+            return False
+        only = self.stage_languages.get(stage)
+        return only is None or lang in {c.code for c in resolve_many(only)}
+
     def __post_init__(self) -> None:
         unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
         if unknown:

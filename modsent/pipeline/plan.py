@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -85,23 +86,25 @@ class Plan:
 
 def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,
                   english_tokens: int, costs: dict, devices: int, device_kind: str, ranks_per_job: int,
-                  epochs: dict[str, float] | None = None) -> Plan:
+                  epochs: dict[str, float] | None = None,
+                  enabled: Callable[[str, str], bool] | None = None) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
-    within a stage are packed (wall = max(total / devices, one job's own time)).
+    within a stage are packed (wall = max(total / devices, one job's own time)). ``enabled(stage,
+    lang)`` narrows which languages run a stage (default: all; never translate/align the pivot).
     """
+    runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
         raise PlanError("a plan needs at least one device (--gpus N or a hostfile)")
     if device_kind not in costs["devices"]:
         raise PlanError(f"no measured rates for device '{device_kind}' in costs (known: {', '.join(costs['devices'])})")
     rates = costs["devices"][device_kind]
     epochs = {"adapt": 1.0, "train": 1.0, "align": 1.0, **(epochs or {})}
-    targets = [lang for lang in languages if lang != pivot]
     plans = []
     for stage in stages:
+        jobs = sum(1 for lang in languages if runs(stage, lang))
         if stage == "translate":
-            jobs = len(targets)
             seconds_per_job = english_tokens / rates["translate_tokens_per_s"]
             # Translation is one Ray job spread over every device: no per-job floor.
             device_s = jobs * seconds_per_job
@@ -111,7 +114,6 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             device_s = len(languages) * rates["evaluate_s_per_language"]
             wall_s = device_s / min(devices, len(languages))
         else:
-            jobs = len(targets) if stage == "align" else len(languages)
             if stage == "vocab":
                 seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
                 job_devices = 1
@@ -161,10 +163,14 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     corpus = resolve_source(cfg.corpus, languages)
     tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
     stages = list(cfg.stages)
-    plan = estimate_plan(languages, pivot, stages, params, tokens, costs, devices, kind, cfg.resources.ranks_per_job)
+    def enabled(stage: str, lang: str) -> bool:
+        return cfg.stage_enabled(stage, lang, pivot)
+
+    plan = estimate_plan(languages, pivot, stages, params, tokens, costs, devices, kind, cfg.resources.ranks_per_job,
+                         enabled=enabled)
     header = (f"source model: {params / 1e6:.1f}M parameters; corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
-    matrix = _job_matrix(languages, pivot, stages) if len(languages) <= 30 else (
+    matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
         f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
     return "\n".join([header, "", matrix, "", format_plan(plan)])
 
@@ -178,9 +184,9 @@ def _pivot_files(corpus: Path, pivot: str) -> list[Path]:
     return files or [corpus]
 
 
-def _job_matrix(languages: list[str], pivot: str, stages: list[str]) -> str:
+def _job_matrix(languages: list[str], stages: list[str], enabled: Callable[[str, str], bool]) -> str:
     lines = ["| language | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
     for lang in languages:
-        marks = ["·" if (lang == pivot and s in ("translate", "align")) or s == "evaluate" else "✓" for s in stages]
+        marks = ["·" if s == "evaluate" or not enabled(s, lang) else "✓" for s in stages]
         lines.append(f"| {lang} | " + " | ".join(marks) + " |")
     return "\n".join(lines)

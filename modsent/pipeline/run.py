@@ -94,12 +94,7 @@ class _Planner:
         return f"{self.source} (section '{section}')"
 
     def enabled(self, stage: str, lang: str) -> bool:
-        if stage not in self.cfg.stages:
-            return False
-        if stage in ("translate", "align") and lang == self.pivot:
-            return False
-        only = self.cfg.stage_languages.get(stage)
-        return only is None or lang in {c.code for c in resolve_many(only)}
+        return self.cfg.stage_enabled(stage, lang, self.pivot)
 
     def source_model(self, lang: str) -> Path:
         return resolve_source(self.cfg.models.get(lang, self.cfg.source_model))

@@ -39,6 +39,6 @@ def test_reduced_demo_alignment_learns(tmp_path):
     report = json.loads((Path(cfg.run_dir) / "reports" / "results.json").read_text())
     unaligned = p_at_1(report, "modular-unaligned", "deu_Latn", "eng_Latn")
     aligned = p_at_1(report, "modular", "deu_Latn", "eng_Latn")
-    # Chance is 1/131 (0.8%); three epochs of adapter training reached ~37% when this was written.
+    # Chance is 1/131 (0.8%); 36 steps (about two epochs) reached 27% when this was written.
     assert unaligned < 5.0
-    assert aligned > unaligned + 20.0, (aligned, unaligned)
+    assert aligned > unaligned + 15.0, (aligned, unaligned)
