@@ -4,7 +4,8 @@
 #                     run /data/pipeline.yaml
 #   Ray worker:     docker run --gpus all --network host --ipc host --entrypoint ray modsent \
 #                     start --address=<head-ip>:6379 --block
-FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+# The devel image carries nvcc, which DeepSpeed needs to prebuild its CUDA ops.
+FROM nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 RUN apt-get update \
@@ -19,8 +20,10 @@ COPY configs ./configs
 # CUDA torch from the default index, then our package with the GPU extra (faiss-gpu) and FOCUS.
 # Editable: the recipes read ds_configs/ from the source tree.
 RUN pip install torch==2.13.0 && pip install -e ".[gpu,focus]"
-# Prebuild the DeepSpeed ops the GPU recipes use so nodes do not compile at start-up.
-RUN DS_BUILD_FUSED_ADAM=1 DS_BUILD_CPU_ADAM=1 pip install --force-reinstall --no-deps deepspeed || true
+# Prebuild the DeepSpeed ops the GPU recipes use (fused Adam; CPU Adam for ZeRO offload) so nodes
+# do not compile at start-up. TORCH_CUDA_ARCH_LIST covers A100 (8.0) and H100/H200 (9.0).
+RUN TORCH_CUDA_ARCH_LIST="8.0;9.0" DS_BUILD_FUSED_ADAM=1 DS_BUILD_CPU_ADAM=1 \
+    pip install --force-reinstall --no-deps --no-build-isolation deepspeed
 
 ENTRYPOINT ["modsent"]
 CMD ["--help"]

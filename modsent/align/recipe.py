@@ -1,0 +1,497 @@
+"""``modsent align``: train a parallel adapter that maps a language's frozen encoder onto the English pivot.
+
+Step 4 of the method (the seed's ``train_cla_adapter.py``). The target-language encoder is
+frozen and gets a ParBn adapter (:mod:`modsent.models.adapter`); the English pivot encoder is
+frozen and has none. Batches are the seed's cross-lingual batches over two languages
+(:class:`~modsent.train.paraphrase_batches.ParaphraseBatches` with ``train_type="cross"``):
+every row of a batch puts one of its texts in English and the other in the target language
+(a triplet's hard negative in either), each batch from one dataset. English texts are embedded
+by the pivot, target texts by target + adapter, and the cross-model MNRL loss (in-batch
+negatives over every rank's batch, scale 20) trains the adapter alone.
+
+Data: the English and target columns of translated paraphrase corpora (``data.paraphrase``),
+and plain parallel text (``data.parallel``: directories holding ``eng_Latn.txt`` and
+``<lang>.txt``, line ``i`` translating line ``i``; each line pair is one row whose anchor is one
+side and positive the other).
+
+Pivot cache (``pivot_cache``): the pivot's embeddings of the English sentences this run will
+use are looked up in a :class:`~modsent.align.pivot_cache.PivotCache` shared by every
+language. Before training, each rank embeds the English side of its own batches that the cache
+lacks — exactly as the step would, batch by batch — so the first language pays once and every
+later one (same data, seed and batch size: the same English sentences) only reads.
+``pivot_cache: null`` re-encodes the English side in every step, as the seed does. Both give the
+same loss, bit-for-bit with the float32 cache.
+
+The pivot always runs in eval mode. (The seed's pivot, a submodule of its loss, was switched to
+train mode with the loss and so embedded with dropout; a frozen pivot without dropout is what a
+cache can reproduce, and what "frozen" means.) The target's frozen layers keep the seed's
+train-mode dropout.
+
+Launch::
+
+    modsent align --config configs/align.yaml pivot=models/eng target=runs/train/deu_Latn/artifacts/model \\
+        lang=deu_Latn output=runs/align/deu_Latn
+    torchrun --nproc_per_node 2 -m modsent.cli align --config configs/align.yaml lang=deu_Latn …
+
+Output under ``output``: ``config.yaml``, ``checkpoints/`` (adapter and optimizer state only),
+``metrics/`` and the adapter in ``artifacts/adapter`` (``adapter_config.json`` naming the base
+encoder and its weights fingerprint, ``adapter.safetensors``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from modsent.align.pivot_cache import CacheDtype, PivotCache, PivotIdentity
+from modsent.config import dump_config, to_dict
+from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
+from modsent.errors import ModsentError
+from modsent.io import RunDir, seed_everything
+from modsent.languages import resolve
+from modsent.models.adapter import ParallelAdapter, ParBnConfig, encoder_fingerprint
+from modsent.models.encoder import SentenceEncoder
+from modsent.train.distributed import DistInfo, barrier, init_distributed
+from modsent.train.losses import mnrl_loss
+from modsent.train.paraphrase_batches import ParaphraseBatch, ParaphraseBatches
+from modsent.train.trainer import Trainer, TrainResult, TrainTask
+from modsent.train.trainer_config import TrainerConfig
+
+__all__ = [
+    "AlignConfig",
+    "AlignDataConfig",
+    "AlignDataError",
+    "AlignmentModel",
+    "AlignCollate",
+    "RetrievalEvaluator",
+    "AlignJob",
+    "build_align_job",
+    "cross_model_loss",
+    "encode_pivot",
+    "fill_pivot_cache",
+    "parallel_dataset",
+    "pivot_features",
+    "SplitBatch",
+    "split_batch",
+    "run_align",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRAINER_OUTPUT = "runs/align"
+ADAPTER_EXPORT_NAME = "adapter"
+
+
+class AlignDataError(ModsentError):
+    """The alignment data is missing, lacks a language, or has nothing to train on."""
+
+
+def _default_trainer() -> TrainerConfig:
+    # The seed: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
+    # ZeRO-0: the only trained weights are the adapter's, too few to be worth partitioning.
+    return TrainerConfig(ds_config="zero0", lr=1e-4, adam_eps=1e-6, weight_decay=0.01, schedule="constant",
+                         warmup_steps=0, micro_batch_size=128, epochs=1.0, max_grad_norm=1.0,
+                         output_dir=DEFAULT_TRAINER_OUTPUT, save_every=1000, eval_every=500)
+
+
+@dataclass
+class AlignDataConfig:
+    """Training and evaluation data (paths; at least one of ``paraphrase`` and ``parallel``).
+
+    ``paraphrase``: paraphrase corpora or datasets (seed layout, JSONL, Parquet) with the pivot's
+    and the target's columns. ``parallel``: directories with ``<pivot>.txt`` and ``<lang>.txt``
+    (any code spelling the registry resolves, e.g. ``deu.txt``). ``eval_parallel``: a held-out
+    parallel directory for target→pivot retrieval accuracy (first ``eval_max_rows`` lines).
+    """
+
+    paraphrase: list[str] = field(default_factory=list)
+    parallel: list[str] = field(default_factory=list)
+    use_hard_negatives: bool = True
+    group_by_length: bool = False
+    eval_parallel: Optional[str] = None
+    eval_max_rows: int = 1000
+    eval_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.eval_max_rows < 1 or self.eval_batch_size < 1:
+            raise ValueError("data.eval_max_rows and data.eval_batch_size must be >= 1")
+
+
+@dataclass
+class AlignConfig:
+    """Config of ``modsent align`` (YAML keys = field names; ``lang=deu_Latn`` on the command line).
+
+    ``pivot``: the English encoder directory (frozen, no adapter). ``target``: the language's
+    encoder directory (frozen; the adapter is trained on it). ``output``: the run directory
+    (sets ``trainer.output_dir``). ``pivot_cache``: a directory shared by every language's run,
+    or null to re-encode the English side each step. ``adapter``: ParBn shape (reduction factor 2,
+    scaling 4.0). ``scale``: MNRL similarity scale.
+    """
+
+    pivot: str
+    target: str
+    lang: str
+    output: str
+    pivot_lang: str = "eng_Latn"
+    data: AlignDataConfig = field(default_factory=AlignDataConfig)
+    max_seq_length: int = 128
+    pivot_cache: Optional[str] = None
+    cache_dtype: CacheDtype = "float32"
+    adapter: ParBnConfig = field(default_factory=ParBnConfig)
+    scale: float = 20.0
+    trainer: TrainerConfig = field(default_factory=_default_trainer)
+
+    def __post_init__(self) -> None:
+        self.lang = resolve(self.lang).code
+        self.pivot_lang = resolve(self.pivot_lang).code
+        if self.lang == self.pivot_lang:
+            raise ValueError(f"lang and pivot_lang are both {self.lang}; the pivot language needs no alignment")
+        if self.max_seq_length < 2 or not self.scale > 0:
+            raise ValueError(f"max_seq_length must be >= 2 and scale > 0, got {self.max_seq_length} and {self.scale}")
+        if self.trainer.output_dir not in (DEFAULT_TRAINER_OUTPUT, TrainerConfig.output_dir, self.output):
+            raise ValueError(f"set the run directory once, as output (got output={self.output!r} and "
+                             f"trainer.output_dir={self.trainer.output_dir!r})")
+        self.trainer.output_dir = self.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str) -> ParaphraseDataset:
+    """A directory of line-aligned ``<pivot>.txt`` / ``<lang>.txt`` as a two-column paraphrase dataset.
+
+    Both columns of a language read the same file, so a cross-lingual batch row pairs line ``i``
+    in one language with line ``i`` in the other.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise AlignDataError(f"data.parallel: {root} is not a directory (expected {pivot_lang}.txt and {lang}.txt in it)")
+    files: dict[str, str] = {}
+    for path in sorted(root.glob("*.txt")):
+        try:
+            code = resolve(path.stem).code
+        except ModsentError:
+            continue
+        if code in (pivot_lang, lang):
+            if code in files:
+                raise AlignDataError(f"{root}: both {files[code]} and {path.name} hold {code}; keep one")
+            files[code] = path.name
+    for code in (pivot_lang, lang):
+        if code not in files:
+            raise AlignDataError(f"{root}: no {code}.txt (parallel text needs {pivot_lang}.txt and {lang}.txt, "
+                                 "line i of one translating line i of the other)")
+    columns = {(code, column): files[code] for code in (pivot_lang, lang) for column in (1, 2)}
+    return ParaphraseDataset(name=f"parallel:{root.name}", path=root, format="seed", columns=columns)
+
+
+def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
+    if not cfg.data.paraphrase and not cfg.data.parallel:
+        raise AlignDataError("no training data: set data.paraphrase (paraphrase corpora) and/or data.parallel "
+                             "(directories of line-aligned <pivot>.txt / <lang>.txt)")
+    datasets = [dataset for path in cfg.data.paraphrase for dataset in open_corpus(path)]
+    datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang) for path in cfg.data.parallel]
+    return datasets
+
+
+@dataclass(frozen=True)
+class SplitBatch:
+    """A cross-lingual batch's texts by side: slot ``column * rows + row`` of each text, in slot order."""
+
+    rows: int
+    target_slots: list[int]
+    target_texts: list[str]
+    pivot_slots: list[int]
+    pivot_texts: list[str]
+
+
+def split_batch(batch: ParaphraseBatch, pivot_lang: str) -> SplitBatch:
+    """Separate the texts the pivot embeds from those target + adapter embed (the order both paths use)."""
+    target_slots, target_texts, pivot_slots, pivot_texts = [], [], [], []
+    for column, (texts, langs) in enumerate(zip(batch.texts, batch.langs)):
+        for row, (text, lang) in enumerate(zip(texts, langs)):
+            slot = column * batch.size + row
+            if lang == pivot_lang:
+                pivot_slots.append(slot)
+                pivot_texts.append(text)
+            else:
+                target_slots.append(slot)
+                target_texts.append(text)
+    return SplitBatch(batch.size, target_slots, target_texts, pivot_slots, pivot_texts)
+
+
+def pivot_features(pivot: SentenceEncoder, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``pivot``'s padded inputs for ``texts``, with one extra padding column.
+
+    Why the column: ``transformers`` drops an all-ones attention mask and runs attention without
+    a mask, a different kernel whose float results differ in the last bits. With a padding column
+    every batch takes the masked kernel, so a sentence's pivot embedding does not depend on the
+    batch it is in — which makes cached and recomputed pivot embeddings bit-identical (on CPU).
+    """
+    features = pivot.tokenize(texts)
+    return {"input_ids": nn.functional.pad(features["input_ids"], (0, 1), value=pivot.tokenizer.pad_token_id),
+            "attention_mask": nn.functional.pad(features["attention_mask"], (0, 1), value=0)}
+
+
+@torch.no_grad()
+def encode_pivot(pivot: SentenceEncoder, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Pivot embeddings of ``texts`` (float32, input order), in length-sorted batches of :func:`pivot_features`."""
+    pivot.eval()
+    out = np.zeros((len(texts), pivot.embedding_dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        features = pivot_features(pivot, [texts[i] for i in rows])
+        out[rows] = pivot(**{k: v.to(pivot.device) for k, v in features.items()}).float().cpu().numpy()
+    return out
+
+
+class AlignCollate:
+    """A :class:`ParaphraseBatch` → tensors: target texts tokenised, pivot texts tokenised or looked up.
+
+    Slots number the batch's texts column by column (slot ``column * rows + row``);
+    ``target_slots`` / ``pivot_slots`` say where each embedding goes back. With a ``cache`` the
+    batch carries ``pivot_embeddings`` (float32) instead of pivot token ids.
+    """
+
+    def __init__(self, target: SentenceEncoder, pivot: SentenceEncoder | None, pivot_lang: str,
+                 cache: PivotCache | None = None) -> None:
+        if (pivot is None) == (cache is None):
+            raise ValueError("give exactly one of pivot (recompute) and cache (look up)")
+        self.target, self.pivot, self.pivot_lang, self.cache = target, pivot, pivot_lang, cache
+
+    def __call__(self, batch: ParaphraseBatch) -> dict[str, Any]:
+        split = split_batch(batch, self.pivot_lang)
+        target = self.target.tokenize(split.target_texts)
+        out: dict[str, Any] = {
+            "rows": split.rows,
+            "target_input_ids": target["input_ids"], "target_attention_mask": target["attention_mask"],
+            "target_slots": torch.tensor(split.target_slots, dtype=torch.long),
+            "pivot_slots": torch.tensor(split.pivot_slots, dtype=torch.long),
+        }
+        if self.cache is not None:
+            out["pivot_embeddings"] = torch.from_numpy(self.cache.lookup(split.pivot_texts))
+        else:
+            assert self.pivot is not None
+            pivot = pivot_features(self.pivot, split.pivot_texts)
+            out["pivot_input_ids"], out["pivot_attention_mask"] = pivot["input_ids"], pivot["attention_mask"]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Model and loss
+# ---------------------------------------------------------------------------------------------
+
+class AlignmentModel(nn.Module):
+    """The trained module: the frozen target encoder with the adapter attached; only ``adapter`` is trainable."""
+
+    def __init__(self, target: SentenceEncoder, adapter: ParallelAdapter) -> None:
+        super().__init__()
+        self.target = target
+        self.adapter = adapter
+        for param in self.target.parameters():
+            param.requires_grad_(False)
+        for param in self.adapter.parameters():
+            param.requires_grad_(True)
+        adapter.attach(target)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.target(input_ids, attention_mask)
+
+
+def cross_model_loss(batch: dict[str, Any], target_embeddings: torch.Tensor, pivot_embeddings: torch.Tensor,
+                     scale: float) -> torch.Tensor:
+    """MNRL over the batch reassembled from target- and pivot-side embeddings (the seed's ``CrossModelMNRL``).
+
+    Column 0 (anchors) is scored against columns 1 (positives) and 2 (hard negatives) of every rank.
+    """
+    rows = int(batch["rows"])
+    pivot_embeddings = pivot_embeddings.to(target_embeddings.dtype)
+    total = target_embeddings.shape[0] + pivot_embeddings.shape[0]
+    slots = target_embeddings.new_zeros((total, target_embeddings.shape[1]))
+    slots = slots.index_copy(0, batch["target_slots"], target_embeddings)
+    slots = slots.index_copy(0, batch["pivot_slots"], pivot_embeddings)
+    columns = slots.view(total // rows, rows, -1)
+    return mnrl_loss(columns[0], columns[1], tuple(columns[2:]), scale=scale)
+
+
+def _compute_loss(pivot: SentenceEncoder | None, scale: float, engine: Any, batch: dict[str, Any]) -> torch.Tensor:
+    target_embeddings = engine(batch["target_input_ids"], batch["target_attention_mask"])
+    if "pivot_embeddings" in batch:
+        pivot_embeddings = batch["pivot_embeddings"]
+    else:
+        assert pivot is not None
+        with torch.no_grad():
+            pivot_embeddings = pivot(batch["pivot_input_ids"], batch["pivot_attention_mask"])
+    return cross_model_loss(batch, target_embeddings, pivot_embeddings, scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+class RetrievalEvaluator:
+    """Top-1 accuracy of finding each held-out target sentence's translation among the pivot sentences, and back.
+
+    The pivot side is embedded once; the target side is re-embedded through the engine (adapter
+    on) at every evaluation. Every rank runs the whole set (same forward passes on each, as
+    ZeRO-3 requires), so no reduction is needed.
+    """
+
+    def __init__(self, target: SentenceEncoder, target_texts: list[str], pivot_embeddings: np.ndarray,
+                 batch_size: int, device: torch.device) -> None:
+        if len(target_texts) != len(pivot_embeddings) or not target_texts:
+            raise AlignDataError("the retrieval eval needs the same non-zero number of target and pivot sentences")
+        self.target, self.texts, self.batch_size = target, target_texts, batch_size
+        self.pivot = nn.functional.normalize(torch.from_numpy(np.asarray(pivot_embeddings, dtype=np.float32)), dim=-1)
+        self.device = device
+
+    def embed(self, engine: Any) -> torch.Tensor:
+        chunks = []
+        for start in range(0, len(self.texts), self.batch_size):
+            features = self.target.tokenize(self.texts[start:start + self.batch_size])
+            chunks.append(engine(features["input_ids"].to(self.device),
+                                 features["attention_mask"].to(self.device)).float().cpu())
+        return nn.functional.normalize(torch.cat(chunks), dim=-1)
+
+    def __call__(self, engine: Any) -> dict[str, float]:
+        scores = self.embed(engine) @ self.pivot.T
+        gold = torch.arange(len(self.texts))
+        return {"t2p_accuracy": float((scores.argmax(dim=1) == gold).float().mean()),
+                "p2t_accuracy": float((scores.argmax(dim=0) == gold).float().mean())}
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class AlignJob:
+    """Everything :func:`run_align` builds: the task for the trainer plus what the pivot cache needs."""
+
+    task: TrainTask
+    target: SentenceEncoder
+    batches: ParaphraseBatches
+    cache: PivotCache | None
+    load_pivot: Any  # () -> SentenceEncoder, loaded once on first call
+
+
+def _pivot_identity(pivot_path: str, pivot: SentenceEncoder) -> PivotIdentity:
+    return PivotIdentity(fingerprint=encoder_fingerprint(pivot_path), max_seq_length=pivot.max_seq_length,
+                         pooling=pivot.pooling, normalize=pivot.normalize, dim=pivot.embedding_dim)
+
+
+def _export(cfg: AlignConfig, adapter_shape: tuple[int, int], module: nn.Module, state_dict: dict[str, torch.Tensor],
+            directory: Path) -> None:
+    prefix = "adapter."
+    adapter = ParallelAdapter(*adapter_shape, cfg.adapter)
+    adapter.load_state_dict({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
+    adapter.write(directory, base_path=cfg.target, metadata={
+        "lang": cfg.lang, "pivot_lang": cfg.pivot_lang, "max_seq_length": cfg.max_seq_length,
+        "pivot": {"path": str(cfg.pivot), "fingerprint": encoder_fingerprint(cfg.pivot)}})
+
+
+def _read_eval_pairs(cfg: AlignConfig) -> tuple[list[str], list[str]]:
+    dataset = parallel_dataset(cfg.data.eval_parallel, cfg.pivot_lang, cfg.lang)  # type: ignore[arg-type]
+    pivot_side, target_side = [], []
+    for pivot_text, target_text in dataset.iter_rows([(cfg.pivot_lang, 1), (cfg.lang, 1)]):
+        pivot_side.append(pivot_text)
+        target_side.append(target_text)
+        if len(pivot_side) == cfg.data.eval_max_rows:
+            break
+    return pivot_side, target_side
+
+
+def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
+    """The alignment :class:`TrainTask` for ``cfg`` on this rank (the pivot cache is opened, not yet filled).
+
+    In cache mode the pivot is loaded to identify the cache and fill it (:func:`fill_pivot_cache`),
+    then dropped: training steps never run it.
+    """
+    seed_everything(cfg.trainer.seed)  # the adapter's initial weights must match on every rank and run
+    target = SentenceEncoder.from_pretrained(cfg.target, max_seq_length=cfg.max_seq_length)
+    load_pivot = functools.cache(lambda: SentenceEncoder.from_pretrained(
+        cfg.pivot, max_seq_length=cfg.max_seq_length).to(dist_info.device).eval())
+    adapter = ParallelAdapter.for_model(target, cfg.adapter)
+    model = AlignmentModel(target, adapter)
+    cache = None
+    if cfg.pivot_cache is not None:
+        cache = PivotCache.open_or_create(cfg.pivot_cache, _pivot_identity(cfg.pivot, load_pivot()), cfg.cache_dtype)
+    collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache)
+    try:
+        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], cfg.trainer.micro_batch_size,
+                                    "cross", seed=cfg.trainer.seed, rank=dist_info.rank,
+                                    world_size=dist_info.world_size, group_by_length=cfg.data.group_by_length,
+                                    use_hard_negatives=cfg.data.use_hard_negatives, collate=collate)
+    except CorpusError as err:
+        raise AlignDataError(f"{err}") from None
+    evaluator = None
+    if cfg.data.eval_parallel is not None:
+        pivot_side, target_side = _read_eval_pairs(cfg)
+        # Encoded here in both modes (a small set), so eval numbers never depend on the cache.
+        pivot_embeddings = encode_pivot(load_pivot(), pivot_side, cfg.data.eval_batch_size)
+        evaluator = RetrievalEvaluator(target, target_side, pivot_embeddings, cfg.data.eval_batch_size, dist_info.device)
+    recipe = {k: v for k, v in to_dict(cfg).items()
+              if k not in ("trainer", "output", "pivot_cache", "cache_dtype")}
+    task = TrainTask(
+        model=model,
+        train_batches=batches,
+        compute_loss=functools.partial(_compute_loss, None if cache is not None else load_pivot(), cfg.scale),
+        evaluate=evaluator,
+        export=functools.partial(_export, cfg, (len(adapter.layers), adapter.hidden_size)),
+        fingerprint={"align": recipe, "target": encoder_fingerprint(cfg.target), "pivot": encoder_fingerprint(cfg.pivot)},
+        count_tokens=lambda batch: int(batch["target_attention_mask"].sum()),
+        export_name=ADAPTER_EXPORT_NAME,
+    )
+    return AlignJob(task=task, target=target, batches=batches, cache=cache, load_pivot=load_pivot)
+
+
+def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> int:
+    """Add to the cache the pivot embeddings of this rank's micro-batches ``start .. stop-1`` (collective).
+
+    Each batch whose pivot-side texts are not all cached is embedded exactly as the recompute path
+    would embed it in its training step (same texts, same order, same padding), so the cache holds
+    bit-for-bit what recomputing gives. Every rank fills from its own batches (its own segments),
+    then all re-read the cache. Returns how many sentences this rank added.
+    """
+    assert job.cache is not None
+    with job.cache.writer() as writer:
+        for index in range(start, stop):
+            texts = split_batch(job.batches.batch_at(index), pivot_lang).pivot_texts
+            if writer.wanted(texts):
+                pivot = job.load_pivot()
+                features = pivot_features(pivot, texts)
+                with torch.no_grad():
+                    embeddings = pivot(**{k: v.to(pivot.device) for k, v in features.items()})
+                writer.add(texts, embeddings.float().cpu().numpy())
+    barrier()
+    job.cache.refresh()
+    job.load_pivot.cache_clear()  # training reads the cache only: free the pivot's memory
+    return writer.added
+
+
+def run_align(cfg: AlignConfig) -> TrainResult:
+    """Run ``modsent align`` on every rank of the job; the adapter ends up in ``<output>/artifacts/adapter``.
+
+    >>> run_align(AlignConfig(pivot="models/eng", target="runs/train/deu_Latn/artifacts/model",
+    ...                       lang="deu_Latn", output="runs/align/deu_Latn",
+    ...                       data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
+    """
+    dist_info = init_distributed()
+    if dist_info.is_main:
+        run = RunDir.create(cfg.output)
+        dump_config(cfg, run.config_path, header="modsent align: resolved config")
+    job = build_align_job(cfg, dist_info)
+    trainer = Trainer(job.task, cfg.trainer, dist_info)
+    if job.cache is not None:
+        accum = cfg.trainer.grad_accum
+        added = fill_pivot_cache(job, trainer.step * accum, trainer.total_steps * accum, cfg.pivot_lang)
+        logger.info("pivot cache %s: %d sentences added by rank %d", cfg.pivot_cache, added, dist_info.rank)
+    return trainer.fit()

@@ -1,0 +1,167 @@
+"""``modsent align``: only the adapter trains, the pivot cache changes nothing but speed, alignment works."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from modsent import cli
+from modsent.align.recipe import AlignConfig, AlignDataError, build_align_job, fill_pivot_cache, parallel_dataset, run_align
+from modsent.config import ConfigError, from_dict
+from modsent.models.adapter import ParallelAdapter, count_parameters
+from modsent.train import Trainer, init_distributed, read_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+LANG = "deu_Latn"
+
+
+@pytest.fixture
+def config(align_settings):
+    """``config(fixture, output, **overrides) -> AlignConfig``."""
+    return lambda fixture, output, **overrides: from_dict(AlignConfig, align_settings(fixture, output, **overrides))
+
+
+def _losses(run: Path) -> list[float]:
+    return [record["loss"] for record in read_metrics(run / "metrics", "train")]
+
+
+def _adapter_tensors(run: Path) -> dict[str, torch.Tensor]:
+    return ParallelAdapter.load(run / "artifacts" / "adapter").state_dict()
+
+
+def _overrides(settings: dict, prefix: str = "") -> list[str]:
+    """A nested settings mapping as ``key.sub=value`` command-line overrides."""
+    out = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out += _overrides(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={json.dumps(value)}")
+    return out
+
+
+def test_cached_pivot_embeddings_equal_recomputed_ones_bit_for_bit(align_data, config, tmp_path):
+    info = init_distributed()
+    cached = build_align_job(config(align_data, tmp_path / "a", pivot_cache=str(tmp_path / "cache")), info)
+    plain = build_align_job(config(align_data, tmp_path / "b"), info)
+    fill_pivot_cache(cached, 0, 3, "eng_Latn")
+    assert torch.equal(next(iter(cached.task.model.adapter.parameters())), next(iter(plain.task.model.adapter.parameters())))
+    pivot = plain.load_pivot()
+    for _ in range(3):
+        with_cache, without = next(cached.batches), next(plain.batches)
+        assert torch.equal(with_cache["target_input_ids"], without["target_input_ids"])
+        with torch.no_grad():
+            recomputed = pivot(without["pivot_input_ids"], without["pivot_attention_mask"])
+        assert torch.equal(with_cache["pivot_embeddings"], recomputed)
+        assert torch.equal(cached.task.compute_loss(cached.task.model, with_cache),
+                           plain.task.compute_loss(plain.task.model, without))
+
+
+def test_cached_and_recomputed_pivot_training_give_the_same_losses_and_adapter(align_data, align_settings, config,
+                                                                               tmp_path):
+    """Both runs through the CLI with configs/align.yaml (which turns the cache on) and test overrides."""
+    def align(output: Path, cache: str | None) -> None:
+        settings = align_settings(align_data, output, trainer={"max_steps": 6}, pivot_cache=cache)
+        assert cli.main(["align", "--config", str(REPO / "configs" / "align.yaml"), *_overrides(settings)]) == 0
+
+    align(tmp_path / "cached", str(tmp_path / "cache"))
+    align(tmp_path / "plain", None)
+    assert len(_losses(tmp_path / "cached")) == 6
+    assert _losses(tmp_path / "cached") == _losses(tmp_path / "plain")
+    cached_adapter, plain_adapter = _adapter_tensors(tmp_path / "cached"), _adapter_tensors(tmp_path / "plain")
+    assert all(torch.equal(cached_adapter[k], plain_adapter[k]) for k in plain_adapter)
+    # The cache is built once: a second run (another language would do the same) encodes nothing.
+    segments = sorted(p.name for p in (tmp_path / "cache" / "segments").iterdir())
+    align(tmp_path / "again", str(tmp_path / "cache"))
+    assert sorted(p.name for p in (tmp_path / "cache" / "segments").iterdir()) == segments
+    assert _losses(tmp_path / "again") == _losses(tmp_path / "plain")
+
+
+def test_training_moves_only_the_adapter(align_data, config, tmp_path):
+    cfg = config(align_data, tmp_path / "run", trainer={"max_steps": 4, "save_every": 2})
+    info = init_distributed()
+    job = build_align_job(cfg, info)
+    base_before = {k: v.clone() for k, v in job.target.state_dict().items()}
+    adapter = job.task.model.adapter
+    adapter_before = {k: v.clone() for k, v in adapter.state_dict().items()}
+    trainer = Trainer(job.task, cfg.trainer, info)
+    optimised = {id(p) for group in trainer.engine.optimizer.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in adapter.parameters()}
+    assert all(not p.requires_grad for p in job.target.parameters())
+    result = trainer.fit()
+
+    base_after = job.target.state_dict()
+    assert base_after.keys() == base_before.keys()
+    assert all(torch.equal(base_after[k], base_before[k]) for k in base_before), "a base weight changed"
+    changed = {k: not torch.equal(v, adapter_before[k]) for k, v in adapter.state_dict().items()}
+    assert all(changed.values()), f"adapter tensors that did not move: {[k for k, c in changed.items() if not c]}"
+
+    exported = ParallelAdapter.load(result.export_dir, base_path=cfg.target)
+    assert all(torch.equal(exported.state_dict()[k], v) for k, v in adapter.state_dict().items())
+    adapter_config = ParallelAdapter.read_config(result.export_dir)
+    assert adapter_config["metadata"]["lang"] == LANG and adapter_config["base"]["path"] == cfg.target
+    # Checkpoints hold the adapter and its optimizer state, not the frozen encoder.
+    checkpoint_bytes = sum(f.stat().st_size for f in result.checkpoint.rglob("*") if f.is_file())
+    assert checkpoint_bytes < (Path(cfg.target) / "model.safetensors").stat().st_size
+    assert count_parameters(adapter) / count_parameters(job.target) < 0.1
+
+
+def test_alignment_raises_heldout_target_to_english_retrieval(learnable_align, config, tmp_path):
+    cfg = config(learnable_align, tmp_path / "run", data={"eval_parallel": str(learnable_align.heldout)},
+                  trainer={"max_steps": 80, "eval_at_start": True, "eval_every": 20, "lr": 2e-3})
+    run_align(cfg)
+    evals = read_metrics(tmp_path / "run" / "metrics", "eval")
+    before, after = evals[0], evals[-1]
+    assert (before["step"], after["step"]) == (0, 80)
+    assert before["t2p_accuracy"] < 0.2  # 64 held-out pairs: chance is 1/64
+    assert after["t2p_accuracy"] >= 0.4 and after["t2p_accuracy"] - before["t2p_accuracy"] >= 0.3
+    assert after["p2t_accuracy"] >= 0.4
+
+
+def test_bad_data_and_config_give_clear_errors(align_data, config, tmp_path):
+    (tmp_path / "bitext").mkdir()
+    (tmp_path / "bitext" / "eng_Latn.txt").write_text("a\n")
+    with pytest.raises(AlignDataError, match="no deu_Latn.txt"):
+        parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG)
+    (tmp_path / "bitext" / "deu.txt").write_text("b\n")  # any spelling of the code works
+    assert parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG).columns[(LANG, 2)] == "deu.txt"
+    with pytest.raises(ConfigError, match="lang and pivot_lang are both eng_Latn"):
+        config(align_data, tmp_path / "x", lang="en")
+    with pytest.raises(ConfigError, match="set the run directory once"):
+        config(align_data, tmp_path / "x", trainer={"output_dir": str(tmp_path / "elsewhere")})
+    with pytest.raises(AlignDataError, match="no training data"):
+        build_align_job(config(align_data, tmp_path / "x", data={"paraphrase": [], "parallel": []}), init_distributed())
+
+
+@pytest.mark.slow
+def test_two_ranks_share_the_cache_build_and_match_recomputing(align_data, align_settings, tmp_path):
+    """torchrun, 2 ranks: each rank encodes its own share into its own segment; cached == recomputed."""
+    settings = align_settings(align_data, tmp_path / "unused", trainer={"max_steps": 4, "micro_batch_size": 8})
+    (tmp_path / "align.yaml").write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO), env.get("PYTHONPATH")) if p))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(port),
+               str(Path(__file__).with_name("dist_align.py")), str(tmp_path)]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    added = json.loads((tmp_path / "added.json").read_text())
+    assert len(added) == 2 and all(n > 0 for n in added)  # both ranks encoded their share
+    assert len(list((tmp_path / "cache" / "segments").iterdir())) == 2
+    assert len(_losses(tmp_path / "cached")) == 4
+    assert _losses(tmp_path / "cached") == _losses(tmp_path / "plain")
+    cached_adapter, plain_adapter = _adapter_tensors(tmp_path / "cached"), _adapter_tensors(tmp_path / "plain")
+    assert all(torch.equal(cached_adapter[k], plain_adapter[k]) for k in plain_adapter)

@@ -1,0 +1,57 @@
+import time
+
+import pytest
+
+from modsent.cli import main
+from modsent.config import from_dict
+from modsent.languages import nllb_codes
+from modsent.pipeline.config import PipelineConfig
+from modsent.pipeline.plan import PlanError, estimate_plan, load_costs, model_parameters, plan_run
+from modsent.testing.synthetic import write_synthetic_corpus
+from modsent.testing.tiny_models import tiny_bert_mlm
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, model_cache):
+    root = tmp_path_factory.mktemp("plan")
+    corpus = write_synthetic_corpus(root / "corpus", ["eng_Latn"], {"para": 200})
+    return {"run_dir": str(root / "run"), "source_model": str(tiny_bert_mlm(model_cache)), "corpus": str(corpus)}
+
+
+def test_estimate_scales_linearly_with_languages():
+    costs = load_costs()
+    kwargs = dict(pivot="eng_Latn", stages=["translate", "vocab", "adapt", "train", "align"], source_params=470_000_000,
+                  english_tokens=50_000_000, costs=costs, devices=64, device_kind="h100", ranks_per_job=8)
+    others = [code for code in nllb_codes() if code != "eng_Latn"]
+    small = estimate_plan(["eng_Latn"] + others[:50], **kwargs)
+    large = estimate_plan(["eng_Latn"] + others[:200], **kwargs)
+    for a, b in zip(small.stages, large.stages):
+        per_language = {"translate": 1, "align": 1}.get(a.stage, 0)
+        assert b.device_hours / a.device_hours == pytest.approx((200 + 1 - per_language) / (50 + 1 - per_language),
+                                                               rel=1e-9)
+    assert large.device_hours == pytest.approx(sum(s.device_hours for s in large.stages))
+    # LaBSE-sized model, 50M tokens, MLM at 6 FLOPs/param/token on 64 GPUs: a sane number of hours.
+    adapt = next(s for s in large.stages if s.stage == "adapt")
+    assert 1 < adapt.device_hours < 1e5 and adapt.wall_hours == pytest.approx(adapt.device_hours / 64)
+
+
+def test_plan_200_languages_is_fast_and_readable(setup, capsys, tmp_path):
+    cfg_path = tmp_path / "p.yaml"
+    cfg_path.write_text("languages: ['@all']\n" + "".join(f"{k}: {v}\n" for k, v in setup.items()))
+    start = time.perf_counter()
+    assert main(["plan", str(cfg_path), "--gpus", "64", "--nodes", "8", "--device-kind", "h100"]) == 0
+    elapsed = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert elapsed < 5.0
+    assert "202 languages on 64 × h100" in out and "8 node(s) × 8 device(s)" in out
+    assert "| align | 201 |" in out and "| **total** |" in out
+
+
+def test_plan_errors(setup):
+    cfg = from_dict(PipelineConfig, dict(setup, languages=["de"]))
+    with pytest.raises(PlanError, match="does not split evenly"):
+        plan_run(cfg, gpus=10, nodes=3)
+    with pytest.raises(PlanError, match="no measured rates for device 'tpu'"):
+        plan_run(cfg, gpus=8, device_kind="tpu")
+    with pytest.raises(PlanError, match="config.json does not exist"):
+        model_parameters(setup["corpus"])
