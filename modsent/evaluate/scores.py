@@ -106,11 +106,14 @@ def summarize(scores: Iterable[Score], resource_levels: Mapping[str, str] | None
 def score_matrix(scores: Iterable[Score], encoder: str) -> tuple[list[str], list[str], np.ndarray]:
     """The directed scores of one encoder as a matrix: rows ``lang1``, columns ``lang2`` (NaN where absent).
 
-    Languages keep their first-seen order. Pass the scores of one (task, dataset, metric).
+    Languages keep their first-seen order (columns follow the rows where both have a language).
+    Pass the scores of one (task, dataset, metric).
     """
     directed = [s for s in scores if s.directed and s.encoder == encoder]
     rows = list(dict.fromkeys(s.lang1 for s in directed))
-    cols = list(dict.fromkeys(s.lang2 for s in directed))
+    seen_cols = list(dict.fromkeys(s.lang2 for s in directed))
+    # Languages on both axes take the rows' order, so a language × language matrix has its diagonal on the diagonal.
+    cols = [lang for lang in rows if lang in seen_cols] + [lang for lang in seen_cols if lang not in rows]
     row_of = {lang: i for i, lang in enumerate(rows)}
     col_of = {lang: j for j, lang in enumerate(cols)}
     matrix = np.full((len(rows), len(cols)), np.nan)

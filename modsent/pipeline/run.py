@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modsent.config import ConfigError, dump_config, from_dict, to_dict
-from modsent.corpus import CorpusError, open_corpus
+from modsent.corpus import CorpusError, open_corpus, read_lines
 from modsent.errors import ModsentError
 from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, sha256_json
 from modsent.languages import resolve_many
@@ -246,7 +246,29 @@ class _Planner:
             if pair_dir.exists():
                 sets.append({"name": f"heldout-{lang}", "files": {self.pivot: str(pair_dir / f"{self.pivot}.txt"),
                                                                  lang: str(pair_dir / f"{lang}.txt")}})
+        if len(sets) > 1:
+            sets.append({"name": "heldout-all", "files": self._common_held_out(parallel)})
         return sets
+
+    def _common_held_out(self, parallel: Path) -> dict[str, str]:
+        """The held-out English strings every language has, line-aligned across all languages.
+
+        Retrieval among them fills the whole language × language matrix (target ↔ target too).
+        """
+        by_lang: dict[str, dict[str, str]] = {}
+        for lang in self.targets:
+            pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
+            if pair_dir.exists():
+                english = read_lines(pair_dir / f"{self.pivot}.txt")
+                by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
+        common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
+        out = self.run.artifacts / "heldout-all"
+        files = {self.pivot: out / f"{self.pivot}.txt"}
+        atomic_write_text(files[self.pivot], "".join(f"{en}\n" for en in common))
+        for lang, table in by_lang.items():
+            files[lang] = out / f"{lang}.txt"
+            atomic_write_text(files[lang], "".join(f"{table[en]}\n" for en in common))
+        return {lang: str(path) for lang, path in files.items()}
 
 
 def _resolve_references(value: Any, languages: list[str]) -> Any:

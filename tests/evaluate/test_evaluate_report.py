@@ -177,3 +177,15 @@ def test_runner_config_errors(tmp_path, fakes):
     config.sts[1].files = {"*": tmp_path / "sts17.jsonl"}
     with pytest.raises(ValueError, match=r"pair eng_Latn-deu_Latn comes from both"):
         run_evaluation(config, encoders)
+
+
+def test_language_matrix_keeps_one_order_on_both_axes():
+    from modsent.evaluate.scores import Score, score_matrix
+
+    scores = [Score("bitext", "d", "p_at_1", "m", a, b, v, True)
+              for a, b, v in (("eng", "deu", 1.0), ("deu", "eng", 2.0), ("deu", "rus", 3.0), ("rus", "eng", 4.0),
+                              ("eng", "rus", 5.0), ("rus", "deu", 6.0))]
+    rows, cols, matrix = score_matrix(scores, "m")
+    assert rows == cols == ["eng", "deu", "rus"]
+    assert all(matrix[i, i] != matrix[i, i] for i in range(3))  # NaN diagonal
+    assert matrix[rows.index("deu"), cols.index("rus")] == 3.0
