@@ -403,7 +403,8 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         from modsent.evaluate.report import headline_table
 
         table = headline_table(json.loads(results_file.read_text(encoding="utf-8")))
-        atomic_write_text(run.root / "reports" / "summary.md", table)
+        # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.
+        atomic_write_text(run.root / "summary.md", table)
         print(f"\nResults ({run.root / 'reports'} has every table and heatmap):\n\n{table}", flush=True)
     failed = [name for name, r in results.items() if r.status != "done"]
     if failed:
