@@ -26,27 +26,15 @@ language's encoder; synthetic paraphrases (one pair and one triplet dataset) in 
 
 from __future__ import annotations
 
+from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
+
 import argparse
-import os
-import sys
+
 import tempfile
 from pathlib import Path
 
-
-def _parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    return parser.parse_args()
-
-
-ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:  # before torch loads its thread pool
-    os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ARGS = bench_args(__doc__.split("\n\n")[0], "fewer steps and repetitions", "torch threads",
+                  env={"DS_ACCELERATOR": "cpu"}) if __name__ == "__main__" else None
 
 import json  # noqa: E402
 import logging  # noqa: E402

@@ -16,26 +16,11 @@ with the same thread count. The last line of stdout is the JSON record (see BENC
 
 from __future__ import annotations
 
+from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
+
 import argparse
-import os
-import sys
-from pathlib import Path
 
-
-def _parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer texts, queries and repetitions")
-    parser.add_argument("--threads", type=int, default=1, help="threads for torch, BLAS and FAISS alike")
-    return parser.parse_args()
-
-
-ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:  # thread counts must be set before numpy / torch load their thread pools
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = str(ARGS.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ARGS = bench_args(__doc__.split("\n\n")[0], "fewer texts, queries and repetitions", "threads for torch, BLAS and FAISS alike") if __name__ == "__main__" else None
 
 import json  # noqa: E402
 import random  # noqa: E402

@@ -25,28 +25,14 @@ so machine load hits them alike. The last line of stdout is the JSON record (see
 
 from __future__ import annotations
 
-import argparse
+from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
+
 import os
-import sys
 from pathlib import Path
 
-
-def _parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer sentences, a smaller corpus")
-    parser.add_argument("--threads", type=int, default=1, help="threads per translator (torch and CTranslate2 alike)")
-    parser.add_argument("--max-tokens", type=int, default=32, help="generated tokens per sentence, both sides")
-    return parser.parse_args()
-
-
-ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:  # before torch and CTranslate2 create their thread pools
-    os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ARGS = bench_args(__doc__.split("\n\n")[0], "fewer sentences, a smaller corpus", "threads per translator (torch and CTranslate2 alike)",
+                  extra=lambda p: p.add_argument("--max-tokens", type=int, default=32, help="generated tokens per sentence, both sides"),
+                  env={"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}) if __name__ == "__main__" else None
 
 import json  # noqa: E402
 import logging  # noqa: E402
