@@ -56,6 +56,10 @@ _ENCODE_BATCH = 1000  # lines per encode_batch call when pre-tokenising text for
 _SIMILARITY_CHUNK = 1 << 24  # similarity-matrix entries per chunk: 64 MiB of float32 at a time
 
 
+FASTTEXT_LR = 0.05  # fastText's own default for unsupervised training
+NAN_RETRIES = 3
+
+
 @dataclass
 class FastTextOptions:
     """Training settings of the auxiliary token-level fastText model (CBOW, ``neg=10`` as in FOCUS).
@@ -196,20 +200,32 @@ def train_token_fasttext(
         lines = _write_tokenised(tokenizer, texts, path)
         if lines == 0:
             raise EmptyTextError("no target-language text to train the fastText token embeddings on")
-        try:
-            model = fasttext.train_unsupervised(
-                str(path),
-                model="cbow",  # FOCUS: CBOW is closer to masked language modelling than skip-gram
-                dim=options.dim,
-                epoch=options.epochs,
-                minCount=options.min_count,
-                neg=10,
-                thread=options.threads or os.cpu_count() or 1,
-                verbose=0,
-            )
-        except ValueError as err:  # fastText's "Empty vocabulary. Try a smaller -minCount value."
-            raise VocabError(f"fastText found no token occurring fasttext.min_count={options.min_count} times in "
-                             f"{lines} lines of target text; lower min_count or give more text ({err})") from None
+        lr = FASTTEXT_LR
+        for attempt in range(NAN_RETRIES + 1):
+            try:
+                model = fasttext.train_unsupervised(
+                    str(path),
+                    model="cbow",  # FOCUS: CBOW is closer to masked language modelling than skip-gram
+                    dim=options.dim,
+                    epoch=options.epochs,
+                    minCount=options.min_count,
+                    neg=10,
+                    lr=lr,
+                    thread=options.threads or os.cpu_count() or 1,
+                    verbose=0,
+                )
+                break
+            except ValueError as err:  # fastText's "Empty vocabulary. Try a smaller -minCount value."
+                raise VocabError(f"fastText found no token occurring fasttext.min_count={options.min_count} times "
+                                 f"in {lines} lines of target text; lower min_count or give more text ({err})") from None
+            except RuntimeError as err:
+                # fastText diverges ("Encountered NaN") on some small or skewed texts; its own advice
+                # is a lower learning rate.
+                if "NaN" not in str(err) or attempt == NAN_RETRIES:
+                    raise VocabError(f"fastText training diverged on {lines} lines of target text even at "
+                                     f"lr={lr:g} ({err}); give more text or lower fasttext.dim") from None
+                logger.warning("fastText diverged at lr=%g; retrying at lr=%g", lr, lr / 4)
+                lr /= 4
     return model, lines
 
 

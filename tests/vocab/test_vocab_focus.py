@@ -19,6 +19,7 @@ from modsent.vocab import (
     focus_init,
     load_tokenizer,
     shared_tokens,
+    train_token_fasttext,
     train_tokenizer,
 )
 
@@ -145,3 +146,24 @@ def test_min_count_above_every_token_count_is_a_clear_error(source_embeddings, s
     with pytest.raises(VocabError, match="no token occurring fasttext.min_count=1000000 times in 300 lines"):
         focus_init(source_embeddings, source_tokenizer, target_tokenizer, iter(target_lines[:300]),
                    fasttext_options=options)
+
+
+def test_diverging_fasttext_is_retried_at_a_lower_learning_rate(source_tokenizer, monkeypatch, caplog):
+    """fastText sometimes stops with "Encountered NaN" on small texts: FOCUS retries at lr / 4."""
+    import fasttext
+
+    real, calls = fasttext.train_unsupervised, []
+
+    def diverge_once(*args, **kwargs):
+        calls.append(kwargs["lr"])
+        if len(calls) == 1:
+            raise RuntimeError("Encountered NaN.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fasttext, "train_unsupervised", diverge_once)
+    lines = translate_synthetic(synthetic_sentences(300, seed=5), "deu_Latn")
+    with caplog.at_level(logging.WARNING, logger="modsent.vocab.focus"):
+        model, count = train_token_fasttext(source_tokenizer, iter(lines),
+                                            FastTextOptions(dim=8, epochs=1, min_count=1, threads=1))
+    assert calls == [0.05, 0.0125] and count == 300 and len(model.words) > 10
+    assert "diverged at lr=0.05" in caplog.text
