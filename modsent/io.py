@@ -110,6 +110,28 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     _fsync_dir(target.parent)
 
 
+def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: type[Exception],
+                     missing_hint: str) -> dict[str, Any]:
+    """Read a ``{"format": fmt, "format_version": n, ...}`` file, refusing anything else with ``error``.
+
+    ``missing_hint`` finishes the message when the file does not exist (say what makes one).
+    A file from a newer modsent (higher ``format_version``) is refused rather than misread.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path.parent}: no {path.name}; {missing_hint}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise error(f"{path} line {err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise error(f"{path}: not a {fmt} file (format must be {fmt!r})")
+    if data.get("format_version", 0) > version:
+        raise error(f"{path}: format_version {data['format_version']} is newer than this modsent reads "
+                    f"({version}); upgrade modsent")
+    return data
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

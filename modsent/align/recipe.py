@@ -51,17 +51,17 @@ import torch
 from torch import nn
 
 from modsent.align.pivot_cache import CacheDtype, PivotCache, PivotIdentity
-from modsent.config import dump_config, to_dict
+from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
 from modsent.errors import ModsentError
-from modsent.io import RunDir, seed_everything
+from modsent.io import seed_everything
 from modsent.languages import resolve
 from modsent.models.adapter import ParallelAdapter, ParBnConfig, encoder_fingerprint
 from modsent.models.encoder import SentenceEncoder
-from modsent.train.distributed import DistInfo, barrier, init_distributed
+from modsent.train.distributed import DistInfo, barrier
 from modsent.train.losses import mnrl_loss
 from modsent.train.paraphrase_batches import ParaphraseBatch, ParaphraseBatches
-from modsent.train.trainer import Trainer, TrainResult, TrainTask
+from modsent.train.trainer import Trainer, TrainResult, TrainTask, start_run
 from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [
@@ -484,10 +484,7 @@ def run_align(cfg: AlignConfig) -> TrainResult:
     ...                       lang="deu_Latn", output="runs/align/deu_Latn",
     ...                       data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
     """
-    dist_info = init_distributed()
-    if dist_info.is_main:
-        run = RunDir.create(cfg.output)
-        dump_config(cfg, run.config_path, header="modsent align: resolved config")
+    dist_info = start_run(cfg, cfg.output, "modsent align")
     job = build_align_job(cfg, dist_info)
     trainer = Trainer(job.task, cfg.trainer, dist_info)
     if job.cache is not None:

@@ -47,7 +47,6 @@ import contextlib
 import functools
 import hashlib
 import inspect
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -58,7 +57,7 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_bytes, atomic_write_json, sha256_file
+from modsent.io import atomic_directory, atomic_write_bytes, atomic_write_json, read_format_json, sha256_file
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
@@ -354,18 +353,9 @@ class ParallelAdapter(nn.Module):
     def read_config(path: str | os.PathLike) -> dict[str, Any]:
         """The ``adapter_config.json`` of an adapter directory, checked for format and required keys."""
         config_path = Path(path) / ADAPTER_CONFIG_FILE
-        if not config_path.is_file():
-            raise AdapterError(f"{path}: not an adapter directory (no {ADAPTER_CONFIG_FILE}); point at the "
-                               "directory `modsent align` wrote (artifacts/adapter)")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise AdapterError(f"{config_path} line {err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(config, dict) or config.get("format") != ADAPTER_FORMAT:
-            raise AdapterError(f"{config_path}: not a modsent adapter config (format must be {ADAPTER_FORMAT!r})")
-        if config.get("format_version", 0) > ADAPTER_FORMAT_VERSION:
-            raise AdapterError(f"{config_path}: format_version {config['format_version']} is newer than this "
-                               f"modsent reads ({ADAPTER_FORMAT_VERSION}); upgrade modsent")
+        config = read_format_json(config_path, ADAPTER_FORMAT, ADAPTER_FORMAT_VERSION, AdapterError,
+                                  "not an adapter directory; point at the directory `modsent align` wrote "
+                                  "(artifacts/adapter)")
         missing = [k for k in ("num_layers", "hidden_size", "reduction_factor", "scaling", "base") if k not in config]
         if missing:
             raise AdapterError(f"{config_path}: missing keys {', '.join(missing)}")

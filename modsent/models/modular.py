@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_json
+from modsent.io import atomic_directory, atomic_write_json, read_format_json
 from modsent.languages import resolve
 from modsent.models.adapter import ParallelAdapter
 from modsent.models.encoder import SentenceEncoder
@@ -121,18 +121,9 @@ def read_modular_manifest(root: str | os.PathLike) -> tuple[str, dict[str, Langu
     """(pivot code, {code: LanguageModule}) of a modular model directory, paths resolved; checked, not loaded."""
     root = Path(root)
     path = root / MODULAR_FILE
-    if not path.is_file():
-        raise ModularModelError(f"{root}: not a modular model directory (no {MODULAR_FILE}); build one with "
+    manifest = read_format_json(path, MODULAR_FORMAT, MODULAR_FORMAT_VERSION, ModularModelError,
+                                "not a modular model directory; build one with "
                                 "modsent.models.modular.write_modular_manifest or the pipeline")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ModularModelError(f"{path} line {err.lineno}: not valid JSON ({err.msg})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MODULAR_FORMAT:
-        raise ModularModelError(f"{path}: not a modsent modular manifest (format must be {MODULAR_FORMAT!r})")
-    if manifest.get("format_version", 0) > MODULAR_FORMAT_VERSION:
-        raise ModularModelError(f"{path}: format_version {manifest['format_version']} is newer than this modsent "
-                                "reads; upgrade modsent")
     languages: dict[str, LanguageModule] = {}
     for code, entry in (manifest.get("languages") or {}).items():
         if not isinstance(entry, dict) or not entry.get("encoder"):

@@ -378,14 +378,14 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
                           cfg.resources.parallel_jobs)
     env = {} if use_gpus else {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
                                "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu")}
-    names = {job.name for job in jobs}
     fanout_jobs = []
     for job in jobs:
         if job.name not in selected:
             continue
         width = cfg.resources.ranks_per_job if job.stage in DISTRIBUTED_STAGES else (
             len(devices) if job.stage == "translate" and not use_gpus else 1)
-        deps = [f"{d[0]}/{d[1]}" for d in job.deps if f"{d[0]}/{d[1]}" in selected and f"{d[0]}/{d[1]}" in names]
+        # Dependencies outside this run's selection were checked to be done already.
+        deps = [f"{d[0]}/{d[1]}" for d in job.deps if f"{d[0]}/{d[1]}" in selected]
         fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env, cfg), devices=width,
                                cost=_cost(job), deps=deps))
     started = time.time()

@@ -28,18 +28,18 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from modsent.config import dump_config, to_dict
+from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
 from modsent.errors import ModsentError
-from modsent.io import RunDir, seed_everything
+from modsent.io import seed_everything
 from modsent.languages import resolve_many
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.pooling import PoolingMode
-from modsent.train.distributed import DistInfo, init_distributed
+from modsent.train.distributed import DistInfo
 from modsent.train.ds_config import build_ds_config
 from modsent.train.losses import CachedMultipleNegativesRankingLoss, mnrl_loss
 from modsent.train.paraphrase_batches import MAX_LANGS_PER_BATCH, ParaphraseBatch, ParaphraseBatches, TrainType
-from modsent.train.trainer import TrainResult, Trainer, TrainTask
+from modsent.train.trainer import TrainResult, Trainer, TrainTask, start_run
 from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [
@@ -272,9 +272,6 @@ def run_contrastive(cfg: ContrastiveConfig) -> TrainResult:
     >>> run_contrastive(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
     ...                                   langs=["deu_Latn"]))  # doctest: +SKIP
     """
-    dist_info = init_distributed()
-    if dist_info.is_main:
-        run = RunDir.create(cfg.trainer.output_dir)
-        dump_config(cfg, run.config_path, header="modsent train: resolved config")
+    dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent train")
     task, _ = build_contrastive_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

@@ -29,14 +29,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from modsent.config import dump_config, to_dict
+from modsent.config import to_dict
 from modsent.errors import ModsentError
 from modsent.io import RunDir, seed_everything
 from modsent.train.data import ShardedBatches, derive_seed
-from modsent.train.distributed import DistInfo, all_reduce_sum, init_distributed, run_on_main
+from modsent.train.distributed import DistInfo, all_reduce_sum, run_on_main
 from modsent.train.export import save_pretrained_dir
 from modsent.train.mlm_data import MLMDataError, PackedBlocks, mask_tokens, prepare_packed_data
-from modsent.train.trainer import TrainResult, TrainTask, Trainer
+from modsent.train.trainer import TrainResult, TrainTask, Trainer, start_run
 from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [
@@ -285,9 +285,6 @@ def run_adapt(cfg: AdaptConfig) -> TrainResult:
     >>> run_adapt(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
     ...                       train_files=["data/deu_Latn.txt"]))  # doctest: +SKIP
     """
-    dist_info = init_distributed()
-    if dist_info.is_main:
-        run = RunDir.create(cfg.trainer.output_dir)
-        dump_config(cfg, run.config_path, header="modsent adapt: resolved config")
+    dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent adapt")
     task, _ = build_adapt_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

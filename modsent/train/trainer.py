@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 from tqdm.auto import tqdm
 
-from modsent.config import to_dict
+from modsent.config import dump_config, to_dict
 from modsent.io import RunDir, atomic_directory, seed_everything
 from modsent.train.checkpoint import (
     CheckpointError,
@@ -352,3 +352,15 @@ def train(task: TrainTask, cfg: TrainerConfig, dist_info: DistInfo | None = None
     PosixPath('runs/x/artifacts/model')
     """
     return Trainer(task, cfg, dist_info).fit()
+
+
+def start_run(config: Any, output_dir: str | Path, command: str) -> DistInfo:
+    """Join the process group and (rank 0) snapshot the resolved ``config`` into the run directory.
+
+    The first step of every recipe's ``run_*`` function, before it builds its task.
+    """
+    dist_info = init_distributed()
+    if dist_info.is_main:
+        run = RunDir.create(output_dir)
+        dump_config(config, run.config_path, header=f"{command}: resolved config")
+    return dist_info
