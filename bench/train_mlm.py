@@ -9,8 +9,9 @@ usage: python bench/train_mlm.py [--quick]
   identical model and the same batch, one process. Steps of both run interleaved, ``REPS`` timed
   blocks each, median. ZeRO-2 on one rank (the adapt default's stage) is in ``results`` too.
 - ``zero3_state_bytes_ratio_vs_zero0``: per-rank bytes of parameters plus optimizer state
-  (fp32 master partitions and Adam moments; gradients excluded) after one step with 2 ranks,
-  ZeRO-3 over ZeRO-0 (ZeRO-2 in ``results``). Measured in a torchrun job this script starts.
+  (parameters, fp32 master copies and Adam moments; gradients excluded) after one step with 2 ranks,
+  ZeRO-3 over ZeRO-0, in bf16 mixed precision (what ``auto`` trains in on a GPU). The same in fp32,
+  and ZeRO-2 in both, are in ``results``. Measured in a torchrun job this script starts.
 
 The last line of stdout is the JSON record (see BENCH.md).
 """
@@ -42,6 +43,10 @@ SIZES = {
     "quick": dict(hidden=384, layers=2, vocab=4000, seq=64, batch=4, reps=5, steps_per_rep=3),
 }
 LR = 1e-4
+# Mixed precision is what `precision: auto` trains in on a GPU and what ZeRO's partitioning is designed around:
+# the fp32 master copy and Adam moments are the bulk. In fp32 ZeRO-1/2/3 still keep an fp32 master partition
+# beside the (already fp32) parameter partition, which ZeRO-0 does not, so there ZeRO-3's floor is 2/3 on 2 ranks.
+STATE_BYTES_PRECISIONS = ("bf16", "fp32")
 
 
 def make_model(size: dict[str, int], seed: int = 0) -> Any:
@@ -82,7 +87,7 @@ class RepeatedBatch:
         pass
 
 
-def build_trainer(size: dict[str, int], ds_config: str, output_dir: Path) -> Any:
+def build_trainer(size: dict[str, int], ds_config: str, output_dir: Path, precision: str = "auto") -> Any:
     from modsent.train import Trainer, TrainerConfig, TrainTask
 
     batch = make_batch(size)
@@ -91,7 +96,7 @@ def build_trainer(size: dict[str, int], ds_config: str, output_dir: Path) -> Any
                      count_tokens=lambda b: int(b["attention_mask"].sum()))
     cfg = TrainerConfig(ds_config=ds_config, micro_batch_size=size["batch"], lr=LR, schedule="constant",
                         max_steps=10**9, output_dir=str(output_dir), eval_at_start=False, progress_bar=False,
-                        resume="none")
+                        resume="none", precision=precision)
     return Trainer(task, cfg)
 
 
@@ -153,6 +158,11 @@ def time_steps(size: dict[str, int], workdir: Path) -> dict[str, Any]:
             "tokens_per_s": {name: tokens / seconds for name, seconds in medians.items()}}
 
 
+MASTER_COPY_ATTRIBUTES = ("fp32_partitioned_groups_flat",  # ZeRO-3
+                          "single_partition_of_fp32_groups",  # ZeRO-1/2
+                          "fp32_groups_flat", "fp32_groups")  # ZeRO-0 with bf16/fp16 (fused / unfused wrapper)
+
+
 def state_bytes(engine: Any) -> dict[str, int]:
     """This rank's bytes of parameters, fp32 master copies and optimizer moments (no gradients)."""
     params = 0
@@ -162,34 +172,37 @@ def state_bytes(engine: Any) -> dict[str, int]:
             if data is not None:
                 params += data.numel() * data.element_size()
     wrapper = engine.optimizer
-    inner = getattr(wrapper, "optimizer", wrapper)  # ZeRO wraps the torch optimizer
-    # Where the optimizer updates a separate fp32 copy (ZeRO-1/2/3), it is partitioned; ZeRO-0 in fp32 has none.
-    masters = (getattr(wrapper, "fp32_partitioned_groups_flat", None)  # ZeRO-3
-               or getattr(wrapper, "single_partition_of_fp32_groups", None) or [])  # ZeRO-1/2
-    master = sum(t.numel() * t.element_size() for t in masters)
+    inner = getattr(wrapper, "optimizer", wrapper)  # ZeRO and the mixed-precision wrappers hold the torch optimizer
+    # The optimizer's own fp32 copy, where a wrapper keeps one: ZeRO-3, ZeRO-1/2, and the bf16/fp16 wrappers of
+    # ZeRO-0 (a list of lists there). ZeRO-0 in fp32 updates the parameters themselves and has none.
+    master = 0
+    for name in MASTER_COPY_ATTRIBUTES:
+        for group in getattr(wrapper, name, None) or []:
+            for tensor in group if isinstance(group, (list, tuple)) else [group]:
+                master += tensor.numel() * tensor.element_size()
     moments = sum(value.numel() * value.element_size() for state in inner.state.values()
                   for value in state.values() if torch.is_tensor(value) and value.dim() > 0)
     return {"params": params, "master": master, "optimizer_moments": moments, "total": params + master + moments}
 
 
 def state_bytes_worker(size: dict[str, int], out: Path) -> None:
-    """One rank of the torchrun job: one step under ZeRO-0, -2, -3; rank 0 writes every rank's bytes."""
+    """One rank of the torchrun job: one step per ZeRO stage and precision; rank 0 writes every rank's bytes."""
     from modsent.train import init_distributed
     from modsent.train.distributed import barrier
 
     info = init_distributed()
-    per_stage: dict[str, list[dict[str, int]]] = {}
-    for stage in ("zero0", "zero2", "zero3"):
-        trainer = build_trainer(size, stage, out.parent / f"state_{stage}")
-        trainer.train_step()
-        mine = state_bytes(trainer.engine)
-        gathered: list[Any] = [None] * info.world_size
-        torch.distributed.all_gather_object(gathered, mine)
-        per_stage[stage] = gathered
-        trainer.engine.destroy()
-        barrier()
+    per_run: dict[str, list[dict[str, int]]] = {}
+    for precision in STATE_BYTES_PRECISIONS:
+        for stage in ("zero0", "zero2", "zero3"):
+            trainer = build_trainer(size, stage, out.parent / f"state_{precision}_{stage}", precision)
+            trainer.train_step()
+            gathered: list[Any] = [None] * info.world_size
+            torch.distributed.all_gather_object(gathered, state_bytes(trainer.engine))
+            per_run[f"{precision}_{stage}"] = gathered
+            trainer.engine.destroy()
+            barrier()
     if info.is_main:
-        out.write_text(json.dumps(per_stage))
+        out.write_text(json.dumps(per_run))
 
 
 def run_state_bytes_job(quick: bool, workdir: Path) -> dict[str, list[dict[str, int]]]:
@@ -224,16 +237,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-train-mlm-") as tmp:
         workdir = Path(tmp)
         timing = time_steps(size, workdir)
-        per_stage = run_state_bytes_job(args.quick, workdir)
+        per_run = run_state_bytes_job(args.quick, workdir)
     device = timing["device"]
     device_name = "cpu" if device.type == "cpu" else f"cuda:{torch.cuda.get_device_name(device)}"
-    max_total = {stage: max(rank["total"] for rank in ranks) for stage, ranks in per_stage.items()}
+    max_total = {run: max(rank["total"] for rank in ranks) for run, ranks in per_run.items()}
+    headline = STATE_BYTES_PRECISIONS[0]
     medians, cpu_medians = timing["median_step_s"], timing["median_step_cpu_s"]
     n_params = sum(p.numel() for p in make_model(size).parameters())
     record = {
         "bench": "train_mlm",
         "device": device_name,
         "params": {**size, "model_params": n_params, "state_bytes_world_size": 2, "precision": "auto",
+                   "state_bytes_precisions": list(STATE_BYTES_PRECISIONS),
                    "timed_ds_config": "zero0"},
         "results": {
             "plain_torch_step_s": medians["plain"],
@@ -246,13 +261,14 @@ def main() -> None:
             "plain_torch_step_cpu_s": cpu_medians["plain"],
             "ours_zero0_step_cpu_s": cpu_medians["zero0"],
             "step_cpu_time_ratio_vs_plain_torch": cpu_medians["zero0"] / cpu_medians["plain"],
-            **{f"{stage}_state_bytes_per_rank": total for stage, total in max_total.items()},
-            **{f"{stage}_state_bytes_breakdown_rank0": ranks[0] for stage, ranks in per_stage.items()},
-            "zero2_state_bytes_ratio_vs_zero0": max_total["zero2"] / max_total["zero0"],
+            **{f"{run}_state_bytes_per_rank": total for run, total in max_total.items()},
+            **{f"{run}_state_bytes_breakdown_rank0": ranks[0] for run, ranks in per_run.items()},
+            **{f"{precision}_{stage}_state_bytes_ratio_vs_zero0": max_total[f"{precision}_{stage}"]
+               / max_total[f"{precision}_zero0"] for precision in STATE_BYTES_PRECISIONS for stage in ("zero2", "zero3")},
         },
         "ratios": {
             "step_time_ratio_vs_plain_torch": medians["zero0"] / medians["plain"],
-            "zero3_state_bytes_ratio_vs_zero0": max_total["zero3"] / max_total["zero0"],
+            "zero3_state_bytes_ratio_vs_zero0": max_total[f"{headline}_zero3"] / max_total[f"{headline}_zero0"],
         },
     }
     print(json.dumps(record))

@@ -140,3 +140,21 @@ def test_one_rank_step_equals_a_plain_pytorch_step(tmp_path: Path, tiny_mlm: Pat
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6, msg=name)
     assert not torch.equal(plain.bert.embeddings.word_embeddings.weight,
                            AutoModelForMaskedLM.from_pretrained(tiny_mlm).bert.embeddings.word_embeddings.weight)
+
+
+def test_bf16_mixed_precision_trains_in_bf16_and_exports_the_fp32_master(tmp_path: Path, adapt_config) -> None:
+    """The mixed-precision path a GPU takes (``precision: auto``), run on the CPU accelerator: bf16 weights in the
+    engine, fp32 master partitions in the optimizer, validation loss going down, and an fp32 export."""
+    from safetensors.torch import load_file
+
+    cfg = adapt_config(tmp_path / "run", precision="bf16", max_steps=16, eval_every=16, save_every=0)
+    info = init_distributed()
+    task, _ = build_adapt_task(cfg, info)
+    trainer = Trainer(task, cfg.trainer, info)
+    trainer.fit()
+    assert {p.dtype for p in trainer.engine.module.parameters()} == {torch.bfloat16}
+    assert {t.dtype for t in trainer.engine.optimizer.single_partition_of_fp32_groups} == {torch.float32}
+    losses = [record["loss"] for record in read_metrics(tmp_path / "run" / "metrics", "eval")]
+    assert len(losses) == 2 and losses[-1] < losses[0] - 0.1
+    exported = load_file(str(tmp_path / "run" / "artifacts" / "model" / "model.safetensors"))
+    assert {t.dtype for t in exported.values()} == {torch.float32}
