@@ -10,8 +10,9 @@ usage: python bench/align.py [--quick] [--threads N]
 - ``pivot_cache_job_speedup``: wall time of aligning 4 languages one after another with
   ``run_align`` (model loading, DeepSpeed engine, training, export: the whole run) without the
   cache, over the same 4 runs sharing a cache that starts empty — so the one-time cost of
-  embedding the English side is inside the cached total. The order of the two jobs alternates
-  between repetitions; ratio of the medians (goal >= 1.3).
+  embedding the English side is inside the cached total. The two jobs advance language by
+  language (which side goes first alternates), so the machine's drifting speed hits both alike;
+  ratio of the medians over repetitions (goal >= 1.3).
 - Ratios are of wall-clock medians; ``results`` repeats them on this process's CPU time
   (``…_by_cpu_time``), which a machine shared with other jobs distorts much less.
 - ``adapter_params_fraction``: trainable adapter parameters / parameters of the encoder it is
@@ -110,16 +111,20 @@ def step_times(work: Path, rounds: int) -> tuple[list[tuple[float, float]], list
     return recompute_s, cached_s, sizes
 
 
-def job_time(work: Path, steps: int, cache: Path | None, tag: str) -> tuple[float, float]:
-    """(wall, CPU) seconds to align every language in LANGS one after another (``cache`` starting empty)."""
-    if cache is not None:
-        shutil.rmtree(cache, ignore_errors=True)
-
-    def job() -> None:
-        for lang in LANGS:
-            run_align(_config(work, lang, work / f"job_{tag}" / lang, steps, cache))
-
-    return _timed(job)
+def job_times(work: Path, steps: int, rep: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(wall, CPU) seconds to align every language in LANGS one after another, without and with a cache
+    that starts empty. The two jobs advance language by language, alternating which runs first, so
+    drift in machine speed during the repetition hits both alike."""
+    cache = work / f"cache_{rep}"
+    shutil.rmtree(cache, ignore_errors=True)
+    totals = {"plain": [0.0, 0.0], "cached": [0.0, 0.0]}
+    for index, lang in enumerate(LANGS):
+        sides = [("plain", None), ("cached", cache)]
+        for tag, cache_dir in (sides if (rep + index) % 2 == 0 else sides[::-1]):
+            wall, cpu = _timed(lambda: run_align(_config(work, lang, work / f"job_{tag}_{rep}" / lang, steps, cache_dir)))
+            totals[tag][0] += wall
+            totals[tag][1] += cpu
+    return tuple(totals["plain"]), tuple(totals["cached"])  # type: ignore[return-value]
 
 
 def median(times: list[tuple[float, float]], which: int) -> float:
@@ -155,10 +160,9 @@ def main(args: argparse.Namespace) -> dict:
         recompute_s, cached_s, sizes = step_times(work, rounds)
         plain_jobs, cached_jobs = [], []
         for rep in range(job_reps):
-            # Alternate which job goes first, so drift in machine load does not favour one side.
-            order = [("plain", None), ("cached", work / f"cache_{rep}")]
-            for tag, cache in (order if rep % 2 == 0 else order[::-1]):
-                (cached_jobs if cache is not None else plain_jobs).append(job_time(work, job_steps, cache, f"{tag}_{rep}"))
+            plain, cached = job_times(work, job_steps, rep)
+            plain_jobs.append(plain)
+            cached_jobs.append(cached)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     recompute_med, cached_med = median(recompute_s, 0), median(cached_s, 0)
