@@ -18,11 +18,11 @@ from modsent.translate.job import LanguageSummary, TranslationResult, ray_sessio
 from modsent.translate.model import ModelError, PreparedModel, prepare_model, resolve_device
 from modsent.translate.quality import QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
-from modsent.translate.translator import NllbTranslator
+from modsent.translate.translator import NllbTokens, NllbTranslator
 
 __all__ = [
     "ComputeConfig", "DecodingConfig", "ModelConfig", "QualityConfig", "RayConfig", "TranslateConfig",
     "LanguageSummary", "TranslationResult", "ray_session", "run_translate", "ModelError", "PreparedModel",
     "prepare_model", "resolve_device", "QualityReport", "check_translations", "SourceCorpus", "load_source",
-    "NllbTranslator",
+    "NllbTokens", "NllbTranslator",
 ]

@@ -4,7 +4,9 @@
 NLLB/M2M100 checkpoint. A checkpoint is converted with CTranslate2's converter into a cache
 directory named after its content hash and the quantization, built under a temporary name and
 renamed when complete, so concurrent or killed jobs never see half a model. The tokenizer is
-saved beside ``model.bin`` so the CTranslate2 directory is self-contained.
+saved beside ``model.bin`` so the CTranslate2 directory is self-contained. Every prepared model
+has a ``tokenizer.json`` (a sentencepiece-only tokenizer is converted once into the cache), which
+the actors read with ``tokenizers`` alone (:class:`modsent.translate.translator.NllbTokens`).
 
 :func:`resolve_device` is the one place that decides between CPU and CUDA.
 """
@@ -130,7 +132,8 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
         if not _has_tokenizer(tokenizer_dir):
             raise ModelError(f"{tokenizer_dir}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}) beside the "
                              "CTranslate2 model; copy them there or set model.tokenizer")
-        return PreparedModel(source, tokenizer_dir, _content_hash(source, cache), source, quantization, False)
+        return PreparedModel(source, _with_tokenizer_json(tokenizer_dir, cache), _content_hash(source, cache), source,
+                             quantization, False)
     model_type = _transformers_model_type(source)
     if model_type not in _TRANSFORMERS_MODEL_TYPES:
         raise ModelError(f"{source}/config.json: model_type '{model_type}' is not an NLLB/M2M100 model "
@@ -145,6 +148,18 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
     if not (target / "model.bin").is_file():
         _convert(source, tokenizer_source, target, quantization)
     return PreparedModel(target, target, digest, source, quantization, True)
+
+
+def _with_tokenizer_json(tokenizer_dir: Path, cache: Path) -> Path:
+    """``tokenizer_dir`` if it has a ``tokenizer.json``, else a cache directory holding the fast
+    tokenizer converted (once) from its sentencepiece model."""
+    if (tokenizer_dir / "tokenizer.json").is_file():
+        return tokenizer_dir
+    target = cache / "tokenizers" / _content_hash(tokenizer_dir, cache)[:16]
+    if not (target / "tokenizer.json").is_file():
+        with atomic_directory(target) as staging:
+            load_tokenizer(tokenizer_dir, "eng_Latn").save_pretrained(str(staging))
+    return target
 
 
 def _transformers_model_type(source: Path) -> str:

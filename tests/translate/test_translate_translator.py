@@ -103,3 +103,36 @@ def test_device_check_rejects_what_the_machine_cannot_run():
             resolve_device("cpu", "float16")
     else:
         assert resolve_device("auto", "float16") == "cuda"
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_actor_tokenization_without_transformers_equals_the_nllb_tokenizer(float32_model, tmp_path, legacy):
+    """NllbTokens (tokenizers only, what the actors use) encodes and decodes exactly as NllbTokenizerFast,
+    with truncation and with the legacy token order a tokenizer_config.json may ask for."""
+    from transformers import AutoTokenizer
+
+    from modsent.translate import NllbTokens
+
+    tokenizer_dir = shutil.copytree(float32_model.tokenizer_dir, tmp_path / "tok",
+                                    ignore=shutil.ignore_patterns("model.bin"))
+    config_path = tokenizer_dir / "tokenizer_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "legacy_behaviour": legacy}))
+    sentences = synthetic_sentences(40, seed=5) + ["Ünïcödé — “quotes” and 3.5 %", "x " * 40]
+    hf = AutoTokenizer.from_pretrained(tokenizer_dir, src_lang="rus_Cyrl")
+    ours = NllbTokens(tokenizer_dir, "rus_Cyrl", max_input_length=12)
+    expected = [hf.convert_ids_to_tokens(ids) for ids in hf(sentences, truncation=True, max_length=12)["input_ids"]]
+    encoded = ours.encode(sentences)
+    assert encoded == expected
+    assert (encoded[0][-1] == "rus_Cyrl") == legacy and max(len(row) for row in encoded) == 12
+    pieces = [hf.convert_ids_to_tokens(hf(s, add_special_tokens=False)["input_ids"]) for s in sentences]
+    targets = [["deu_Latn", *row, "</s>"] for row in pieces]
+    assert ours.decode(targets) == hf.batch_decode([hf.convert_tokens_to_ids(row) for row in targets],
+                                                   skip_special_tokens=True)
+
+
+def test_actor_tokenizer_errors_name_the_file(tmp_path):
+    from modsent.translate import NllbTokens
+
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(ModelError, match=f"{tmp_path / 'tokenizer.json'}: cannot read the tokenizer"):
+        NllbTokens(tmp_path, "eng_Latn", max_input_length=16)
