@@ -136,3 +136,39 @@ def test_actor_tokenizer_errors_name_the_file(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(ModelError, match=f"{tmp_path / 'tokenizer.json'}: cannot read the tokenizer"):
         NllbTokens(tmp_path, "eng_Latn", max_input_length=16)
+
+
+def test_a_sentencepiece_only_tokenizer_gets_a_tokenizer_json_once(float32_model, tmp_path):
+    """A CTranslate2 directory whose tokenizer is only ``sentencepiece.bpe.model`` (older NLLB exports):
+    prepare_model converts it once into the cache, and the actors' tokens equal NllbTokenizer's."""
+    import io
+
+    import sentencepiece
+    from transformers import AutoTokenizer
+
+    from modsent.languages import nllb_codes
+    from modsent.translate import NllbTokens
+
+    model_dir = tmp_path / "ct2"
+    model_dir.mkdir()
+    for name in ("model.bin", "config.json"):
+        shutil.copy(float32_model.ct2_dir / name, model_dir / name)
+    sentences = synthetic_sentences(300, seed=1)
+    spm_model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=spm_model, vocab_size=200,
+                                             model_type="bpe", bos_id=0, pad_id=1, eos_id=2, unk_id=3,
+                                             minloglevel=2)
+    (model_dir / "sentencepiece.bpe.model").write_bytes(spm_model.getvalue())
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "NllbTokenizer", "src_lang": "eng_Latn", "additional_special_tokens": nllb_codes()}))
+
+    prepared = prepare_model(model_dir, "float32", tmp_path / "cache")
+    assert prepared.ct2_dir == model_dir and prepared.tokenizer_dir.parent == tmp_path / "cache" / "tokenizers"
+    stamp = (prepared.tokenizer_dir / "tokenizer.json").stat().st_mtime_ns
+    assert prepare_model(model_dir, "float32", tmp_path / "cache").tokenizer_dir == prepared.tokenizer_dir
+    assert (prepared.tokenizer_dir / "tokenizer.json").stat().st_mtime_ns == stamp  # converted once
+
+    hf = AutoTokenizer.from_pretrained(model_dir, src_lang="deu_Latn")
+    expected = [hf.convert_ids_to_tokens(ids) for ids in hf(sentences[:20])["input_ids"]]
+    assert NllbTokens(prepared.tokenizer_dir, "deu_Latn", max_input_length=1024).encode(sentences[:20]) == expected
+    assert expected[0][0] == "deu_Latn" and "<unk>" not in expected[0]
