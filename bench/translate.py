@@ -118,7 +118,7 @@ def main() -> None:
     n_sentences = 32 if quick else 64
     repeats = 3
     job_repeats = 2 if quick else 3
-    datasets = {"quora": 32, "simplewiki": 16} if quick else {"quora": 96, "simplewiki": 48}
+    datasets = {"quora": 32, "simplewiki": 16} if quick else {"quora": 288, "simplewiki": 144}
     work = Path(tempfile.mkdtemp(prefix="modsent-bench-translate-"))
     try:
         source_model = tiny_nllb(size="medium")
