@@ -48,9 +48,8 @@ import torch  # noqa: E402
 
 from modsent.align.recipe import AlignConfig, build_align_job, fill_pivot_cache, run_align  # noqa: E402
 from modsent.config import load_config  # noqa: E402
-from modsent.models import SentenceEncoder  # noqa: E402
 from modsent.models.adapter import ParallelAdapter, count_parameters  # noqa: E402
-from modsent.testing import tiny_bert_mlm, write_synthetic_corpus  # noqa: E402
+from modsent.testing import save_perturbed_encoder, tiny_bert_mlm, write_synthetic_corpus  # noqa: E402
 from modsent.train import Trainer, init_distributed  # noqa: E402
 
 LANGS = ("deu_Latn", "fra_Latn", "rus_Cyrl", "ell_Grek")
@@ -69,13 +68,8 @@ def _config(work: Path, lang: str, output: Path, steps: int, cache: Path | None)
 
 def _prepare(work: Path, rows: int) -> None:
     base = tiny_bert_mlm(size="small")
-    SentenceEncoder.from_pretrained(base, max_seq_length=MAX_SEQ_LENGTH).save(work / "pivot")
-    target = SentenceEncoder.from_pretrained(base, max_seq_length=MAX_SEQ_LENGTH)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for param in target.backbone.parameters():
-            param.add_(torch.randn(param.shape, generator=generator) * 0.02)
-    target.save(work / "target")
+    save_perturbed_encoder(base, work / "pivot", None, MAX_SEQ_LENGTH)
+    save_perturbed_encoder(base, work / "target", 1, MAX_SEQ_LENGTH)
     write_synthetic_corpus(work / "corpus", LANGS, {"pairs": rows, "triplets": rows // 2}, seed=0,
                            triplet_datasets=["triplets"])
 

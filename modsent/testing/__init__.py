@@ -13,10 +13,17 @@ from modsent.testing.synthetic import (
     write_parallel_text,
     write_synthetic_corpus,
 )
-from modsent.testing.tiny_models import default_cache_dir, tiny_bert_mlm, tiny_nllb, tiny_nllb_ct2
+from modsent.testing.tiny_models import (
+    default_cache_dir,
+    save_perturbed_encoder,
+    tiny_bert_mlm,
+    tiny_nllb,
+    tiny_nllb_ct2,
+)
 
 __all__ = [
     "default_cache_dir",
+    "save_perturbed_encoder",
     "synthetic_paraphrase_rows",
     "synthetic_sentences",
     "tiny_bert_mlm",

@@ -5,6 +5,8 @@
 * :func:`tiny_nllb` - an NLLB-architecture ``M2M100ForConditionalGeneration`` + BPE
   ``NllbTokenizerFast`` knowing all 202 NLLB language codes (the translator of the translate stage).
 * :func:`tiny_nllb_ct2` - its CTranslate2 conversion.
+* :func:`save_perturbed_encoder` - a sentence encoder on one of them with seeded noise on its
+  weights: a related but different encoder (a "target language" encoder beside a pivot).
 
 Each model lives in ``<cache>/tiny/<name>-<hash>/`` where the hash covers the build recipe and
 the versions of the libraries that wrote it, so a changed recipe or library gets a fresh build.
@@ -197,6 +199,23 @@ def tiny_bert_mlm(cache_dir: str | os.PathLike | None = None, size: str = "tiny"
         "versions": _library_versions("torch", "transformers", "tokenizers"),
     }
     return _cached_build(cache_dir, f"bert-mlm-{size}", recipe, lambda out: _build_bert_mlm(spec, out))
+
+
+def save_perturbed_encoder(base: str | os.PathLike, out: str | os.PathLike, seed: int | None,
+                           max_seq_length: int, noise: float = 0.02) -> Path:
+    """Save ``base`` as a :class:`~modsent.models.SentenceEncoder` in ``out``, every backbone weight
+    plus seeded Gaussian noise (std ``noise``); ``seed=None`` saves it unchanged. Returns ``out``."""
+    import torch
+
+    from modsent.models.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.from_pretrained(base, max_seq_length=max_seq_length)
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for param in encoder.backbone.parameters():
+                param.add_(torch.randn(param.shape, generator=generator) * noise)
+    return encoder.save(out)
 
 
 @dataclass(frozen=True)

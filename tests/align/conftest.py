@@ -56,20 +56,12 @@ def _fixture(root: Path) -> AlignFixture:
 
 @pytest.fixture(scope="session")
 def align_data(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> AlignFixture:
-    import torch
-
-    from modsent.models.encoder import SentenceEncoder
-    from modsent.testing import tiny_bert_mlm
+    from modsent.testing import save_perturbed_encoder, tiny_bert_mlm
 
     root = tmp_path_factory.mktemp("align")
     base = tiny_bert_mlm(model_cache)
-    SentenceEncoder.from_pretrained(base, max_seq_length=MAX_LEN).save(root / "pivot")
-    target = SentenceEncoder.from_pretrained(base, max_seq_length=MAX_LEN)
-    generator = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for param in target.backbone.parameters():
-            param.add_(torch.randn(param.shape, generator=generator) * 0.02)
-    target.save(root / "target")
+    save_perturbed_encoder(base, root / "pivot", None, MAX_LEN)
+    save_perturbed_encoder(base, root / "target", 11, MAX_LEN)
     _write_data(root, pairs=96, triplets=64, parallel=160)
     return _fixture(root)
 

@@ -12,7 +12,7 @@ import torch
 from modsent.models.adapter import AdapterMismatchError, ParallelAdapter
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.modular import ModularEncoder, ModularModelError, write_modular_manifest
-from modsent.testing import synthetic_sentences, tiny_bert_mlm, translate_synthetic
+from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
 
 TEXTS = synthetic_sentences(6, seed=2)
 GERMAN = translate_synthetic(TEXTS, "deu_Latn")
@@ -26,14 +26,6 @@ class ModularFixture:
     adapters: dict[str, Path]
 
 
-def _save_encoder(base: Path, out: Path, seed: int | None) -> Path:
-    encoder = SentenceEncoder.from_pretrained(base, max_seq_length=32)
-    if seed is not None:  # a different base encoder for each language
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for param in encoder.backbone.parameters():
-                param.add_(torch.randn(param.shape, generator=generator) * 0.02)
-    return encoder.save(out)
 
 
 def _save_adapter(encoder_dir: Path, out: Path, seed: int) -> Path:
@@ -49,9 +41,9 @@ def _save_adapter(encoder_dir: Path, out: Path, seed: int) -> Path:
 def modular(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> ModularFixture:
     root = tmp_path_factory.mktemp("modular")
     base = tiny_bert_mlm(model_cache)
-    encoders = {"eng_Latn": _save_encoder(base, root / "encoders" / "eng_Latn", None),
-                "deu_Latn": _save_encoder(base, root / "encoders" / "deu_Latn", 1),
-                "fra_Latn": _save_encoder(base, root / "encoders" / "fra_Latn", 2)}
+    encoders = {"eng_Latn": save_perturbed_encoder(base, root / "encoders" / "eng_Latn", None, 32),
+                "deu_Latn": save_perturbed_encoder(base, root / "encoders" / "deu_Latn", 1, 32),
+                "fra_Latn": save_perturbed_encoder(base, root / "encoders" / "fra_Latn", 2, 32)}
     adapters = {"deu_Latn": _save_adapter(encoders["deu_Latn"], root / "adapters" / "deu_Latn", 3),
                 "fra_Latn": _save_adapter(encoders["fra_Latn"], root / "adapters" / "fra_Latn", 4)}
     write_modular_manifest(root, "en", {"en": (encoders["eng_Latn"], None),
