@@ -36,10 +36,10 @@ from modsent.corpus import write_dataset
 from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, setup_logging, sha256_file
 from modsent.languages import resolve, resolve_many
 from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
-from modsent.translate.model import PreparedModel, check_language_tokens, load_tokenizer, prepare_model, resolve_device
+from modsent.translate.model import PreparedModel, check_language_tokens, prepare_model, resolve_device
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
-from modsent.translate.translator import FAULT_ENV, TranslateActor
+from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
 from modsent.translate.units import Unit, UnitStore
 
 __all__ = ["TranslateConfig", "TranslationResult", "LanguageSummary", "run_translate", "ray_session"]
@@ -286,8 +286,9 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     device = resolve_device(config.compute.device, config.model.quantization)
     model = prepare_model(config.model.path, config.model.quantization, config.model.cache_dir or default_model_cache(),
                           config.model.tokenizer)
-    check_language_tokens(load_tokenizer(model.tokenizer_dir, source_language), [source_language, *languages],
-                          model.tokenizer_dir)
+    # The actors' tokenizer reader: the driver needs no transformers import for this check either.
+    tokens = NllbTokens(model.tokenizer_dir, source_language, config.decoding.max_input_length)
+    check_language_tokens(tokens.tokenizer, [source_language, *languages], model.tokenizer_dir)
     corpus = load_source(config.corpora, source_language)
     logger.info("%d source sentences, %d unique, into %d languages", corpus.num_occurrences, len(corpus.sentences),
                 len(languages))
