@@ -1,11 +1,19 @@
-"""``modsent vocab``: a target-language tokenizer plus its FOCUS-initialised embedding matrix.
+"""``modsent vocab``: a target-language tokenizer plus its embedding matrix, by one of two methods.
+
+``method: focus`` (the paper's) trains a new tokenizer on the language's text and initialises its
+embeddings with FOCUS; MLM adaptation (``modsent adapt``) then trains them. ``method: trim`` keeps
+the source tokens the text uses with their exact embeddings (:mod:`modsent.vocab.trim`): no
+training needed, a fraction of the parameters, and ``model/`` is a ready sentence encoder.
 
 Output directory (written atomically: complete or absent)::
 
     OUTPUT_DIR/
       tokenizer/                 AutoTokenizer.from_pretrained-loadable; source family, special tokens, template
       embeddings.safetensors     one tensor "embeddings": (len(tokenizer), hidden), the source model's dtype
-      report.json                counts (shared, new, new without fastText vector), timings, inputs
+      report.json                counts (focus: shared, new, new without fastText vector; trim: kept, coverage),
+                                 parameter counts, timings, inputs
+      model/                     trim only: the source model with the trimmed vocabulary, in the source's layout
+                                 (sentence-transformers modules, prompts and pooling kept)
 
 The MLM adaptation stage loads the source model, resizes its input embeddings to
 ``len(tokenizer)``, copies ``embeddings`` in and takes the special-token ids from the new tokenizer.
@@ -13,13 +21,16 @@ The MLM adaptation stage loads the source model, resizes its input embeddings to
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from safetensors.torch import save_file
@@ -34,6 +45,7 @@ from .errors import SourceModelError, VocabError
 from .focus import FastTextOptions, focus_init
 from .text import iter_texts, require_text
 from .tokenizer import DEFAULT_VOCAB_SIZE, check_same_family, load_tokenizer, train_tokenizer
+from .trim import trim_vocabulary
 
 __all__ = ["VocabConfig", "run_vocab", "load_input_embeddings", "TOKENIZER_DIR", "EMBEDDINGS_FILE",
            "EMBEDDINGS_KEY", "REPORT_FILE"]
@@ -44,6 +56,8 @@ TOKENIZER_DIR = "tokenizer"
 EMBEDDINGS_FILE = "embeddings.safetensors"
 EMBEDDINGS_KEY = "embeddings"
 REPORT_FILE = "report.json"
+MODEL_DIR = "model"
+METHODS = ("focus", "trim")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -55,8 +69,10 @@ class VocabConfig:
     text_files: list[Path]  # target-language text: plain text files (a line each) or paraphrase corpora
     lang: str  # target language; any code modsent.languages resolves (deu_Latn, de, deu)
     output_dir: Path
-    vocab_size: int = DEFAULT_VOCAB_SIZE
-    target_tokenizer: Optional[Path] = None  # reuse this tokenizer directory instead of training one
+    method: str = "focus"  # focus: new tokenizer + FOCUS (the paper's); trim: keep the source tokens the text uses
+    vocab_size: int = DEFAULT_VOCAB_SIZE  # focus: the new tokenizer's size; trim: at most this many tokens
+    min_count: int = 1  # trim: keep a text token from this many uses on
+    target_tokenizer: Optional[Path] = None  # focus: reuse this tokenizer directory instead of training one
     fasttext: FastTextOptions = field(default_factory=FastTextOptions)
     seed: int = 42
 
@@ -76,21 +92,80 @@ def _check_source_model(path: Path) -> None:
                                "save_pretrained (model and tokenizer)")
 
 
-def load_input_embeddings(model_dir: str | os.PathLike) -> torch.Tensor:
-    """The input embedding matrix of a local ``transformers`` model, ``(vocab, hidden)``, detached.
-
-    The checkpoint's own architecture class (``config.architectures``, e.g. ``BertForMaskedLM``) is
-    used when ``transformers`` has it, so no head is dropped or pooler invented; else ``AutoModel``.
-    """
+def _load_source_model(model_dir: str | os.PathLike) -> Any:
+    """A local ``transformers`` model in the checkpoint's own architecture class (``config.architectures``,
+    e.g. ``BertForMaskedLM``) when ``transformers`` has it, so no head is dropped or pooler invented;
+    else ``AutoModel``."""
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     architecture = (config.architectures or [None])[0]
     model_class = getattr(transformers, architecture, None) if architecture else None
-    model = (model_class or AutoModel).from_pretrained(model_dir, config=config, local_files_only=True)
-    return model.get_input_embeddings().weight.detach().clone()
+    return (model_class or AutoModel).from_pretrained(model_dir, config=config, local_files_only=True)
+
+
+def load_input_embeddings(model_dir: str | os.PathLike) -> torch.Tensor:
+    """The input embedding matrix of a local ``transformers`` model, ``(vocab, hidden)``, detached."""
+    return _load_source_model(model_dir).get_input_embeddings().weight.detach().clone()
+
+
+def _focus_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, source_embeddings: torch.Tensor,
+                      timings: dict[str, float]) -> tuple[Any, torch.Tensor, dict[str, Any]]:
+    start = time.perf_counter()
+    if config.target_tokenizer is not None:
+        target_tokenizer = load_tokenizer(config.target_tokenizer)
+        check_same_family(source_tokenizer, target_tokenizer)
+    else:
+        target_tokenizer = train_tokenizer(source_tokenizer, iter_texts(config.text_files, lang), config.vocab_size)
+    timings["tokenizer_s"] = time.perf_counter() - start
+    output_dir = Path(config.output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    # The tokenised copy of the corpus goes beside the output: same disk, often larger than /tmp.
+    with tempfile.TemporaryDirectory(prefix=f".fasttext-{output_dir.name}.", dir=output_dir.parent) as workdir:
+        result = focus_init(source_embeddings, source_tokenizer, target_tokenizer, iter_texts(config.text_files, lang),
+                            fasttext_options=config.fasttext, seed=config.seed, workdir=workdir)
+    timings.update(result.report.pop("timings"))
+    return target_tokenizer, result.embeddings, result.report
+
+
+def _trim_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, source_model: Any,
+                     timings: dict[str, float]) -> tuple[Any, torch.Tensor, dict[str, Any]]:
+    """Trim the source vocabulary to the text's tokens; ``source_model``'s input embeddings become those rows."""
+    if config.target_tokenizer is not None:
+        raise VocabError("target_tokenizer is a focus setting: vocab.method 'trim' derives its tokenizer from the "
+                         "source model's; unset target_tokenizer or use method: focus")
+    start = time.perf_counter()
+    # The model's prompts ("query: " for e5) are prepended to every text it encodes: keep their tokens too.
+    texts = itertools.chain(_prompts(Path(config.source_model)), iter_texts(config.text_files, lang))
+    result = trim_vocabulary(source_tokenizer, texts, config.vocab_size, config.min_count)
+    rows = source_model.get_input_embeddings().weight.detach()[torch.tensor(result.source_ids)].clone()
+    source_model.resize_token_embeddings(len(result.source_ids))
+    with torch.no_grad():
+        source_model.get_input_embeddings().weight.copy_(rows)
+    timings["trim_s"] = time.perf_counter() - start
+    return result.tokenizer, rows, result.report
+
+
+def _prompts(model_dir: Path) -> list[str]:
+    """The prompts of a sentence-transformers model (``config_sentence_transformers.json``), if any."""
+    path = model_dir / "config_sentence_transformers.json"
+    return list((json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}).values()) if path.is_file() else []
+
+
+def _write_model(source_dir: Path, target_dir: Path, model: Any, tokenizer: Any) -> None:
+    """``model`` and ``tokenizer`` beside the source directory's other files.
+
+    Everything in the source directory that is not the backbone's weights, config or tokenizer
+    (sentence-transformers modules, pooling, Dense layers, prompts) is copied unchanged, so the
+    model encodes like the source in every way but its vocabulary.
+    """
+    model.save_pretrained(target_dir)
+    tokenizer.save_pretrained(target_dir)
+    for path in source_dir.iterdir():
+        if not (target_dir / path.name).exists() and path.name not in _WEIGHT_FILES:
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, target_dir / path.name)
 
 
 def run_vocab(config: VocabConfig) -> Path:
-    """Train (or load) the target tokenizer, FOCUS-initialise its embeddings, write ``config.output_dir``.
+    """Build the target vocabulary and its embeddings (``config.method``), write ``config.output_dir``.
 
     Returns the output directory (layout in this module's docstring).
 
@@ -102,38 +177,37 @@ def run_vocab(config: VocabConfig) -> Path:
     seed_everything(config.seed)
     lang = resolve(config.lang).code
     source_dir, output_dir = Path(config.source_model), Path(config.output_dir)
+    if config.method not in METHODS:
+        raise VocabError(f"method={config.method!r}: choose one of {', '.join(METHODS)}")
     if not config.text_files:
-        raise VocabError(f"text_files is empty: give the {lang} text to train the tokenizer and fastText on")
+        raise VocabError(f"text_files is empty: give the {lang} text to build the vocabulary from")
     _check_source_model(source_dir)
     require_text(config.text_files, lang)
     source_tokenizer = load_tokenizer(source_dir)
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    if config.target_tokenizer is not None:
-        target_tokenizer = load_tokenizer(config.target_tokenizer)
-        check_same_family(source_tokenizer, target_tokenizer)
-    else:
-        target_tokenizer = train_tokenizer(source_tokenizer, iter_texts(config.text_files, lang), config.vocab_size)
-    timings["tokenizer_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    source_embeddings = load_input_embeddings(source_dir)
+    source_model = _load_source_model(source_dir)
+    source_shape = source_model.get_input_embeddings().weight.shape
     timings["load_source_s"] = time.perf_counter() - start
+    if config.method == "focus":
+        source_embeddings = source_model.get_input_embeddings().weight.detach().clone()
+        source_model = None  # FOCUS needs only the embeddings: free the rest while fastText trains
+        target_tokenizer, embeddings, report = _focus_vocabulary(config, lang, source_tokenizer, source_embeddings,
+                                                                 timings)
+    else:
+        target_tokenizer, embeddings, report = _trim_vocabulary(config, lang, source_tokenizer, source_model, timings)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    # The tokenised copy of the corpus goes beside the output: same disk, often larger than /tmp.
-    with tempfile.TemporaryDirectory(prefix=f".fasttext-{output_dir.name}.", dir=output_dir.parent) as workdir:
-        result = focus_init(source_embeddings, source_tokenizer, target_tokenizer, iter_texts(config.text_files, lang),
-                            fasttext_options=config.fasttext, seed=config.seed, workdir=workdir)
-
     with atomic_directory(output_dir) as staging:
         target_tokenizer.save_pretrained(staging / TOKENIZER_DIR)
-        save_file({EMBEDDINGS_KEY: result.embeddings.contiguous()}, str(staging / EMBEDDINGS_FILE))
-        timings.update(result.report.pop("timings"))
+        save_file({EMBEDDINGS_KEY: embeddings.contiguous()}, str(staging / EMBEDDINGS_FILE))
+        report["embedding_params"] = {"source": source_shape.numel(), "target": embeddings.numel()}
+        if source_model is not None:
+            _write_model(source_dir, staging / MODEL_DIR, source_model, target_tokenizer)
+            report["model_params"] = sum(p.numel() for p in source_model.parameters())
         timings["total_s"] = time.perf_counter() - started
-        report = {
-            **result.report,
+        report.update({
             "lang": lang,
             "source_model": str(source_dir),
             "special_token_ids": {tok: target_tokenizer.convert_tokens_to_ids(tok)
@@ -141,8 +215,9 @@ def run_vocab(config: VocabConfig) -> Path:
             "embeddings_sha256": sha256_file(staging / EMBEDDINGS_FILE),
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "config": to_dict(config),
-        }
+        })
         atomic_write_json(staging / REPORT_FILE, report)
-    logger.info("vocab %s: %d tokens (%d shared, %d new) written to %s in %.1f s", lang, report["n_target_tokens"],
-                report["n_shared"], report["n_new"], output_dir, timings["total_s"])
+    logger.info("vocab %s (%s): %d tokens (embeddings %.1fM params, source %.1fM) written to %s in %.1f s", lang,
+                config.method, report["n_target_tokens"], report["embedding_params"]["target"] / 1e6,
+                report["embedding_params"]["source"] / 1e6, output_dir, timings["total_s"])
     return output_dir
