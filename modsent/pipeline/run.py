@@ -115,8 +115,17 @@ class _Planner:
         """The sentence encoder a language ends up with, and the job that makes it (if any)."""
         if self.enabled("train", lang):
             return self.run.artifacts / "train" / lang / "artifacts" / "model", [(lang, "train")]
+        return self.train_start(lang)
+
+    def train_start(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
+        """The model a language's contrastive training starts from, and the job that makes it (if any):
+        the MLM-adapted model, else the trimmed-vocabulary model (``vocab.method: trim``), else the source."""
         if self.enabled("adapt", lang):
             return self.run.artifacts / "adapt" / lang / "artifacts" / "model", [(lang, "adapt")]
+        if self.enabled("vocab", lang) and self.cfg.vocab.get("method") == "trim":
+            from modsent.vocab.stage import MODEL_DIR
+
+            return self.run.artifacts / "vocab" / lang / MODEL_DIR, [(lang, "vocab")]
         return self.source_model(lang), []
 
     def text_prepare(self, lang: str) -> Callable[[], None] | None:
@@ -171,14 +180,13 @@ class _Planner:
                                  external={"source_model": self.source_model(lang)},
                                  prepare=self.text_prepare(lang)))
         if self.enabled("train", lang):
-            start = (art / "adapt" / lang / "artifacts" / "model") if self.enabled("adapt", lang) \
-                else self.source_model(lang)
+            start, start_deps = self.train_start(lang)
             config = _stage_config(ContrastiveConfig, self.cfg.train, {
                 "model": str(start), "corpus": str(self.corpus()), "langs": [lang], "train_type": "mono",
                 "trainer": {"output_dir": str(art / "train" / lang)}}, self.where("train"))
-            deps = list(corpus_deps) + ([(lang, "adapt")] if self.enabled("adapt", lang) else [])
-            jobs.append(StageJob(lang, "train", config, art / "train" / lang / "artifacts" / "model", deps=deps,
-                                 external={} if self.enabled("adapt", lang) else {"source_model": start}))
+            jobs.append(StageJob(lang, "train", config, art / "train" / lang / "artifacts" / "model",
+                                 deps=list(corpus_deps) + start_deps,
+                                 external={} if start_deps else {"source_model": start}))
         if self.enabled("align", lang):
             pivot_model, pivot_deps = self.encoder_of(self.pivot)
             target_model, target_deps = self.encoder_of(lang)
