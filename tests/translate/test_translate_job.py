@@ -34,8 +34,9 @@ def reference(make_config, ray_local, tmp_path_factory):
 def test_every_line_is_the_translation_of_its_source_line(reference, corpus, make_config):
     result, _ = reference
     manifest = json.loads((result.output_dir / "manifest.json").read_text())
+    config = make_config(result.output_dir)
     translator = NllbTranslator(manifest["model"]["ct2_dir"], compute_type="float32", intra_threads=1,
-                                decoding=make_config(result.output_dir).decoding)
+                                decoding=config.decoding, max_batch_size=config.compute.max_batch_size)
     datasets = open_corpus(corpus)
     assert sorted(d.name for d in datasets) == sorted(p.name for p in result.corpus_dir.iterdir())
     occurrences = 0

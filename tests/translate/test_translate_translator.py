@@ -78,8 +78,9 @@ def test_blank_sentences_skip_the_model_and_languages_mix_in_one_batch(float32_m
     sentence = "The old man reads a book in the park."
     mixed = translator.translate(["", sentence, "   ", sentence], ["deu_Latn", "deu_Latn", "rus_Cyrl", "rus_Cyrl"])
     assert mixed[0] == "" and mixed[2] == ""
-    assert mixed[1] == translator.translate([sentence], ["deu_Latn"])[0]
-    assert mixed[3] == translator.translate([sentence], ["rus_Cyrl"])[0]
+    # Compared with the same two examples in one batch of the same shape: another batch shape may decide
+    # a near-tie in the logits differently on some CPU.
+    assert [mixed[1], mixed[3]] == translator.translate([sentence, sentence], ["deu_Latn", "rus_Cyrl"])
     assert mixed[1] != mixed[3]
     with pytest.raises(ValueError, match="2 sentences but 1 target"):
         translator.translate(["a", "b"], ["deu_Latn"])
