@@ -30,6 +30,7 @@ from torch import nn
 
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write, atomic_write_json
+from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
 __all__ = [
@@ -109,15 +110,18 @@ def _load_backbone(path: Path) -> nn.Module:
         from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder, M2M100Model
 
         if "M2M100Encoder" in (config.architectures or ()):
-            backbone, info = M2M100Encoder.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+            backbone, info = load_weights(M2M100Encoder.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                          output_loading_info=True)
         else:
             # A full translation model: load it and keep its encoder (M2M100Encoder.from_pretrained
             # would not map the `model.encoder.` prefix and silently start from random weights).
-            full, info = M2M100Model.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+            full, info = load_weights(M2M100Model.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                      output_loading_info=True)
             backbone = full.get_encoder()
             backbone.config.architectures = ["M2M100Encoder"]
     else:
-        backbone, info = AutoModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+        backbone, info = load_weights(AutoModel.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                      output_loading_info=True)
     _check_loading_info(path, info)
     return backbone
 
@@ -213,9 +217,7 @@ class SentenceEncoder(nn.Module):
         """
         from transformers import AutoTokenizer
 
-        root = Path(path)
-        if not root.is_dir():
-            raise EncoderLoadError(f"{root}: model directory does not exist")
+        root = require_model_dir(path, EncoderLoadError)
         if (root / "modules.json").is_file():
             layout = _read_sentence_transformers_layout(root)
         else:
@@ -226,6 +228,7 @@ class SentenceEncoder(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         except (OSError, ValueError, TypeError) as err:
             raise EncoderLoadError(f"{model_dir}: no usable tokenizer ({err}); save the tokenizer beside the model") from None
+        require_vocabulary(tokenizer, model_dir, EncoderLoadError)
         length = max_seq_length or layout["max_seq_length"] or _length_limit(tokenizer, backbone.config)
         encoder = cls(backbone, tokenizer, pooling=pooling or layout["pooling"], max_seq_length=length,
                       normalize=layout["normalize"] if normalize is None else normalize)

@@ -57,10 +57,12 @@ class LanguageSummary:
     units_reused: int
     median_length_ratio: float
     issues: dict[str, int] = field(default_factory=dict)
+    blank_source_lines: int = 0  # of lines_written: blank in the source, so blank here (not counted as "empty")
 
     def row(self) -> dict[str, object]:
         return {"language": self.language, "name": self.name, "unique_sentences": self.unique_sentences,
-                "lines_written": self.lines_written, "units": self.units, "units_reused": self.units_reused,
+                "lines_written": self.lines_written, "blank_source_lines": self.blank_source_lines,
+                "units": self.units, "units_reused": self.units_reused,
                 **{check: self.issues.get(check, 0) for check in CHECKS},
                 "median_length_ratio": round(self.median_length_ratio, 3)}
 
@@ -292,6 +294,9 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     corpus = load_source(config.corpora, source_language)
     logger.info("%d source sentences, %d unique, into %d languages", corpus.num_occurrences, len(corpus.sentences),
                 len(languages))
+    if corpus.blank_occurrences:
+        logger.warning("%d source lines are blank: they stay blank in every language (blank_source_lines in the "
+                       "summary; modsent corpus validate lists them)", corpus.blank_occurrences)
 
     output_dir = Path(config.output_dir)
     store = UnitStore(output_dir / "work" / "units", {
@@ -317,7 +322,7 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     summaries = [
         LanguageSummary(report.language, resolve(report.language).name, len(corpus.sentences), corpus.num_occurrences,
                         len(units[report.language]), reused[report.language], report.median_length_ratio,
-                        dict(report.counts))
+                        dict(report.counts), corpus.blank_occurrences)
         for report in reports
     ]
     csv_text, markdown = _summary_tables(summaries)
