@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write, atomic_write_json
+from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_output_file
 from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
@@ -401,10 +401,12 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     if batch_size < 1:
         raise ModsentError(f"batch size must be >= 1, got {batch_size}")
     code = resolve(lang).code if lang else None
+    check_output_file(output_path, "embeddings file (--output)")
     encoder = SentenceEncoder.from_pretrained(model_dir)
     if torch.cuda.is_available():
         encoder.to("cuda")
     texts = list(read_lines(input_path))
+    check_output_file(output_path, "embeddings file (--output)", need_bytes=4 * len(texts) * encoder.embedding_dim)
     embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize)
     with atomic_write(output_path, "wb", encoding=None) as handle:
         np.save(handle, embeddings)

@@ -521,8 +521,11 @@ def write_status(run_dir: str | os.PathLike) -> str:
         matrix.append((lang, row))
         lines.append(f"| {lang} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
-    atomic_write_text(root / "status.md", text)
-    _status_png(root / "status.png", matrix)
+    try:
+        atomic_write_text(root / "status.md", text)
+        _status_png(root / "status.png", matrix)
+    except OSError as err:  # a read-only run directory (a finished run copied for reading): still show it
+        logger.warning("status.md/status.png not written in %s (%s)", root, err.strerror)
     return text
 
 

@@ -80,9 +80,12 @@ def test_summary_and_quality_counts_per_language(reference):
 
 def test_rerun_reuses_every_unit(make_config, reference):
     result, corpus_bytes = reference
+    leftover = result.output_dir / ".tmp-corpus.k1ll3d"  # what a kill during the corpus assembly leaves
+    (leftover / "quora").mkdir(parents=True)
     again = run_translate(make_config(result.output_dir))
     assert again.units_translated == 0 and again.units_reused == result.units_translated
     assert read_tree(result.output_dir / "corpus") == corpus_bytes
+    assert not leftover.exists()
 
 
 def test_fault_then_rerun_is_byte_identical(make_config, reference, ray_local, tmp_path, monkeypatch):
