@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import os
 import types
 from dataclasses import MISSING, field, fields, is_dataclass
@@ -61,13 +62,15 @@ def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
-        for option in options:
-            if option is type(None):
-                continue
+        candidates = [option for option in options if option is not type(None)]
+        errors = []
+        for option in candidates:
             try:
                 return _convert(value, option, key, source)
-            except ConfigError:
-                continue
+            except ConfigError as err:
+                errors.append(err)
+        if len(candidates) == 1:  # Optional[X]: X's own message says what was expected
+            raise ConfigError(f"{errors[0]} (or null)") from None
         raise ConfigError(f"'{key}'{_where(source)}: {value!r} is not a valid {_type_name(tp)}")
     if origin is Literal:
         allowed = get_args(tp)
@@ -115,17 +118,24 @@ def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise ConfigError(f"'{key}'{_where(source)}: expected an integer, got {value!r}")
+        raise ConfigError(f"'{key}'{_where(source)}: expected an integer, got {value!r}"
+                          + (" (a whole number, without a decimal point)" if isinstance(value, float) else ""))
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # YAML 1.1 reads `1e-4` as a string; accept any float literal.
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"'{key}'{_where(source)}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"'{key}'{_where(source)}: expected a number, got {value!r}")
+        # No setting means anything with nan or inf (lr=.nan trains on NaN, epochs=.inf never ends).
+        if not math.isfinite(number):
+            raise ConfigError(f"'{key}'{_where(source)}: {value!r} is not a finite number")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -207,6 +217,10 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}); save the config "
+                          "as UTF-8") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

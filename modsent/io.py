@@ -8,6 +8,7 @@ temporary file in the same directory, flushed and fsync'ed, then renamed over th
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -18,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from modsent.errors import ModsentError
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(staging, 0o777 & ~_umask())
     try:
         yield staging
+        _follow_umask(staging)
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
             os.replace(target, retired / target.name)
@@ -108,6 +112,17 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_dir(target.parent)
+
+
+def _follow_umask(root: Path) -> None:
+    """Give files written into ``root`` the permissions the umask allows: some writers (safetensors via
+    ``save_pretrained``) create them 0600, so other users of a shared model directory could not read them."""
+    allowed = 0o666 & ~_umask()
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            mode = path.stat().st_mode & 0o7777
+            if mode | allowed != mode:
+                os.chmod(path, mode | allowed)
 
 
 def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: type[Exception],
@@ -240,3 +255,81 @@ class RunDir:
     @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
+
+
+class OutputError(ModsentError):
+    """An output location cannot be written: not writable, a file where a directory belongs, or no room."""
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output directory", need_bytes: int = 0) -> Path:
+    """Create ``path`` (a directory) if needed and prove, before any work, that outputs can be written there.
+
+    Raises :class:`OutputError` when a file stands where the directory belongs, when it is not
+    writable (permissions, a read-only file system), or when fewer than ``need_bytes`` are free.
+    """
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(f"{path}: the {what} cannot be created, {blocker} is a file; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tmp-write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{path}: the {what} is not writable ({err.strerror}); fix its permissions or "
+                          "choose another path") from None
+    free = shutil.disk_usage(path).free
+    if need_bytes > free:
+        raise OutputError(f"{path}: the {what} needs about {human_bytes(need_bytes)} but its disk has "
+                          f"{human_bytes(free)} free; free space or choose another path")
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str = "output file", need_bytes: int = 0) -> Path:
+    """Like :func:`check_output_dir` for the directory of the file ``path``; ``path`` must not be a directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory; the {what} must be a file path (e.g. {path / 'embeddings.npy'})")
+    check_output_dir(path.parent, f"directory of the {what}", need_bytes)
+    return path
+
+
+def is_disk_full(err: BaseException, path: str | os.PathLike, low: int = 16 << 20) -> bool:
+    """Whether a failed write into ``path`` failed for want of space.
+
+    ``ENOSPC``/``EDQUOT`` say so; libraries that wrap the error (``torch.save`` raises a
+    ``RuntimeError`` about "unexpected pos") do not, so a disk left with under ``low`` bytes counts too.
+    """
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(next(p for p in (Path(path), *Path(path).parents) if p.exists())).free < low
+    except (OSError, StopIteration):
+        return False
+
+
+def remove_stale_temporaries(parent: str | os.PathLike, name: str) -> int:
+    """Remove ``.tmp-NAME.*`` / ``.old-NAME.*`` left in ``parent`` by a killed :func:`atomic_directory`
+    or :func:`atomic_write` for ``name``; returns how many. Call it only where no other process writes ``name``."""
+    removed = 0
+    root = Path(parent)
+    if not root.is_dir():
+        return 0
+    for stale in [*root.glob(f".tmp-{name}.*"), *root.glob(f".old-{name}.*")]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        logger.info("removed %d temporary %s left by an interrupted run in %s", removed, name, root)
+    return removed

@@ -76,6 +76,26 @@ def nllb_codes() -> list[str]:
     return [lang.code for lang in all_languages()]
 
 
+# Regions whose usual script differs from the language's default (CLDR likely subtags), for the
+# languages of this registry: (ISO 639-3 code of the base entry, region) -> the NLLB code meant.
+# Where a region's script makes it another individual language (Azerbaijani in Iran is South
+# Azerbaijani), the code is that language's. Codes NLLB lacks are refused by resolve().
+_REGION_CODES = {
+    ("zho", "TW"): "zho_Hant", ("zho", "HK"): "zho_Hant", ("zho", "MO"): "zho_Hant",
+    ("yue", "CN"): "yue_Hans",
+    ("srp", "ME"): "srp_Latn",
+    ("pan", "PK"): "pnb_Arab",
+    ("azj", "IR"): "azb_Arab", ("azj", "IQ"): "azb_Arab",
+    ("uzn", "AF"): "uzs_Arab",
+    ("kaz", "CN"): "kaz_Arab", ("kir", "CN"): "kir_Arab",
+    ("khk", "CN"): "mvf_Mong",
+    ("snd", "IN"): "snd_Deva",
+    ("tgk", "PK"): "tgk_Arab",
+    ("hau", "SD"): "hau_Arab",
+}
+_SCRIPT_NAMES = {"Hant": "Traditional Han", "Hans": "Simplified Han", "Latn": "Latin", "Arab": "Arabic",
+                 "Mong": "Mongolian", "Deva": "Devanagari"}
+
 _TAG = re.compile(r"^(?P<lang>[A-Za-z]{2,3})(?:[-_](?P<script>[A-Za-z]{4}))?(?:[-_](?P<region>[A-Za-z]{2}|\d{3}))?$")
 
 
@@ -101,7 +121,17 @@ def resolve(code: str) -> Language:
                 f"'{code}': NLLB has no {match['script'].capitalize()} script for {base.name}; "
                 f"available: {', '.join(scripts)}")
         elif base is not None:
-            return base
+            region = (match["region"] or "").upper()
+            meant = _REGION_CODES.get((base.iso639_3, region))
+            if meant is None:
+                return base
+            if meant.lower() in index:
+                return index[meant.lower()]
+            script = _SCRIPT_NAMES[meant.split("_")[1]]
+            scripts = [lang.code for lang in languages if lang.iso639_3 == base.iso639_3]
+            raise UnknownLanguageError(
+                f"'{code}': {base.name} in region {region} is written in {script} script ({meant}), which NLLB "
+                f"does not cover; available: {', '.join(scripts)} (write one of them if that is what you mean)")
     # Short codes differ from every neighbour by a large fraction, so relax the cutoff for them.
     candidates = (difflib.get_close_matches(key.lower(), list(index), n=5, cutoff=0.6)
                   or difflib.get_close_matches(key.lower(), list(index), n=5, cutoff=0.4))

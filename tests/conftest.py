@@ -7,6 +7,7 @@ models cached across runs.
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 _CACHE = Path(os.environ.setdefault("MODSENT_CACHE", str(Path.home() / ".cache" / "modsent")))
 for key, value in {
@@ -31,3 +32,16 @@ import pytest  # noqa: E402
 def model_cache() -> Path:
     """Where tiny models are built once and reused across tests and runs."""
     return _CACHE
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path) -> Iterator[Path]:
+    """A directory path nothing can be written under (root ignores permissions: use a sysfs path then)."""
+    if os.geteuid() == 0:
+        yield Path("/sys/modsent-test-output/out")
+        return
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    yield parent / "out"
+    parent.chmod(0o755)

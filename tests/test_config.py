@@ -100,3 +100,32 @@ def test_dump_roundtrip_and_hash(tmp_path):
     assert config_hash(again) == config_hash(cfg)
     assert config_hash(load_config(Stage, None, ["model=m", "optim.lr=0.25"])) != config_hash(cfg)
     assert to_dict(cfg)["model"] == "m"
+
+
+@dataclass
+class Steps:
+    lr: float = 1e-4
+    epochs: float = 1.0
+    max_steps: Optional[int] = None
+
+
+@pytest.mark.parametrize("override,message", [
+    ("lr=.nan", r"'lr' in command-line overrides: nan is not a finite number"),
+    ("epochs=.inf", r"'epochs' in command-line overrides: inf is not a finite number"),
+    ("lr=-.inf", r"'lr' in command-line overrides: -inf is not a finite number"),
+    ("max_steps=3.5", r"'max_steps' in command-line overrides: expected an integer, got 3.5 "
+                      r"\(a whole number, without a decimal point\) \(or null\)"),
+])
+def test_non_finite_numbers_and_fractional_integers_are_refused(override, message):
+    """Before: lr=.nan and epochs=.inf were accepted; max_steps: 3.5 said "is not a valid Optional"."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(Steps, None, [override])
+    assert load_config(Steps, None, ["lr=1e-3", "max_steps=7"]) == Steps(lr=1e-3, max_steps=7)
+
+
+def test_a_config_that_is_not_utf8_names_file_and_line(tmp_path):
+    """Before: a UnicodeDecodeError traceback."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("model: m\nlangs: [deu_Latn]\n# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=rf"{path} line 3: not UTF-8 text \(byte 0xe9\); save the config as UTF-8"):
+        load_config(Stage, path)

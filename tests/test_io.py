@@ -65,3 +65,64 @@ def test_outputs_get_ordinary_permissions(tmp_path):
         os.umask(old)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_output_checks_refuse_unwritable_places_files_and_full_disks(tmp_path, unwritable_dir):
+    """Before: a read-only output directory failed late with a PermissionError traceback."""
+    from modsent.io import OutputError, check_output_dir, check_output_file
+
+    made = check_output_dir(tmp_path / "a" / "b", "output directory")
+    assert made.is_dir() and not list(made.iterdir())  # the write probe leaves nothing
+    with pytest.raises(OutputError, match=rf"{unwritable_dir}: the output directory is not writable"):
+        check_output_dir(unwritable_dir, "output directory")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=rf"the output directory cannot be created, {tmp_path / 'file'} is a file"):
+        check_output_dir(tmp_path / "file" / "out", "output directory")
+    with pytest.raises(OutputError, match=r"needs about 1024\.0 TiB but its disk has .* free"):
+        check_output_dir(tmp_path / "a", "output directory", need_bytes=1 << 50)
+    with pytest.raises(OutputError, match=rf"{tmp_path / 'a'} is a directory; the embeddings file must be a file path"):
+        check_output_file(tmp_path / "a", "embeddings file")
+    assert check_output_file(tmp_path / "c" / "emb.npy", "embeddings file") == tmp_path / "c" / "emb.npy"
+
+
+def test_disk_full_is_recognised_from_a_real_enospc(tmp_path):
+    from modsent.io import is_disk_full
+
+    with pytest.raises(OSError) as caught:
+        with open("/dev/full", "wb") as handle:  # the kernel answers every write with ENOSPC
+            handle.write(b"x" * 4096)
+    assert is_disk_full(caught.value, tmp_path)
+    assert not is_disk_full(OSError(13, "Permission denied"), tmp_path)
+    assert not is_disk_full(RuntimeError("unexpected pos 704 vs 598"), tmp_path)  # this disk is not full
+
+
+def test_stale_temporaries_of_an_interrupted_atomic_directory_are_removed(tmp_path):
+    """Before: a kill during translate's corpus assembly left .tmp-corpus.* that no rerun removed."""
+    from modsent.io import remove_stale_temporaries
+
+    (tmp_path / ".tmp-corpus.abc" / "para").mkdir(parents=True)
+    (tmp_path / ".old-corpus.def").mkdir()
+    (tmp_path / ".tmp-corpus-other.x").mkdir()  # another name's: kept
+    (tmp_path / "corpus").mkdir()
+    assert remove_stale_temporaries(tmp_path, "corpus") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-corpus-other.x", "corpus"]
+
+
+def test_files_of_an_atomic_directory_follow_the_umask(tmp_path):
+    """Before: exported weights (written 0600 by safetensors) were unreadable by the group and others."""
+    from safetensors.torch import save_file
+    import torch
+
+    previous = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "model") as staging:
+            save_file({"w": torch.zeros(2)}, str(staging / "model.safetensors"))
+            private = staging / "private.txt"
+            private.write_text("x")
+            private.chmod(0o600)
+            (staging / "run.sh").write_text("")
+            (staging / "run.sh").chmod(0o700)
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()}
+    assert modes == {"model.safetensors": 0o644, "private.txt": 0o644, "run.sh": 0o744}

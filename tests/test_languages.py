@@ -50,3 +50,27 @@ def test_resolve_many_rejects_duplicates_and_expands_lists():
     assert resolve_many(["@seed22"])[0].code == "eng_Latn" and len(named_list("seed22")) == 23
     with pytest.raises(UnknownLanguageError, match="did you mean 'seed22'"):
         named_list("seed2")
+
+
+@pytest.mark.parametrize("code,expected", [
+    ("zh-TW", "zho_Hant"), ("zh-HK", "zho_Hant"), ("zh_MO", "zho_Hant"), ("zh-CN", "zho_Hans"), ("zh-SG", "zho_Hans"),
+    ("az-IR", "azb_Arab"), ("az-AZ", "azj_Latn"), ("pa-IN", "pan_Guru"), ("sr-RS", "srp_Cyrl"),
+    ("zh-Hans-TW", "zho_Hans"),  # an explicit script wins over the region's usual one
+])
+def test_regions_that_change_the_script(code, expected):
+    """Before: zh-TW and zh-HK resolved to zho_Hans, az-IR to azj_Latn (the region was ignored)."""
+    assert resolve(code).code == expected
+
+
+@pytest.mark.parametrize("code,message", [
+    ("sr-ME", r"'sr-ME': Serbian in region ME is written in Latin script \(srp_Latn\), which NLLB does not cover; "
+              r"available: srp_Cyrl"),
+    ("pa-PK", r"Panjabi in region PK is written in Arabic script \(pnb_Arab\).*available: pan_Guru"),
+    ("uz-AF", r"Northern Uzbek in region AF is written in Arabic script \(uzs_Arab\).*available: uzn_Latn"),
+    ("kk-CN", r"Kazakh in region CN is written in Arabic script \(kaz_Arab\)"),
+    ("mn-CN", r"in Mongolian script \(mvf_Mong\)"),
+    ("yue-CN", r"Yue Chinese in region CN is written in Simplified Han script \(yue_Hans\)"),
+])
+def test_regions_whose_script_nllb_lacks_are_refused(code, message):
+    with pytest.raises(UnknownLanguageError, match=message):
+        resolve(code)

@@ -26,7 +26,7 @@ from modsent.io import atomic_write
 from modsent.languages import UnknownLanguageError, resolve
 
 __all__ = [
-    "CorpusError", "MisalignedCorpusError", "ColumnKey", "ParaphraseDataset", "open_dataset", "open_corpus",
+    "CorpusError", "MisalignedCorpusError", "BadLineError", "ColumnKey", "ParaphraseDataset", "open_dataset", "open_corpus",
     "read_lines", "write_dataset", "column_name",
 ]
 
@@ -57,13 +57,26 @@ def _resolve_in(path: Path, code: str) -> str:
         raise CorpusError(f"{path}: {err}") from None
 
 
+class BadLineError(CorpusError):
+    """A line that is not UTF-8 text: ``kind`` is ``invalid_utf8`` or ``nul_byte``."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def _decode(raw: bytes, path: Path, lineno: int) -> str:
+    """One line as text without its line ending; a UTF-8 byte order mark opening the file is dropped."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
     except UnicodeDecodeError as err:
-        raise CorpusError(
+        raise BadLineError(
             f"{path}:{lineno}: invalid UTF-8 at byte {err.start} of the line; re-encode the file as UTF-8 "
-            f"(e.g. iconv -f <encoding> -t UTF-8)") from None
+            f"(e.g. iconv -f <encoding> -t UTF-8)", "invalid_utf8") from None
+    if "\0" in text:
+        raise BadLineError(
+            f"{path}:{lineno}: NUL byte at character {text.index(chr(0)) + 1} of the line; a text corpus has none "
+            "(a UTF-16 or binary file has many: re-encode it as UTF-8, or remove the NUL bytes)", "nul_byte")
     return text.rstrip("\r\n")
 
 

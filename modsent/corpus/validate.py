@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modsent.corpus.formats import CorpusError, ParaphraseDataset, _count_lines, open_corpus
+from modsent.corpus.formats import BadLineError, CorpusError, ParaphraseDataset, _decode, open_corpus
 
 __all__ = ["Issue", "ValidationReport", "validate_corpus", "corpus_stats"]
 
@@ -21,7 +21,7 @@ _MAX_ISSUES_PER_KIND = 20  # per file: a corpus with a million empty lines shoul
 
 @dataclass(frozen=True)
 class Issue:
-    kind: str  # misaligned | empty_line | invalid_utf8 | missing_column | missing_language | unreadable
+    kind: str  # misaligned | empty_line | invalid_utf8 | nul_byte | no_rows | missing_column | missing_language | unreadable
     where: str  # file (and line) the problem is in
     message: str
 
@@ -56,15 +56,14 @@ class ValidationReport:
 
 
 def _scan_text_file(path: Path, report: ValidationReport) -> int:
-    """Count lines, reporting empty lines and invalid UTF-8 with line numbers."""
+    """Count lines, reporting empty lines, invalid UTF-8 and NUL bytes with line numbers."""
     count = 0
     with open(path, "rb") as handle:
         for count, raw in enumerate(handle, start=1):
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                report.add(Issue("invalid_utf8", f"{path}:{count}", f"invalid UTF-8 at byte {err.start}; "
-                                 "re-encode the file as UTF-8"), ("invalid_utf8", str(path)))
+                text = _decode(raw, path, count)
+            except BadLineError as err:
+                report.add(Issue(err.kind, f"{path}:{count}", str(err).split(": ", 1)[1]), (err.kind, str(path)))
                 continue
             if not text.strip():
                 report.add(Issue("empty_line", f"{path}:{count}", "empty line (an empty sentence trains nothing; "
@@ -83,12 +82,15 @@ def _validate_dataset(dataset: ParaphraseDataset, report: ValidationReport) -> N
     if dataset.format == "seed":
         counts = {key: _scan_text_file(dataset.path / name, report) for key, name in sorted(dataset.columns.items())}
         expected = Counter(counts.values()).most_common(1)[0][0]
+        if not any(counts.values()):
+            report.add(Issue("no_rows", str(dataset.path), f"every file of dataset '{dataset.name}' is empty (0 lines)"))
         for key, got in counts.items():
             if got != expected:
                 report.add(Issue("misaligned", str(dataset.path / dataset.columns[key]),
                                  f"expected {expected} lines (like the other files of '{dataset.name}'), got {got}"))
         return
     keys = sorted(dataset.columns)
+    row = 0
     try:
         for row, values in enumerate(dataset.iter_rows(keys), start=1):
             for key, value in zip(keys, values):
@@ -97,6 +99,9 @@ def _validate_dataset(dataset: ParaphraseDataset, report: ValidationReport) -> N
                                ("empty_line", str(dataset.path)))
     except CorpusError as err:
         report.add(Issue("unreadable", str(dataset.path), str(err)))
+        return
+    if row == 0:
+        report.add(Issue("no_rows", str(dataset.path), f"dataset '{dataset.name}' has no rows"))
 
 
 def validate_corpus(path: str | Path) -> ValidationReport:

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write, atomic_write_json
+from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_output_file
+from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
 __all__ = [
@@ -109,15 +110,18 @@ def _load_backbone(path: Path) -> nn.Module:
         from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder, M2M100Model
 
         if "M2M100Encoder" in (config.architectures or ()):
-            backbone, info = M2M100Encoder.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+            backbone, info = load_weights(M2M100Encoder.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                          output_loading_info=True)
         else:
             # A full translation model: load it and keep its encoder (M2M100Encoder.from_pretrained
             # would not map the `model.encoder.` prefix and silently start from random weights).
-            full, info = M2M100Model.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+            full, info = load_weights(M2M100Model.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                      output_loading_info=True)
             backbone = full.get_encoder()
             backbone.config.architectures = ["M2M100Encoder"]
     else:
-        backbone, info = AutoModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True)
+        backbone, info = load_weights(AutoModel.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
+                                      output_loading_info=True)
     _check_loading_info(path, info)
     return backbone
 
@@ -213,9 +217,7 @@ class SentenceEncoder(nn.Module):
         """
         from transformers import AutoTokenizer
 
-        root = Path(path)
-        if not root.is_dir():
-            raise EncoderLoadError(f"{root}: model directory does not exist")
+        root = require_model_dir(path, EncoderLoadError)
         if (root / "modules.json").is_file():
             layout = _read_sentence_transformers_layout(root)
         else:
@@ -226,6 +228,7 @@ class SentenceEncoder(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         except (OSError, ValueError, TypeError) as err:
             raise EncoderLoadError(f"{model_dir}: no usable tokenizer ({err}); save the tokenizer beside the model") from None
+        require_vocabulary(tokenizer, model_dir, EncoderLoadError)
         length = max_seq_length or layout["max_seq_length"] or _length_limit(tokenizer, backbone.config)
         encoder = cls(backbone, tokenizer, pooling=pooling or layout["pooling"], max_seq_length=length,
                       normalize=layout["normalize"] if normalize is None else normalize)
@@ -398,10 +401,12 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     if batch_size < 1:
         raise ModsentError(f"batch size must be >= 1, got {batch_size}")
     code = resolve(lang).code if lang else None
+    check_output_file(output_path, "embeddings file (--output)")
     encoder = SentenceEncoder.from_pretrained(model_dir)
     if torch.cuda.is_available():
         encoder.to("cuda")
     texts = list(read_lines(input_path))
+    check_output_file(output_path, "embeddings file (--output)", need_bytes=4 * len(texts) * encoder.embedding_dim)
     embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize)
     with atomic_write(output_path, "wb", encoding=None) as handle:
         np.save(handle, embeddings)

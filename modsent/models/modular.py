@@ -236,7 +236,10 @@ class ModularEncoder:
                 raise ModularModelError(f"{code}'s encoder gives {embeddings.shape[1]}-dimensional embeddings, other "
                                         f"languages {out.shape[1]}; one call can only mix languages of one width")
             out[rows] = embeddings
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+        if out is None:  # no texts: still (0, dim), the width of the language's (or the pivot's) encoder
+            code = self._code(lang) if isinstance(lang, str) else self.pivot
+            out = np.zeros((0, self.encoder(code, aligned).embedding_dim), dtype=np.float32)
+        return out
 
     def export_sentence_transformer(self, lang: str, output: str | os.PathLike) -> Path:
         """Write ``lang``'s aligned encoder as a sentence-transformers directory (atomically) and return it.
@@ -277,10 +280,11 @@ def encode_modular_file(model_dir: str | os.PathLike, input_path: str | os.PathL
     >>> encode_modular_file("runs/modular", "sentences.de.txt", "emb.npy", lang="de")  # doctest: +SKIP
     """
     from modsent.corpus import read_lines
-    from modsent.io import atomic_write
+    from modsent.io import atomic_write, check_output_file
 
     if not lang:
         raise ModularModelError(f"{model_dir} is a modular model: say which encoder to use with --lang (e.g. deu_Latn)")
+    check_output_file(output_path, "embeddings file (--output)")
     model = ModularEncoder(model_dir, max_loaded=1)
     embeddings = model.encode(list(read_lines(input_path)), lang=lang, aligned=aligned, batch_size=batch_size,
                               normalize=normalize)

@@ -63,6 +63,10 @@ class Manifest:
     def _load(self) -> None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "entries" not in data:
+                made_by = " (it lists translated files: the output of `modsent translate`)" if "files" in data else ""
+                raise ManifestError(f"{self.path}: not the manifest of a `modsent run` directory{made_by}; "
+                                    "give the run_dir of a pipeline run")
             if data.get("version") != MANIFEST_VERSION:
                 raise ManifestError(f"{self.path}: manifest version {data.get('version')} is not "
                                     f"{MANIFEST_VERSION}; start a new run directory")

@@ -10,6 +10,7 @@ and artifact are unchanged; anything upstream that was redone makes its dependan
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -359,6 +360,33 @@ def _check_corpus_languages(planner: _Planner) -> None:
                             "or bring translated files (<lang>_1.txt …) for them")
 
 
+def _closest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.4)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def select_stages(names: list[str], option: str) -> list[str]:
+    """``names`` if each is a stage; else a :class:`PipelineError` naming the closest stage."""
+    for name in names:
+        if name not in STAGES:
+            raise PipelineError(f"{option} {name}: no such stage; {_closest(name, list(STAGES))}"
+                                f"(stages: {', '.join(STAGES)})")
+    return names
+
+
+def select_languages(names: list[str], run_languages: list[str]) -> list[str]:
+    """The registry codes of ``names``, each one a language of this run; else the closest of the run's."""
+    codes = []
+    for name in names:
+        for language in resolve_many([name]):  # a named list (@seed22) gives several
+            if language.code not in run_languages:
+                raise PipelineError(
+                    f"--languages {name}: this run has no {language.code} ({language.name}); "
+                    f"{_closest(language.code, run_languages)}(the run's languages: {', '.join(run_languages)})")
+            codes.append(language.code)
+    return codes
+
+
 def _command(job: StageJob, config_path: Path) -> list[str]:
     return ["modsent.cli", job.stage, "--config", str(config_path)]
 
@@ -367,17 +395,14 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
     planner, jobs = plan_jobs(cfg, source)
-    run = RunDir.create(planner.run.root)
-    selected_stages = set(stages or STAGES)
+    selected_stages = set(select_stages(stages or STAGES, "--stages"))
     if from_stage:
-        if from_stage not in STAGES:
-            raise PipelineError(f"--from-stage {from_stage}: stages are {', '.join(STAGES)}")
-        selected_stages &= set(STAGES[STAGES.index(from_stage):])
-    selected_langs = {c.code for c in resolve_many(languages)} if languages else set(planner.languages) | {ALL}
-    selected_langs |= {ALL}
+        selected_stages &= set(STAGES[STAGES.index(select_stages([from_stage], "--from-stage")[0]):])
+    selected_langs = set(select_languages(languages, planner.languages) if languages else planner.languages) | {ALL}
     selected = {job.name for job in jobs if job.stage in selected_stages and job.lang in selected_langs}
-    manifest = Manifest(run.root)
+    manifest = Manifest(planner.run.root)
     _check_inputs(planner, jobs, selected, manifest)
+    run = RunDir.create(planner.run.root)  # only now: input that fails the checks leaves no run directory behind
     dump_config(cfg, run.config_path, header=f"modsent run --config {run.config_path}")
 
     use_gpus = bool(cfg.resources.hostfile) or bool(cfg.resources.gpus) or (
@@ -504,8 +529,11 @@ def write_status(run_dir: str | os.PathLike) -> str:
         matrix.append((lang, row))
         lines.append(f"| {lang} | " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n"
-    atomic_write_text(root / "status.md", text)
-    _status_png(root / "status.png", matrix)
+    try:
+        atomic_write_text(root / "status.md", text)
+        _status_png(root / "status.png", matrix)
+    except OSError as err:  # a read-only run directory (a finished run copied for reading): still show it
+        logger.warning("status.md/status.png not written in %s (%s)", root, err.strerror)
     return text
 
 

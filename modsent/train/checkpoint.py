@@ -10,6 +10,7 @@ corrupt checkpoint and stops the run with a :class:`CheckpointError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -17,14 +18,14 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
 
 import modsent
 from modsent.errors import ModsentError
-from modsent.io import atomic_write, atomic_write_json, sha256_file, sha256_json
+from modsent.io import atomic_write, atomic_write_json, human_bytes, is_disk_full, sha256_file, sha256_json
 
 __all__ = [
     "CheckpointError",
@@ -37,6 +38,8 @@ __all__ = [
     "check_compatible",
     "resolve_resume",
     "prune_checkpoints",
+    "check_room_for_checkpoint",
+    "disk_full_as_error",
     "capture_rng_state",
     "restore_rng_state",
     "save_rank_state",
@@ -230,3 +233,37 @@ def load_rank_state(checkpoint: Path, rank: int) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {checkpoint} has no trainer state for rank {rank} ({path.name})") from None
+
+
+def check_room_for_checkpoint(root: str | Path) -> None:
+    """Refuse a save the disk cannot hold (the newest complete checkpoint's size must be free), before writing."""
+    complete, _ = list_checkpoints(root)
+    if not complete:
+        return
+    need = sum(p.stat().st_size for p in complete[-1].rglob("*") if p.is_file())
+    free = shutil.disk_usage(root).free
+    if need > free:
+        raise CheckpointError(
+            f"{root}: the next checkpoint needs about {human_bytes(need)} (the size of {complete[-1].name}) but its "
+            f"disk has {human_bytes(free)} free; free space or lower trainer.keep_checkpoints, then rerun (training "
+            f"resumes from {complete[-1].name})")
+
+
+@contextlib.contextmanager
+def disk_full_as_error(checkpoint: Path) -> Iterator[None]:
+    """Turn a save that ran out of space into a :class:`CheckpointError`, removing the partial ``checkpoint``.
+
+    A checkpoint without its manifest is never resumed from anyway; removing it frees the space
+    and leaves nothing that looks like a checkpoint.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
+        if not is_disk_full(err, checkpoint):
+            raise
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        free = shutil.disk_usage(checkpoint.parent).free if checkpoint.parent.exists() else 0
+        raise CheckpointError(
+            f"disk full while writing checkpoint {checkpoint} ({human_bytes(free)} free after removing the partial "
+            "save); free space or lower trainer.keep_checkpoints, then rerun: training resumes from the last "
+            "complete checkpoint") from None

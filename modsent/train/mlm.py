@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from modsent.config import to_dict
 from modsent.errors import ModsentError
 from modsent.io import RunDir, seed_everything
+from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.train.data import ShardedBatches, derive_seed
 from modsent.train.distributed import DistInfo, all_reduce_sum, run_on_main
 from modsent.train.export import save_pretrained_dir
@@ -131,7 +132,7 @@ def load_mlm_model(model_dir: str | Path, vocab_dir: str | Path | None = None) -
     """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    model_dir = Path(model_dir)
+    model_dir = require_model_dir(model_dir, ModelSourceError, "model directory (model:)")
     if not (model_dir / "config.json").is_file():
         raise ModelSourceError(f"model: {model_dir} is not a transformers model directory (no config.json)")
     tokenizer_dir = model_dir if vocab_dir is None else Path(vocab_dir) / VOCAB_TOKENIZER_DIR
@@ -139,10 +140,8 @@ def load_mlm_model(model_dir: str | Path, vocab_dir: str | Path | None = None) -
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     except (OSError, ValueError) as err:
         raise ModelSourceError(f"cannot load a tokenizer from {tokenizer_dir}: {err}") from None
-    try:
-        model = AutoModelForMaskedLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    except (OSError, ValueError) as err:
-        raise ModelSourceError(f"cannot load a masked-LM model from {model_dir}: {err}") from None
+    require_vocabulary(tokenizer, tokenizer_dir, ModelSourceError)
+    model = load_weights(AutoModelForMaskedLM.from_pretrained, model_dir, ModelSourceError, dtype=torch.float32)
     if vocab_dir is None:
         return model, tokenizer
 

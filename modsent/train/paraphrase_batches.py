@@ -122,9 +122,24 @@ def _load(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: 
     num_columns = _column_count(dataset, langs, use_hard_negatives)
     keys = [(lang, col) for lang in langs for col in range(1, num_columns + 1)]
     values: list[list[str]] = [[] for _ in keys]
+    blank = np.zeros(len(keys), dtype=np.int64)  # rows skipped for a blank text, per (language, column)
+    skipped = 0
     for row in dataset.iter_rows(keys):
+        empty = [not text.strip() for text in row]
+        if any(empty):  # an empty sentence is no paraphrase of anything: the row teaches nothing
+            blank += empty
+            skipped += 1
+            continue
         for store, text in zip(values, row):
             store.append(text)
+    if skipped:
+        where = ", ".join(f"{dataset.columns[key]} ({n})" for key, n in zip(keys, blank.tolist()) if n)
+        if not values[0]:
+            raise ParaphraseBatchError(
+                f"dataset '{dataset.name}' ({dataset.path}): all {skipped} rows have a blank sentence (blank lines "
+                f"per column: {where}); fix or remove the dataset (modsent corpus validate lists the lines)")
+        logger.warning("dataset '%s' (%s): skipped %d of %d rows with a blank sentence (%s)", dataset.name,
+                       dataset.path, skipped, skipped + len(values[0]), where)
     columns = dict(zip(keys, values))
     lengths = _row_lengths(columns, length_fn) if length_fn is not None else None
     return _LoadedDataset(dataset.name, num_columns, columns, lengths)

@@ -29,13 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from modsent.config import dump_config, to_dict
-from modsent.io import RunDir, atomic_directory, seed_everything
+from modsent.io import RunDir, atomic_directory, check_output_dir, seed_everything
 from modsent.train.checkpoint import (
     CheckpointError,
     capture_rng_state,
     check_compatible,
+    check_room_for_checkpoint,
     checkpoint_root,
     checkpoint_tag,
+    disk_full_as_error,
     load_rank_state,
     prune_checkpoints,
     resolve_resume,
@@ -213,7 +215,9 @@ class Trainer:
         restore_rng_state(state["rng"])
         self._last_saved_step = self.step
         if self.dist.is_main:
-            logger.info("resumed from %s at step %d of %d", path, self.step, self.total_steps)
+            # On stdout, not only in the log: stages run without a log handler, and a user who reran
+            # a killed job must see that it continued rather than started over.
+            print(f"resumed from checkpoint {path} at step {self.step} of {self.total_steps}", flush=True)
 
     def save_checkpoint(self) -> Path:
         """Write a complete checkpoint of the current step (collective); returns its directory."""
@@ -221,14 +225,16 @@ class Trainer:
         path = root / checkpoint_tag(self.step)
         if self.dist.is_main and path.exists():
             shutil.rmtree(path)  # an interrupted save of this very step: start it over
+        check_room_for_checkpoint(root)  # every rank: each stops here rather than one waiting for the other
         barrier()
-        self.engine.save_checkpoint(str(root), tag=path.name, save_latest=False,
-                                    exclude_frozen_parameters=self.has_frozen)
-        save_rank_state(path, self.dist.rank, {
-            "step": self.step,
-            "batches": self.task.train_batches.state_dict(),
-            "rng": capture_rng_state(),
-        })
+        with disk_full_as_error(path):
+            self.engine.save_checkpoint(str(root), tag=path.name, save_latest=False,
+                                        exclude_frozen_parameters=self.has_frozen)
+            save_rank_state(path, self.dist.rank, {
+                "step": self.step,
+                "batches": self.task.train_batches.state_dict(),
+                "rng": capture_rng_state(),
+            })
         barrier()
         if self.dist.is_main:
             write_manifest(path, step=self.step, world_size=self.dist.world_size, fingerprint=self.fingerprint)
@@ -361,6 +367,7 @@ def start_run(config: Any, output_dir: str | Path, command: str) -> DistInfo:
     """
     dist_info = init_distributed()
     if dist_info.is_main:
+        check_output_dir(output_dir, f"output directory of {command}")
         run = RunDir.create(output_dir)
         dump_config(config, run.config_path, header=f"{command}: resolved config")
     return dist_info

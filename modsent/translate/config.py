@@ -68,7 +68,11 @@ class DecodingConfig:
 
 @dataclass
 class ComputeConfig:
-    """Where and how fast: device, threads, batching, actors (none of it changes the translations)."""
+    """Where and how fast: device, threads, batching, actors.
+
+    None of it changes the translations, except where two candidate tokens' logits nearly tie: the
+    batch's composition moves float32 logits by ~1e-3, which may decide such a tie either way.
+    """
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # GPUs the translator of one actor uses, numbered as the actor sees them (Ray renumbers the

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -33,10 +33,11 @@ import numpy as np
 
 from modsent.config import ConfigError, dump_config
 from modsent.corpus import write_dataset
-from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, setup_logging, sha256_file
+from modsent.io import (atomic_directory, atomic_write_json, atomic_write_text, check_output_dir,
+                        remove_stale_temporaries, setup_logging, sha256_file)
 from modsent.languages import resolve, resolve_many
 from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
-from modsent.translate.model import PreparedModel, check_language_tokens, prepare_model, resolve_device
+from modsent.translate.model import PreparedModel, check_language_tokens, fit_decoding, prepare_model, resolve_device
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
 from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
@@ -57,10 +58,12 @@ class LanguageSummary:
     units_reused: int
     median_length_ratio: float
     issues: dict[str, int] = field(default_factory=dict)
+    blank_source_lines: int = 0  # of lines_written: blank in the source, so blank here (not counted as "empty")
 
     def row(self) -> dict[str, object]:
         return {"language": self.language, "name": self.name, "unique_sentences": self.unique_sentences,
-                "lines_written": self.lines_written, "units": self.units, "units_reused": self.units_reused,
+                "lines_written": self.lines_written, "blank_source_lines": self.blank_source_lines,
+                "units": self.units, "units_reused": self.units_reused,
                 **{check: self.issues.get(check, 0) for check in CHECKS},
                 "median_length_ratio": round(self.median_length_ratio, 3)}
 
@@ -135,6 +138,16 @@ def _plan(corpus: SourceCorpus, languages: list[str], shard_size: int, store: Un
     units = {lang: [Unit(lang, i, start, stop, hashes[i]) for i, (start, stop) in enumerate(bounds)] for lang in languages}
     pending = [unit for lang in languages for unit in units[lang] if not store.is_done(unit)]
     return units, pending
+
+
+def estimated_output_bytes(corpus: SourceCorpus, languages: int) -> int:
+    """Disk the job will fill: finished units (each unique sentence once per language, JSON-quoted) and
+    the assembled corpus (every line once per language, plus the source), taking translations to be as
+    long in bytes as their sources — refused up front rather than after hours of translation."""
+    sizes = np.fromiter((len(sentence.encode("utf-8")) + 1 for sentence in corpus.sentences), dtype=np.int64,
+                        count=len(corpus.sentences))
+    lines = sum(int(sizes[col.ranks].sum()) for dataset in corpus.datasets for col in dataset.columns)
+    return int(2 * languages * sizes.sum() + (languages + 1) * lines)
 
 
 def _translator_kwargs(config: TranslateConfig, model: PreparedModel, device: str) -> dict:
@@ -286,14 +299,20 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     device = resolve_device(config.compute.device, config.model.quantization)
     model = prepare_model(config.model.path, config.model.quantization, config.model.cache_dir or default_model_cache(),
                           config.model.tokenizer)
+    config = replace(config, decoding=fit_decoding(config.decoding, model))
     # The actors' tokenizer reader: the driver needs no transformers import for this check either.
     tokens = NllbTokens(model.tokenizer_dir, source_language, config.decoding.max_input_length)
     check_language_tokens(tokens.tokenizer, [source_language, *languages], model.tokenizer_dir)
     corpus = load_source(config.corpora, source_language)
     logger.info("%d source sentences, %d unique, into %d languages", corpus.num_occurrences, len(corpus.sentences),
                 len(languages))
+    output_dir = check_output_dir(config.output_dir, "translate output directory",
+                                  need_bytes=estimated_output_bytes(corpus, len(languages)))
+    remove_stale_temporaries(output_dir, "corpus")  # a run killed while assembling the corpus left them
+    if corpus.blank_occurrences:
+        logger.warning("%d source lines are blank: they stay blank in every language (blank_source_lines in the "
+                       "summary; modsent corpus validate lists them)", corpus.blank_occurrences)
 
-    output_dir = Path(config.output_dir)
     store = UnitStore(output_dir / "work" / "units", {
         "model_sha256": model.sha256, "quantization": model.quantization, "source_language": source_language,
         "decoding": asdict(config.decoding)})
@@ -317,7 +336,7 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     summaries = [
         LanguageSummary(report.language, resolve(report.language).name, len(corpus.sentences), corpus.num_occurrences,
                         len(units[report.language]), reused[report.language], report.median_length_ratio,
-                        dict(report.counts))
+                        dict(report.counts), corpus.blank_occurrences)
         for report in reports
     ]
     csv_text, markdown = _summary_tables(summaries)

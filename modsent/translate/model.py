@@ -16,17 +16,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write_json, sha256_json, sha256_tree
+from modsent.translate.config import DecodingConfig
 
-__all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "load_tokenizer", "check_language_tokens"]
+__all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "load_tokenizer", "check_language_tokens",
+           "ct2_variable_shapes", "fit_decoding"]
 
 logger = logging.getLogger(__name__)
 
 _TRANSFORMERS_MODEL_TYPES = {"m2m_100"}  # NLLB-200 dense checkpoints use the M2M100 architecture
+_CT2_BINARY_VERSION = 6  # ctranslate2.specs.model_spec.CURRENT_BINARY_VERSION in 4.x
 _TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "tokenizer_config.json")
 
 
@@ -40,6 +44,7 @@ class PreparedModel:
 
     ``ct2_dir`` holds ``model.bin``; ``tokenizer_dir`` the tokenizer; ``sha256`` identifies the
     weights (content hash of ``ct2_dir``, or of the source checkpoint plus the quantization).
+    ``max_positions``: (source, target) tokens the model's position tables cover (None: no limit).
     """
 
     ct2_dir: Path
@@ -48,6 +53,7 @@ class PreparedModel:
     source: Path
     quantization: str
     converted: bool
+    max_positions: tuple[int | None, int | None] = (None, None)
 
 
 def resolve_device(device: str, quantization: str) -> str:
@@ -124,6 +130,9 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
     """
     source = Path(path).expanduser()
     cache = Path(cache_dir).expanduser()
+    if source.is_file():
+        raise ModelError(f"model.path {source} is a file, not a model directory; set it to the directory that holds "
+                         "model.bin (CTranslate2) or config.json (a transformers NLLB/M2M100 checkpoint)")
     if not source.is_dir():
         raise ModelError(f"model directory {source} does not exist; set model.path to a CTranslate2 NLLB "
                          "directory (with model.bin) or a transformers NLLB/M2M100 checkpoint directory")
@@ -133,7 +142,7 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
             raise ModelError(f"{tokenizer_dir}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}) beside the "
                              "CTranslate2 model; copy them there or set model.tokenizer")
         return PreparedModel(source, _with_tokenizer_json(tokenizer_dir, cache), _content_hash(source, cache), source,
-                             quantization, False)
+                             quantization, False, _checked_positions(source))
     model_type = _transformers_model_type(source)
     if model_type not in _TRANSFORMERS_MODEL_TYPES:
         raise ModelError(f"{source}/config.json: model_type '{model_type}' is not an NLLB/M2M100 model "
@@ -147,7 +156,31 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
     target = cache / f"{source.name}-{digest[:16]}-{quantization}"
     if not (target / "model.bin").is_file():
         _convert(source, tokenizer_source, target, quantization)
-    return PreparedModel(target, target, digest, source, quantization, True)
+    return PreparedModel(target, target, digest, source, quantization, True, _checked_positions(target))
+
+
+def _checked_positions(ct2_dir: Path) -> tuple[int | None, int | None]:
+    shapes = ct2_variable_shapes(ct2_dir / "model.bin")
+    return tuple(shapes[f"{side}/position_encodings/encodings"][0]  # type: ignore[return-value]
+                 if f"{side}/position_encodings/encodings" in shapes else None for side in ("encoder", "decoder"))
+
+
+def fit_decoding(decoding: DecodingConfig, model: PreparedModel) -> DecodingConfig:
+    """``decoding`` with its length limits lowered to what the model's position tables cover.
+
+    CTranslate2 raises "No position encodings are defined for positions >= N" inside the actors for
+    a longer input or output; a longer input is cut to the limit, as ``max_input_length`` does anyway.
+    """
+    source_limit, target_limit = model.max_positions
+    changes = {}
+    if source_limit is not None and decoding.max_input_length > source_limit:
+        changes["max_input_length"] = source_limit
+    if target_limit is not None and decoding.max_decoding_length > target_limit:
+        changes["max_decoding_length"] = target_limit
+    for name, value in changes.items():
+        logger.warning("decoding.%s %d is more than the model's %d positions (%s): using %d", name,
+                       getattr(decoding, name), value, model.ct2_dir, value)
+    return replace(decoding, **changes)
 
 
 def _with_tokenizer_json(tokenizer_dir: Path, cache: Path) -> Path:
@@ -182,3 +215,55 @@ def _convert(source: Path, tokenizer_source: Path, target: Path, quantization: s
             str(staging), quantization=quantization, force=True)
         # The tokenizer travels with the weights, so actors need one directory only.
         load_tokenizer(tokenizer_source, "eng_Latn").save_pretrained(str(staging))
+
+
+def ct2_variable_shapes(model_bin: Path) -> dict[str, tuple[int, ...]]:
+    """Shapes of the variables in a CTranslate2 ``model.bin``, checking the file's structure on the way.
+
+    Reads only the headers (seeking over the weights), so a multi-GB model is checked in
+    milliseconds — in the driver, before any actor tries to load it: a truncated file would
+    otherwise kill every actor with a C++ error. Layout as ``ctranslate2.specs.ModelSpec._serialize``
+    writes it (binary version 6). Raises :class:`ModelError` when the file ends early or has bytes
+    past its end; an unknown binary version is not checked (empty result).
+    """
+    size = model_bin.stat().st_size
+
+    def damaged(why: str) -> ModelError:
+        return ModelError(f"{model_bin}: damaged or incomplete CTranslate2 model ({why}; the file has {size} bytes); "
+                          "convert or copy the model again")
+
+    with open(model_bin, "rb") as handle:
+        def take(fmt: str):
+            fmt = "<" + fmt  # little-endian, packed field by field: no alignment
+            raw = handle.read(struct.calcsize(fmt))
+            if len(raw) != struct.calcsize(fmt):
+                raise damaged(f"it ends at byte {handle.tell()}, inside the header of the weights")
+            return struct.unpack(fmt, raw)
+
+        def string() -> str:
+            (length,) = take("H")
+            return take(f"{length}s")[0].rstrip(b"\0").decode("utf-8", "replace")
+
+        (version,) = take("I")
+        if version != _CT2_BINARY_VERSION:
+            return {}
+        string()  # the spec's name
+        take("I")  # its revision
+        shapes = {}
+        for _ in range(take("I")[0]):
+            name = string()
+            (rank,) = take("B")
+            shape = take(f"{rank}I") if rank else ()
+            _dtype, num_bytes = take("BI")
+            if handle.tell() + num_bytes > size:
+                raise damaged(f"variable {name[:100]!r} needs {num_bytes} bytes from byte {handle.tell()}")
+            handle.seek(num_bytes, os.SEEK_CUR)
+            shapes[name] = tuple(shape)
+        for _ in range(take("I")[0]):
+            alias, name = string(), string()
+            if name in shapes:
+                shapes[alias] = shapes[name]
+        if handle.tell() != size:
+            raise damaged(f"{size - handle.tell()} bytes follow the last variable")
+    return shapes
+

@@ -50,6 +50,12 @@ class SourceCorpus:
     def num_occurrences(self) -> int:
         return sum(len(col.ranks) for dataset in self.datasets for col in dataset.columns)
 
+    @property
+    def blank_occurrences(self) -> int:
+        """Source lines that are blank (written through as blank lines, never translated)."""
+        blank = [rank for rank, sentence in enumerate(self.sentences) if not sentence.strip()]
+        return sum(int(np.isin(col.ranks, blank).sum()) for dataset in self.datasets for col in dataset.columns)
+
     def shard_bounds(self, shard_size: int) -> list[tuple[int, int]]:
         """``[(start, stop), …]`` covering ``sentences`` in chunks of ``shard_size``."""
         return [(start, min(start + shard_size, len(self.sentences))) for start in range(0, len(self.sentences), shard_size)]
@@ -78,7 +84,8 @@ def load_source(paths: Iterable[str | Path], language: str) -> SourceCorpus:
     """Read the ``language`` columns of every dataset under ``paths`` and deduplicate them.
 
     Raises :class:`~modsent.corpus.CorpusError` (file and line in the message) for a missing
-    column, misaligned files or invalid UTF-8 — before any translation starts.
+    column, misaligned files, invalid UTF-8, a dataset without rows or with only blank source
+    lines — before any translation starts.
 
     >>> corpus = load_source(["data/paraphrase"], "eng_Latn")  # doctest: +SKIP
     >>> len(corpus.sentences), corpus.num_occurrences  # doctest: +SKIP
@@ -93,9 +100,20 @@ def load_source(paths: Iterable[str | Path], language: str) -> SourceCorpus:
         dataset.require([language], numbers)
         keys = [(language, number) for number in numbers]
         columns: list[list[int]] = [[] for _ in keys]
+        rows = blank_rows = 0
         for row in dataset.iter_rows(keys):
+            rows += 1
+            blank_rows += all(not sentence.strip() for sentence in row)
             for values, sentence in zip(columns, row):
                 values.append(ids.setdefault(sentence, len(ids)))
+        files = ", ".join(str(dataset.path / dataset.columns[key]) if dataset.format == "seed"
+                          else f"{dataset.path} ({dataset.columns[key]})" for key in keys)
+        if rows == 0:
+            raise CorpusError(f"dataset '{dataset.name}' has no rows ({files}): nothing to translate; "
+                              "fill it or remove it from the corpora")
+        if blank_rows == rows:
+            raise CorpusError(f"dataset '{dataset.name}': all {rows} {language} lines are blank ({files}): "
+                              "nothing to translate; fill it or remove it from the corpora")
         raw.append((dataset, numbers, columns))
     by_id = list(ids)
     order = sorted(range(len(by_id)), key=lambda i: (len(by_id[i]), by_id[i]))

@@ -40,6 +40,7 @@ from transformers import AutoConfig, AutoModel
 from modsent.config import to_dict
 from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
 from modsent.languages import resolve
+from modsent.models.files import load_weights
 
 from .errors import SourceModelError, VocabError
 from .focus import FastTextOptions, focus_init
@@ -99,7 +100,8 @@ def _load_source_model(model_dir: str | os.PathLike) -> Any:
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     architecture = (config.architectures or [None])[0]
     model_class = getattr(transformers, architecture, None) if architecture else None
-    return (model_class or AutoModel).from_pretrained(model_dir, config=config, local_files_only=True)
+    return load_weights((model_class or AutoModel).from_pretrained, model_dir, SourceModelError, config=config,
+                        local_files_only=True)
 
 
 def load_input_embeddings(model_dir: str | os.PathLike) -> torch.Tensor:

@@ -16,6 +16,8 @@ from typing import Iterable, Iterator
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from modsent.models.files import require_model_dir, require_vocabulary
+
 from .errors import EmptyTextError, SourceModelError, TokenizerFamilyError, VocabError
 
 __all__ = ["DEFAULT_VOCAB_SIZE", "load_tokenizer", "tokenizer_family", "check_same_family", "train_tokenizer"]
@@ -28,9 +30,7 @@ _TRAIN_BATCH = 1000  # lines per call into the Rust trainer; amortises the Pytho
 
 def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerBase:
     """Load a fast (``tokenizers``-backed) tokenizer from a local directory, never from the hub."""
-    path = Path(path)
-    if not path.is_dir():
-        raise SourceModelError(f"{path}: tokenizer directory does not exist")
+    path = require_model_dir(path, SourceModelError, "tokenizer directory")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:
@@ -39,7 +39,7 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerBase:
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise SourceModelError(f"{path}: {type(tokenizer).__name__} is not backed by `tokenizers`; "
                                "save a fast tokenizer (tokenizer.json) for the model")
-    return tokenizer
+    return require_vocabulary(tokenizer, path, SourceModelError)
 
 
 def tokenizer_family(tokenizer: PreTrainedTokenizerBase) -> str:

@@ -88,3 +88,22 @@ def test_writer_keeps_one_sentence_per_line(tmp_path):
     with pytest.raises(MisalignedCorpusError):
         write_dataset(tmp_path / "bad", {("en", 1): ["a", "b"], ("en", 2): ["a"]})
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_bom_is_stripped_and_nul_bytes_refused_with_file_and_line(tmp_path):
+    """Before: the BOM stayed in the first sentence and NUL bytes passed through."""
+    from modsent.corpus import read_lines
+
+    path = tmp_path / "eng_Latn_1.txt"
+    path.write_bytes("\ufeffFirst line.\nSecond \ufeff line.\n".encode())
+    assert list(read_lines(path)) == ["First line.", "Second \ufeff line."]  # only a BOM opening the file goes
+    path.write_bytes(b"ok\nbad\x00line\n")
+    with pytest.raises(CorpusError, match=rf"{path}:2: NUL byte at character 4 .* re-encode it as UTF-8"):
+        list(read_lines(path))
+    utf16 = tmp_path / "utf16.jsonl"
+    utf16.write_bytes('{"eng_Latn_1": "a", "eng_Latn_2": "b"}\n'.encode("utf-16-le"))
+    with pytest.raises(CorpusError, match=rf"{utf16}:1: NUL byte"):
+        open_dataset(utf16)
+    bom_jsonl = tmp_path / "bom.jsonl"
+    bom_jsonl.write_bytes('\ufeff{"eng_Latn_1": "a", "eng_Latn_2": "b"}\n'.encode())
+    assert list(open_dataset(bom_jsonl).iter_rows([("eng_Latn", 1), ("eng_Latn", 2)])) == [("a", "b")]

@@ -43,3 +43,25 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     (root / "para" / "eng_Latn_2.txt").write_text("b\nc\n")
     assert main(["corpus", "validate", str(root)]) == 1
     assert "misaligned" in capsys.readouterr().out
+
+
+def test_a_dataset_without_rows_is_not_ok(tmp_path):
+    """Before: a 0-line corpus validated as "OK" (and translate wrote an empty corpus from it)."""
+    root = tmp_path / "c"
+    (root / "para").mkdir(parents=True)
+    for name in ("eng_Latn_1.txt", "eng_Latn_2.txt"):
+        (root / "para" / name).write_text("")
+    report = validate_corpus(root)
+    assert [issue.kind for issue in report.issues] == ["no_rows"], report.format()
+    assert "every file of dataset 'para' is empty" in report.format()
+    assert main(["corpus", "validate", str(root)]) != 0
+
+
+def test_nul_bytes_are_reported_and_a_bom_is_not_a_problem(tmp_path):
+    root = tmp_path / "c"
+    write_dataset(root / "para", {("eng_Latn", 1): ["a", "b"], ("eng_Latn", 2): ["c", "d"]})
+    (root / "para" / "eng_Latn_1.txt").write_bytes("\ufeffa\nb\n".encode())
+    assert validate_corpus(root).ok
+    (root / "para" / "eng_Latn_2.txt").write_bytes(b"c\nd\x00\n")
+    (issue,) = validate_corpus(root).issues
+    assert issue.kind == "nul_byte" and issue.where == f"{root / 'para' / 'eng_Latn_2.txt'}:2"

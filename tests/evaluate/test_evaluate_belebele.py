@@ -21,13 +21,18 @@ def _brute_force_accuracy(data, encoder, passage_lang, question_lang):
     correct = 0
     for passage_item, question_item in zip(data.items[passage_lang], data.items[question_lang]):
         passage = encoder.vector(passage_item.passage, passage_lang, aligned).tolist()
-        best, best_sim = None, -2.0
-        for j, option in enumerate(question_item.options):
-            sim = _cos(passage, encoder.vector(f"{question_item.question} {option}", question_lang, aligned).tolist())
-            if sim > best_sim:
-                best, best_sim = j, sim
-        correct += best == question_item.answer
+        sims = [_cos(passage, encoder.vector(f"{question_item.question} {option}", question_lang, aligned).tolist())
+                for option in question_item.options]
+        _check_no_near_tie(sims[question_item.answer], sims[:question_item.answer] + sims[question_item.answer + 1:])
+        correct += max(range(len(sims)), key=sims.__getitem__) == question_item.answer
     return 100.0 * correct / len(data)
+
+
+def _check_no_near_tie(sim, others):
+    """The exact comparisons here rest on this data having no near-tie with the answer: the evaluation
+    sums in float32 in another order than this float64 brute force (~1e-7 apart), which on some CPU
+    would decide a tie the other way."""
+    assert min(abs(sim - other) for other in others) > 1e-5
 
 
 def _brute_force_retrieval(data, encoder, passage_lang, question_lang):
@@ -38,7 +43,9 @@ def _brute_force_retrieval(data, encoder, passage_lang, question_lang):
     ranks = []
     for item in data.items[question_lang]:
         query = encoder.vector(item.question, question_lang, aligned).tolist()
-        ordered = sorted(passages, key=lambda link: -_cos(query, passages[link]))
+        sims = {link: _cos(query, vector) for link, vector in passages.items()}
+        _check_no_near_tie(sims[item.link], [sim for link, sim in sims.items() if link != item.link])
+        ordered = sorted(passages, key=lambda link: -sims[link])
         ranks.append(ordered.index(item.link) + 1)
     n = len(ranks)
     return {

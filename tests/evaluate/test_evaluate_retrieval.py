@@ -25,9 +25,13 @@ def test_knn_search_equals_numpy_argsort(query_chunk, database_chunk):
     queries, database = _unit(40, 24, 0), _unit(1000, 24, 1)
     sims, ids = knn_search(queries, database, 10, query_chunk=query_chunk, database_chunk=database_chunk,
                            use_gpu=False)
-    full = queries @ database.T
+    full = queries.astype(np.float64) @ database.astype(np.float64).T
     expected = np.argsort(-full, axis=1, kind="stable")[:, :10]
-    np.testing.assert_array_equal(ids, expected)  # random floats: no ties
+    # FAISS sums in float32 in its own order: neighbours closer than that error (the closest here are
+    # 2e-6 apart) may swap on another CPU. Each returned id must have the similarity of its rank.
+    np.testing.assert_allclose(np.take_along_axis(full, ids, axis=1), np.take_along_axis(full, expected, axis=1),
+                               atol=1e-5)
+    assert (ids == expected).mean() > 0.98 and all(len(set(row)) == 10 for row in ids.tolist())
     np.testing.assert_allclose(sims, np.take_along_axis(full, expected, axis=1), atol=1e-5)
 
 

@@ -161,3 +161,15 @@ def test_cli_encode_routes_a_file_through_the_modular_model(modular, tmp_path):
                                rtol=1e-5, atol=1e-6)
     assert cli.main([*base, "--output", str(tmp_path / "x.npy")]) == 2  # no --lang: a clear one-line error
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_an_empty_file_encodes_to_zero_rows_of_the_models_width(modular, tmp_path):
+    """Before: a (0, 0) array; and `--output` naming a directory failed after encoding, with a traceback."""
+    from modsent import cli
+
+    (tmp_path / "empty.txt").write_text("")
+    base = ["encode", "--model", str(modular.root), "--input", str(tmp_path / "empty.txt"), "--lang", "de"]
+    assert cli.main([*base, "--output", str(tmp_path / "empty.npy")]) == 0
+    width = ModularEncoder(modular.root).encode(GERMAN[:1], lang="deu_Latn").shape[1]
+    assert np.load(tmp_path / "empty.npy").shape == (0, width) == ModularEncoder(modular.root).encode([], "eng_Latn").shape
+    assert cli.main([*base, "--output", str(tmp_path)]) == 2

@@ -298,5 +298,41 @@ def test_mismatched_vocabulary_is_a_clear_error(tmp_path: Path, tiny_mlm: Path, 
     save_file({"embeddings": torch.zeros(44, 8)}, str(bad / "embeddings.safetensors"))
     with pytest.raises(ModelSourceError, match="width 8 but .* hidden size 32"):
         load_mlm_model(tiny_mlm, bad)
-    with pytest.raises(ModelSourceError, match="not a transformers model directory"):
+    with pytest.raises(ModelSourceError, match="missing: model directory \(model:\) does not exist"):
         load_mlm_model(tmp_path / "missing")
+
+
+def test_a_full_disk_during_a_checkpoint_is_a_clear_error_and_leaves_no_partial_save(tmp_path: Path) -> None:
+    """Before: ENOSPC inside DeepSpeed's save was a traceback, and the half-written step directory stayed."""
+    from modsent.train.checkpoint import CheckpointError, disk_full_as_error, list_checkpoints
+
+    partial = tmp_path / "checkpoints" / "step-00000004"
+    partial.mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=rf"disk full while writing checkpoint {partial} .* resumes from the "
+                                              "last complete checkpoint"):
+        with disk_full_as_error(partial):
+            (partial / "mp_rank_00_model_states.pt").write_bytes(b"x")
+            with open("/dev/full", "wb") as handle:  # a real ENOSPC from the kernel
+                handle.write(b"x" * 4096)
+    assert not partial.exists() and list_checkpoints(tmp_path / "checkpoints") == ([], [])
+    with pytest.raises(ValueError, match="not a disk problem"):  # other errors pass through unchanged
+        with disk_full_as_error(partial):
+            raise ValueError("not a disk problem")
+
+
+def test_a_save_the_disk_cannot_hold_is_refused_before_writing(tmp_path: Path) -> None:
+    import shutil as shutil_
+
+    from modsent.train.checkpoint import CheckpointError, check_room_for_checkpoint
+
+    root = tmp_path / "checkpoints"
+    check_room_for_checkpoint(root / "missing")  # nothing saved yet: nothing to measure
+    previous = root / "step-00000002"
+    previous.mkdir(parents=True)
+    (previous / "manifest.json").write_text("{}")
+    check_room_for_checkpoint(root)
+    with open(previous / "model_states.pt", "wb") as handle:  # sparse: as large as the disk's free space and more
+        handle.truncate(shutil_.disk_usage(root).free + (1 << 30))
+    with pytest.raises(CheckpointError, match=r"the next checkpoint needs about .* \(the size of step-00000002\) "
+                                              r"but its disk has .* free"):
+        check_room_for_checkpoint(root)

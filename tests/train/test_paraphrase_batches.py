@@ -142,3 +142,19 @@ def test_bad_inputs_are_clear_errors(corpus: Path, tmp_path: Path) -> None:
     assert next(as_pairs).num_columns == 2
     with pytest.raises(ParaphraseBatchError, match="needs at least two"):
         ParaphraseBatches(datasets, ["eng_Latn"], batch_size=4, train_type="cross")
+
+
+def test_rows_with_a_blank_sentence_are_skipped_and_an_all_blank_dataset_refused(tmp_path: Path) -> None:
+    """Before: a corpus of empty lines trained on empty strings."""
+    from modsent.corpus import write_dataset
+
+    write_dataset(tmp_path / "c" / "para", {("eng_Latn", 1): ["a b", "", "c d", "e f", " "],
+                                             ("eng_Latn", 2): ["g h", "i j", "k l", "m n", "o p"]})
+    batches = ParaphraseBatches(open_corpus(tmp_path / "c"), ["eng_Latn"], batch_size=3)
+    assert batches.datasets[0].num_rows == 3
+    texts = {text for batch in (next(batches) for _ in range(4)) for column in batch.texts for text in column}
+    assert texts <= {"a b", "c d", "e f", "g h", "k l", "m n"} and "" not in texts
+    write_dataset(tmp_path / "blank" / "para", {("eng_Latn", 1): [""] * 6, ("eng_Latn", 2): [""] * 5 + ["x"]})
+    with pytest.raises(ParaphraseBatchError, match=r"'para' \(.*blank/para\): all 6 rows have a blank sentence "
+                                                   r"\(blank lines per column: eng_Latn_1.txt \(6\), eng_Latn_2.txt \(5\)\)"):
+        ParaphraseBatches(open_corpus(tmp_path / "blank"), ["eng_Latn"], batch_size=2)

@@ -61,7 +61,8 @@ def _frozen_encoder_run(adapt_config, output: Path, **trainer: Any) -> Trainer:
     return trainer_
 
 
-def test_frozen_parameters_stay_fixed_out_of_the_optimizer_and_resume_exactly(tmp_path: Path, adapt_config) -> None:
+def test_frozen_parameters_stay_fixed_out_of_the_optimizer_and_resume_exactly(tmp_path: Path, adapt_config,
+                                                                            capsys) -> None:
     from safetensors.torch import load_file
     from transformers import AutoModelForMaskedLM
 
@@ -79,7 +80,11 @@ def test_frozen_parameters_stay_fixed_out_of_the_optimizer_and_resume_exactly(tm
 
     stopped = _frozen_encoder_run(adapt_config, tmp_path / "split", stop_at_step=3)
     assert stopped.step == 3
+    capsys.readouterr()
     _frozen_encoder_run(adapt_config, tmp_path / "split")
+    # Before: the resume was logged at INFO with no handler, so nothing said the run continued.
+    assert f"resumed from checkpoint {tmp_path / 'split' / 'checkpoints' / 'step-00000003'} at step 3 of 6" \
+        in capsys.readouterr().out
     losses = {r["step"]: r["loss"] for r in read_metrics(tmp_path / "full" / "metrics", "train")}
     resumed = {r["step"]: r["loss"] for r in read_metrics(tmp_path / "split" / "metrics", "train")}
     assert resumed.keys() == losses.keys() == set(range(1, 7))
@@ -158,3 +163,12 @@ def test_bf16_mixed_precision_trains_in_bf16_and_exports_the_fp32_master(tmp_pat
     assert len(losses) == 2 and losses[-1] < losses[0] - 0.1
     exported = load_file(str(tmp_path / "run" / "artifacts" / "model" / "model.safetensors"))
     assert {t.dtype for t in exported.values()} == {torch.float32}
+
+
+def test_an_unwritable_output_directory_is_refused_before_training(adapt_config, unwritable_dir) -> None:
+    """Before: a PermissionError traceback from the first write into the run directory."""
+    from modsent.io import OutputError
+    from modsent.train.mlm import run_adapt
+
+    with pytest.raises(OutputError, match=rf"{unwritable_dir}: the output directory of modsent adapt is not writable"):
+        run_adapt(adapt_config(unwritable_dir))

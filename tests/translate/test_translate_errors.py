@@ -95,3 +95,56 @@ def test_ray_job_entry_point_reports_bad_input(tmp_path, capsys, make_config):
     assert entry["main"](["--config", str(config_path), "model.path=/no/such/model"]) == 2
     assert "model directory /no/such/model does not exist" in capsys.readouterr().err
     assert_nothing_written(tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def float32_ct2(lively_nllb, ct2_cache):
+    from modsent.translate import prepare_model
+
+    return prepare_model(lively_nllb, "float32", ct2_cache)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "extended"])
+def test_a_damaged_ctranslate2_model_is_refused_in_the_driver(float32_ct2, tmp_path, damage):
+    """Before: every Ray actor died loading it (a 262-line ActorDiedError)."""
+    from modsent.translate import prepare_model
+
+    model = shutil.copytree(float32_ct2.ct2_dir, tmp_path / "ct2")
+    weights = model / "model.bin"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:len(data) * 2 // 3] if damage == "truncated" else data + b"\0" * 16)
+    with pytest.raises(ModelError, match=rf"{weights}: damaged or incomplete CTranslate2 model \("
+                                         r"(variable .* needs \d+ bytes|16 bytes follow the last variable)"):
+        prepare_model(model, "float32", tmp_path / "cache")
+
+
+def test_length_limits_beyond_the_models_positions_are_lowered_to_them(float32_ct2, caplog):
+    """Before: a 10k-character line with max_input_length 1024 > the model's 256 positions crashed the actors."""
+    from modsent.translate import DecodingConfig, NllbTranslator
+    from modsent.translate.model import fit_decoding
+
+    assert float32_ct2.max_positions == (256, 256)  # the tiny NLLB's max_position_embeddings
+    fitted = fit_decoding(DecodingConfig(max_input_length=1024, max_decoding_length=300), float32_ct2)
+    assert (fitted.max_input_length, fitted.max_decoding_length) == (256, 256)
+    assert "decoding.max_input_length 1024 is more than the model's 256 positions" in caplog.text
+    assert fit_decoding(DecodingConfig(max_input_length=64), float32_ct2).max_input_length == 64
+    translator = NllbTranslator(float32_ct2.ct2_dir, compute_type="float32", intra_threads=1,
+                                decoding=fit_decoding(DecodingConfig(max_decoding_length=8), float32_ct2))
+    (long_line,) = translator.translate(["word " * 2000], ["deu_Latn"])
+    assert long_line
+
+
+def test_a_file_as_model_path_says_it_is_a_file(float32_ct2, tmp_path):
+    from modsent.translate import prepare_model
+
+    with pytest.raises(ModelError, match=rf"model.path {float32_ct2.ct2_dir / 'model.bin'} is a file, not a model "
+                                         "directory"):
+        prepare_model(float32_ct2.ct2_dir / "model.bin", "float32", tmp_path / "cache")
+
+
+def test_an_unwritable_output_directory_fails_before_any_translation(make_config, unwritable_dir):
+    """Before: it failed only after translating everything, with a PermissionError traceback."""
+    from modsent.io import OutputError
+
+    with pytest.raises(OutputError, match=rf"{unwritable_dir}: the translate output directory is not writable"):
+        run_translate(make_config(unwritable_dir))

@@ -43,3 +43,22 @@ def test_quality_guards_flag_each_problem_once():
     assert dict(report.counts) == {"empty": 1, "copy": 1, "repetition": 1, "length_ratio": 1}
     assert [row["issues"] for row in report.flagged] == [["empty"], ["copy"], ["repetition", "length_ratio"]]
     assert check_translations("deu_Latn", sources[:1], translations[:1]).counts == {}
+
+
+def test_a_dataset_without_rows_or_with_only_blank_lines_is_refused_and_blanks_are_counted(tmp_path):
+    """Before: a 0-line corpus translated to an empty corpus and 192 blank lines to 192 blank 'translations',
+    with empty=0 in the summary."""
+    from modsent.translate.job import LanguageSummary
+
+    write_dataset(tmp_path / "none" / "pairs", {("eng_Latn", 1): [], ("eng_Latn", 2): []})
+    with pytest.raises(CorpusError, match=r"dataset 'pairs' has no rows \(.*none/pairs/eng_Latn_1.txt"):
+        load_source([tmp_path / "none"], "eng_Latn")
+    write_dataset(tmp_path / "blank" / "pairs", {("eng_Latn", 1): [""] * 3, ("eng_Latn", 2): [" "] * 3})
+    with pytest.raises(CorpusError, match=r"dataset 'pairs': all 3 eng_Latn lines are blank \(.*blank/pairs/eng_Latn_1.txt"):
+        load_source([tmp_path / "blank"], "eng_Latn")
+    write_dataset(tmp_path / "some" / "pairs", {("eng_Latn", 1): ["", "A cat.", ""], ("eng_Latn", 2): ["A dog.", " ", "B."]})
+    corpus = load_source([tmp_path / "some"], "eng_Latn")
+    assert corpus.blank_occurrences == 3
+    row = LanguageSummary("deu_Latn", "German", len(corpus.sentences), corpus.num_occurrences, 1, 0, 1.0, {},
+                          corpus.blank_occurrences).row()
+    assert (row["lines_written"], row["blank_source_lines"], row["empty"]) == (6, 3, 0)

@@ -18,7 +18,17 @@ def float32_model(lively_nllb, ct2_cache):
     return prepare_model(lively_nllb, "float32", ct2_cache)
 
 
-def test_ct2_float32_greedy_equals_transformers_generate(lively_nllb, float32_model):
+# The two engines' float32 logits differ by up to ~0.02 on this random model (measured 0.022, logits of
+# magnitude ~35, different summation orders): a step whose top-2 margin is below that may go either
+# way on another CPU. A choice within TIE_TOLERANCE of the best logit counts as greedy.
+TIE_TOLERANCE = 0.1
+
+
+def test_ct2_float32_greedy_is_transformers_greedy(lively_nllb, float32_model):
+    """Every token CTranslate2 float32 greedy emits is transformers' argmax at that step (teacher-forced on
+    CTranslate2's own path, up to TIE_TOLERANCE for near-ties), it stops where transformers would, its text
+    is transformers' decoding of those tokens, and ``generate`` itself agrees token for token on almost
+    every sentence (a near-tie resolved differently changes the rest of one sentence, not many)."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -26,22 +36,40 @@ def test_ct2_float32_greedy_equals_transformers_generate(lively_nllb, float32_mo
     targets = [LANGS[i % len(LANGS)] for i in range(len(sentences))]
     decoding = DecodingConfig(beam_size=1, max_decoding_length=30)
     # One call mixes all four target languages; CTranslate2 re-batches by length (max 8 examples).
-    ours = NllbTranslator(float32_model.ct2_dir, compute_type="float32", intra_threads=1, decoding=decoding,
-                          max_batch_size=8).translate(sentences, targets)
+    translator = NllbTranslator(float32_model.ct2_dir, compute_type="float32", intra_threads=1, decoding=decoding,
+                                max_batch_size=8)
+    ours_tokens = translator.generate_tokens(sentences, targets)
+    ours = translator.translate(sentences, targets)
 
     tokenizer = AutoTokenizer.from_pretrained(lively_nllb, src_lang="eng_Latn")
     model = AutoModelForSeq2SeqLM.from_pretrained(lively_nllb).eval()
-    expected = [""] * len(sentences)
+    eos = tokenizer.eos_token_id
+    for sentence, target, tokens in zip(sentences, targets, ours_tokens):
+        assert tokens[0] == target
+        ids = tokenizer.convert_tokens_to_ids(tokens)
+        finished = len(tokens) < decoding.max_decoding_length  # else cut by the length limit, no </s> chosen
+        with torch.no_grad():
+            logits = model(**tokenizer(sentence, return_tensors="pt"),
+                           decoder_input_ids=torch.tensor([[model.config.decoder_start_token_id, *ids]])).logits[0]
+        chosen = ids[1:] + ([eos] if finished else [])  # logits[j] predicts token j + 1 of [start, *ids]
+        steps = logits[1:1 + len(chosen)]
+        gap = steps.max(-1).values - steps[torch.arange(len(chosen)), torch.tensor(chosen)]
+        assert gap.max().item() <= TIE_TOLERANCE, (sentence, target, tokens, gap.tolist())
+    assert ours == tokenizer.batch_decode([tokenizer.convert_tokens_to_ids(t) for t in ours_tokens],
+                                          skip_special_tokens=True)
+    assert len(set(ours)) > len(ours) // 2  # the lively model really depends on its input
+
+    same = 0
     for lang in LANGS:
         index = [i for i, target in enumerate(targets) if target == lang]
         inputs = tokenizer([sentences[i] for i in index], return_tensors="pt", padding=True)
         with torch.no_grad():
             generated = model.generate(**inputs, forced_bos_token_id=tokenizer.convert_tokens_to_ids(lang),
                                        num_beams=1, do_sample=False, max_length=decoding.max_decoding_length + 1)
-        for i, text in zip(index, tokenizer.batch_decode(generated, skip_special_tokens=True)):
-            expected[i] = text
-    assert ours == expected
-    assert len(set(ours)) > len(ours) // 2  # the lively model really depends on its input
+        for i, row in zip(index, generated.tolist()):
+            row = row[1:]  # without the decoder start token
+            same += tokenizer.convert_ids_to_tokens(row[:row.index(eos)] if eos in row else row) == ours_tokens[i]
+    assert same >= 0.85 * len(sentences), f"only {same} of {len(sentences)} sentences decode identically"
 
 
 def test_blank_sentences_skip_the_model_and_languages_mix_in_one_batch(float32_model):
@@ -50,8 +78,9 @@ def test_blank_sentences_skip_the_model_and_languages_mix_in_one_batch(float32_m
     sentence = "The old man reads a book in the park."
     mixed = translator.translate(["", sentence, "   ", sentence], ["deu_Latn", "deu_Latn", "rus_Cyrl", "rus_Cyrl"])
     assert mixed[0] == "" and mixed[2] == ""
-    assert mixed[1] == translator.translate([sentence], ["deu_Latn"])[0]
-    assert mixed[3] == translator.translate([sentence], ["rus_Cyrl"])[0]
+    # Compared with the same two examples in one batch of the same shape: another batch shape may decide
+    # a near-tie in the logits differently on some CPU.
+    assert [mixed[1], mixed[3]] == translator.translate([sentence, sentence], ["deu_Latn", "rus_Cyrl"])
     assert mixed[1] != mixed[3]
     with pytest.raises(ValueError, match="2 sentences but 1 target"):
         translator.translate(["a", "b"], ["deu_Latn"])
