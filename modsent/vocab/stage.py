@@ -5,7 +5,8 @@ Output directory (written atomically: complete or absent)::
     OUTPUT_DIR/
       tokenizer/                 AutoTokenizer.from_pretrained-loadable; source family, special tokens, template
       embeddings.safetensors     one tensor "embeddings": (len(tokenizer), hidden), the source model's dtype
-      report.json                counts (shared, new, new without fastText vector), timings, inputs
+      report.json                counts (shared; new: FOCUS-initialised n_new_focus, random n_new_without_fasttext),
+                                 timings, inputs
 
 The MLM adaptation stage loads the source model, resizes its input embeddings to
 ``len(tokenizer)``, copies ``embeddings`` in and takes the special-token ids from the new tokenizer.
@@ -143,6 +144,11 @@ def run_vocab(config: VocabConfig) -> Path:
             "config": to_dict(config),
         }
         atomic_write_json(staging / REPORT_FILE, report)
-    logger.info("vocab %s: %d tokens (%d shared, %d new) written to %s in %.1f s", lang, report["n_target_tokens"],
-                report["n_shared"], report["n_new"], output_dir, timings["total_s"])
+    logger.info("vocab %s: %d tokens (%d shared, %d new: %d FOCUS-initialised, %d random) written to %s in %.1f s",
+                lang, report["n_target_tokens"], report["n_shared"], report["n_new"], report["n_new_focus"],
+                report["n_new_without_fasttext"], output_dir, timings["total_s"])
+    if report["n_new_without_fasttext"] > report["n_new_focus"]:
+        logger.warning("vocab %s: %d of %d new tokens have no fastText vector (seen < fasttext.min_count=%d times) "
+                       "and start random; give more monolingual text or lower fasttext.min_count", lang,
+                       report["n_new_without_fasttext"], report["n_new"], config.fasttext.min_count)
     return output_dir
