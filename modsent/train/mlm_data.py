@@ -1,10 +1,13 @@
 """MLM data: text files packed into fixed-length token blocks (cached on disk) and seeded masking.
 
-Packing: every non-blank line is tokenised without special tokens and followed by the separator
-token; the stream is cut into blocks of ``max_seq_length - 2`` tokens, each wrapped as
-``[CLS] … [SEP]`` (``<s> … </s>`` for XLM-R-style tokenizers). The final partial block is dropped,
-so every block is full and needs no padding. Blocks are written once, as raw int32, by rank 0;
-every rank memory-maps them, so a corpus of any size costs no RAM per rank.
+Packing, as the reference's ``train_mlm.py`` (Hugging Face's ``run_mlm`` without ``line_by_line``)
+does it: every non-blank line is tokenised with the tokenizer's special tokens, i.e. as its own
+``[CLS] … [SEP]`` (``<s> … </s>`` for XLM-R-style tokenizers), untruncated; the sequences are
+concatenated and the stream is cut into blocks of ``max_seq_length`` tokens, so a block may start or
+end inside a line. The final partial block is dropped, so every block is full and needs no padding.
+(The reference drops a partial block at the end of every 1000 lines, an artefact of its batched
+``datasets.map``; here only the stream's tail is dropped.) Blocks are written once, as raw int32, by
+rank 0; every rank memory-maps them, so a corpus of any size costs no RAM per rank.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ __all__ = [
 ]
 
 _TOKENIZE_BATCH = 1000
-_PACK_FORMAT = 1
+_PACK_FORMAT = 2  # 2: each line its own [CLS] … [SEP], blocks cut from the stream
 
 
 class MLMDataError(ModsentError):
@@ -70,46 +73,45 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return sha256_json({"vocab": tokenizer.get_vocab(), "special": tokenizer.all_special_tokens})
 
 
-def _special_ids(tokenizer: Any) -> tuple[int, int]:
+def _check_tokenizer(tokenizer: Any) -> None:
+    """Each line must come out as ``[CLS] … [SEP]`` (or ``<s> … </s>``), and masking needs a mask token."""
     start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    if start is None or end is None or tokenizer.mask_token_id is None:
+    wrapped = tokenizer("a")["input_ids"] if start is not None and end is not None else []
+    if tokenizer.mask_token_id is None or not wrapped or (wrapped[0], wrapped[-1]) != (start, end):
         raise MLMDataError(
-            f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} lacks a start ([CLS]/<s>), end ([SEP]/</s>) "
-            "or mask token; MLM adaptation needs a BERT- or XLM-R-style tokenizer"
+            f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} does not wrap a text as [CLS] … [SEP] (<s> … </s>) "
+            "or lacks a mask token; MLM adaptation needs a BERT- or XLM-R-style tokenizer"
         )
-    return start, end
 
 
 def _tokenized_lines(path: Path, tokenizer: Any) -> Iterator[list[int]]:
-    """Token ids of each non-blank line of ``path``, tokenised in batches."""
+    """Token ids of each non-blank line of ``path`` with the tokenizer's special tokens, tokenised in batches."""
     batch: list[str] = []
     for line in read_lines(path):
         if line.strip():
             batch.append(line.strip())
         if len(batch) == _TOKENIZE_BATCH:
-            yield from tokenizer(batch, add_special_tokens=False)["input_ids"]
+            yield from tokenizer(batch)["input_ids"]
             batch = []
     if batch:
-        yield from tokenizer(batch, add_special_tokens=False)["input_ids"]
+        yield from tokenizer(batch)["input_ids"]
 
 
-def pack_blocks(documents: Iterable[list[int]], seq_len: int, start_id: int, end_id: int) -> Iterator[np.ndarray]:
-    """Cut the stream ``doc₁ [SEP] doc₂ [SEP] …`` into full ``[CLS] body [SEP]`` blocks of ``seq_len`` ids.
+def pack_blocks(sequences: Iterable[list[int]], seq_len: int) -> Iterator[np.ndarray]:
+    """Concatenate ``sequences`` (each line's ids, special tokens included) and cut full blocks of ``seq_len``.
 
-    >>> [b.tolist() for b in pack_blocks([[5, 6, 7], [8]], seq_len=5, start_id=1, end_id=2)]
-    [[1, 5, 6, 7, 2], [1, 2, 8, 2, 2]]
+    >>> [b.tolist() for b in pack_blocks([[1, 5, 6, 7, 2], [1, 8, 2]], seq_len=3)]
+    [[1, 5, 6], [7, 2, 1]]
     """
-    body = seq_len - 2
-    if body < 1:
-        raise MLMDataError(f"max_seq_length must be at least 3 (two special tokens and one text token), got {seq_len}")
+    if seq_len < 1:
+        raise MLMDataError(f"max_seq_length must be at least 1, got {seq_len}")
     buffer: list[int] = []
-    for ids in documents:
+    for ids in sequences:
         buffer.extend(ids)
-        buffer.append(end_id)
-        while len(buffer) >= body:
-            yield np.asarray([start_id, *buffer[:body], end_id], dtype=np.int32)
-            del buffer[:body]
+        while len(buffer) >= seq_len:
+            yield np.asarray(buffer[:seq_len], dtype=np.int32)
+            del buffer[:seq_len]
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class PackedBlocks:
 def _write_blocks(files: list[Path], tokenizer: Any, seq_len: int, key: str, out_train: Any,
                   out_valid: Any | None, valid_every: int) -> tuple[int, int, int]:
     """Pack ``files`` into ``out_train`` (every ``valid_every``-th block to ``out_valid`` when given)."""
-    start_id, end_id = _special_ids(tokenizer)
+    _check_tokenizer(tokenizer)
     n_train = n_valid = n_tokens = 0
 
     def documents() -> Iterator[list[int]]:
@@ -152,7 +154,7 @@ def _write_blocks(files: list[Path], tokenizer: Any, seq_len: int, key: str, out
             if lines == 0:
                 raise EmptyTextError(f"{key}: {path} has no non-blank line; fill it or remove it from {key}")
 
-    for index, block in enumerate(pack_blocks(documents(), seq_len, start_id, end_id)):
+    for index, block in enumerate(pack_blocks(documents(), seq_len)):
         if out_valid is not None and (index + 1) % valid_every == 0:
             out_valid.write(block.tobytes())
             n_valid += 1

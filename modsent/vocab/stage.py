@@ -10,8 +10,8 @@ Output directory (written atomically: complete or absent)::
     OUTPUT_DIR/
       tokenizer/                 AutoTokenizer.from_pretrained-loadable; source family, special tokens, template
       embeddings.safetensors     one tensor "embeddings": (len(tokenizer), hidden), the source model's dtype
-      report.json                counts (focus: shared, new, new without fastText vector; trim: kept, coverage),
-                                 parameter counts, timings, inputs
+      report.json                counts (focus: shared; new: FOCUS-initialised n_new_focus, random
+                                 n_new_without_fasttext; trim: kept, coverage), parameter counts, timings, inputs
       model/                     trim only: the source model with the trimmed vocabulary, in the source's layout
                                  (sentence-transformers modules, prompts and pooling kept)
 
@@ -219,7 +219,16 @@ def run_vocab(config: VocabConfig) -> Path:
             "config": to_dict(config),
         })
         atomic_write_json(staging / REPORT_FILE, report)
-    logger.info("vocab %s (%s): %d tokens (embeddings %.1fM params, source %.1fM) written to %s in %.1f s", lang,
-                config.method, report["n_target_tokens"], report["embedding_params"]["target"] / 1e6,
-                report["embedding_params"]["source"] / 1e6, output_dir, timings["total_s"])
+    if config.method == "trim":
+        logger.info("vocab %s (trim): %d tokens (embeddings %.1fM params, source %.1fM) written to %s in %.1f s", lang,
+                    report["n_target_tokens"], report["embedding_params"]["target"] / 1e6,
+                    report["embedding_params"]["source"] / 1e6, output_dir, timings["total_s"])
+        return output_dir
+    logger.info("vocab %s: %d tokens (%d shared, %d new: %d FOCUS-initialised, %d random) written to %s in %.1f s",
+                lang, report["n_target_tokens"], report["n_shared"], report["n_new"], report["n_new_focus"],
+                report["n_new_without_fasttext"], output_dir, timings["total_s"])
+    if report["n_new_without_fasttext"] > report["n_new_focus"]:
+        logger.warning("vocab %s: %d of %d new tokens have no fastText vector (seen < fasttext.min_count=%d times) "
+                       "and start random; give more monolingual text or lower fasttext.min_count", lang,
+                       report["n_new_without_fasttext"], report["n_new"], config.fasttext.min_count)
     return output_dir

@@ -165,3 +165,31 @@ def test_two_ranks_share_the_cache_build_and_match_recomputing(align_data, align
     assert _losses(tmp_path / "cached") == _losses(tmp_path / "plain")
     cached_adapter, plain_adapter = _adapter_tensors(tmp_path / "cached"), _adapter_tensors(tmp_path / "plain")
     assert all(torch.equal(cached_adapter[k], plain_adapter[k]) for k in plain_adapter)
+
+
+def test_paraphrase_and_parallel_data_combine_with_the_reference_pairing(align_data, config, tmp_path):
+    """Both sources feed the batches; every row pairs English with the target, direction random per row, seeded."""
+    from modsent.testing.synthetic import translate_synthetic
+
+    def rows(seed: int, batches: int = 12) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+        job = build_align_job(config(align_data, tmp_path / f"run{seed}", trainer={"seed": seed}), init_distributed())
+        out = []
+        for index in range(batches):
+            batch = job.batches.batch_at(index)
+            out += [(batch.dataset, (batch.texts[0][r], batch.texts[1][r]), (batch.langs[0][r], batch.langs[1][r]))
+                    for r in range(batch.size)]
+        return out
+
+    first = rows(seed=5)
+    assert {dataset for dataset, _, _ in first} == {"pairs", "triplets", "parallel:parallel"}  # both sources
+    directions = [langs for _, _, langs in first]
+    assert set(directions) == {("eng_Latn", LANG), (LANG, "eng_Latn")}  # one side each, both directions occur
+    assert 0.3 < directions.count(("eng_Latn", LANG)) / len(directions) < 0.7
+    english = (align_data.parallel / "eng_Latn.txt").read_text(encoding="utf-8").splitlines()
+    translation = dict(zip(english, translate_synthetic(english, LANG)))
+    for dataset, texts, langs in first:
+        if dataset.startswith("parallel:"):  # a parallel row is a line and its translation
+            en, target = texts if langs[0] == "eng_Latn" else texts[::-1]
+            assert translation[en] == target
+    assert rows(seed=5) == first  # seeded: the same directions again
+    assert [langs for _, _, langs in rows(seed=6)] != directions

@@ -267,3 +267,34 @@ def test_parallel_lines_must_align(tmp_path):
         read_parallel_lines({"eng_Latn": tmp_path / "eng_Latn.devtest", "fra_Latn": tmp_path / "fra_Latn.devtest"})
     with pytest.raises(EvaluationDataError, match=r"ita_Latn\.devtest, row 2: empty line"):
         read_lines(tmp_path / "ita_Latn.devtest")
+
+
+# Known words in Uyghur Cyrillic and Arabic script (the pairs umsc's own UCS→UAS tests check).
+UYGHUR_WORDS = [("китаб", "كىتاب"), ("вәтән", "ۋەتەن"), ("шинҗаң", "شىنجاڭ"), ("өрдәк", "ئۆردەك"),
+                ("мәс'ул", "مەسئۇل"), ("өзбекистанға", "ئۆزبېكىستانغا")]
+
+
+@pytest.mark.parametrize("cyrillic,arabic", UYGHUR_WORDS)
+def test_uyghur_cyrillic_to_arabic_known_words(cyrillic, arabic):
+    from modsent.evaluate.readers import uyghur_cyrillic_to_arabic
+
+    assert uyghur_cyrillic_to_arabic(cyrillic) == arabic
+    assert uyghur_cyrillic_to_arabic(arabic) == arabic  # Arabic script passes through
+
+
+def test_kardes_uyghur_is_scored_in_arabic_script(tmp_path):
+    rows = [["5", "A woman is cutting onions.", "A woman is cutting tofu.", "1.8", "Бу китаб.", "Вәтән, шинҗаң!"],
+            ["17", "A man is singing.", "A man sings.", "3.6", "өрдәк", "мәс'ул"]]
+    sets = read_kardes(_write_csv(tmp_path / "sts.test.ug.csv", rows, KARDES_HEADER), resolve("ug").code)
+    assert sets["uig_Arab"].sentences1 == ("بۇ كىتاب.", "ئۆردەك")
+    assert sets["uig_Arab"].sentences2 == ("ۋەتەن، شىنجاڭ!", "مەسئۇل")
+    assert sets["eng_Latn"].sentences1[0] == "A woman is cutting onions."  # English untouched
+    kazakh = read_kardes(_write_csv(tmp_path / "sts.test.kk.csv", rows, KARDES_HEADER), "kaz_Cyrl")
+    assert kazakh["kaz_Cyrl"].sentences1 == ("Бу китаб.", "өрдәк")  # other Cyrillic languages stay as written
+
+
+def test_str_uyghur_is_transliterated(tmp_path):
+    path = tmp_path / "uig_test_with_labels.csv"
+    path.write_text('PairID,Text,Score\nUIG-1,"китаб\nвәтән",0.5\n', encoding="utf-8")
+    pairs = read_str(path, "uig_Arab")
+    assert (pairs.sentences1, pairs.sentences2) == (("كىتاب",), ("ۋەتەن",))

@@ -48,8 +48,10 @@ def pipeline_dict(root: Path, model_cache: Path) -> dict:
         "translate": {"model": {"path": str(tiny_nllb(model_cache)), "quantization": "float32"},
                       "decoding": {"max_decoding_length": 16}, "shard_size": 64,
                       "ray": {"num_cpus": 2, "progress_bars": False, "temp_dir": str(root / "ray")}},
-        "vocab": {"vocab_size": 400, "fasttext": {"dim": 8, "epochs": 1, "min_count": 1, "threads": 1}},
-        "adapt": {"max_seq_length": 32, "valid_fraction": 0.25, "trainer": TRAIN},
+        # No monolingual text in this test: vocab and adapt opt into the translated corpus.
+        "vocab": {"text": "corpus", "vocab_size": 400,
+                  "fasttext": {"dim": 8, "epochs": 1, "min_count": 1, "threads": 1}},
+        "adapt": {"text": "corpus", "max_seq_length": 32, "valid_fraction": 0.25, "trainer": TRAIN},
         "train": {"max_seq_length": 32, "trainer": TRAIN},
         "align": {"max_seq_length": 32, "trainer": TRAIN},
         "evaluate": {"bitext": [{"name": f"synthetic-{lang}",
@@ -91,6 +93,12 @@ def test_whole_pipeline_runs_every_stage(reference_run):
     assert (Path(cfg.run_dir) / "model" / "modular.json").exists()
     scores = report_json(Path(cfg.run_dir))
     assert scores  # the evaluation wrote its machine-readable results
+    summary = (Path(cfg.run_dir) / "summary.md").read_text()
+    for lang in LANGS:  # per language: how many new tokens got FOCUS and how many a random start
+        report = json.loads((Path(cfg.run_dir) / "artifacts" / "vocab" / lang / "report.json").read_text())
+        assert report["n_new_focus"] + report["n_new_without_fasttext"] == report["n_new"] > 0
+        assert (f"| {lang} | corpus (vocab.text: corpus) | {report['n_target_tokens']} | {report['n_shared']} | "
+                f"{report['n_new']} | {report['n_new_focus']} | {report['n_new_without_fasttext']} |") in summary
 
 
 def test_second_run_does_nothing(reference_run):

@@ -119,3 +119,11 @@ def test_unknown_dataset_name_is_a_clear_error(data: dict[str, Path], model_cach
     with pytest.raises(ContrastiveConfigError, match=r"\['paws'\] are not in"):
         run_contrastive(_config(tiny_bert_mlm(cache_dir=model_cache), data["train"], data["root"] / "bad",
                                 "datasets=[quora, paws]"))
+
+
+@pytest.mark.parametrize("name", ["train_mono.yaml", "train_cross.yaml"])
+def test_shipped_contrastive_configs_use_the_reference_random_batches(name):
+    """Length grouping changes which in-batch negatives a row sees: the reference draws batches at random."""
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert load_config(ContrastiveConfig, configs / name).group_by_length is False
+

@@ -126,10 +126,11 @@ def test_every_row_gets_at_least_one_target_even_when_short() -> None:
     assert ((labels != -100).sum(dim=1) >= 1).all()
 
 
-def test_packing_fills_blocks_across_lines_and_drops_the_partial_tail() -> None:
-    blocks = list(pack_blocks([[5, 6, 7], [8, 9], [10]], seq_len=6, start_id=1, end_id=2))
-    assert [b.tolist() for b in blocks] == [[1, 5, 6, 7, 2, 2], [1, 8, 9, 2, 10, 2]]
-    assert list(pack_blocks([[5]], seq_len=6, start_id=1, end_id=2)) == []
+def test_packing_concatenates_whole_sequences_and_drops_the_partial_tail() -> None:
+    # The reference's packing: each line is already [CLS] … [SEP]; blocks are cut from the stream.
+    blocks = list(pack_blocks([[1, 5, 6, 7, 2], [1, 8, 9, 2], [1, 10, 2]], seq_len=6))
+    assert [b.tolist() for b in blocks] == [[1, 5, 6, 7, 2, 1], [8, 9, 2, 1, 10, 2]]
+    assert list(pack_blocks([[1, 5, 2]], seq_len=6)) == []
 
 
 def test_packed_data_is_cached_and_split(tmp_path: Path, tiny_mlm: Path, train_text: Path) -> None:
@@ -138,16 +139,31 @@ def test_packed_data_is_cached_and_split(tmp_path: Path, tiny_mlm: Path, train_t
     tokenizer = AutoTokenizer.from_pretrained(tiny_mlm)
     packed = prepare_packed_data([str(train_text)], [], tokenizer, 32, 0.1, tmp_path)
     lines = train_text.read_text().splitlines()
-    tokens = sum(len(ids) + 1 for ids in tokenizer(lines, add_special_tokens=False)["input_ids"])
-    blocks = tokens // 30  # 30 text tokens between [CLS] and [SEP]
+    sequences = tokenizer(lines)["input_ids"]  # each line its own [CLS] … [SEP]
+    stream = [token for ids in sequences for token in ids]
+    blocks = len(stream) // 32
     assert packed.train.shape == (blocks - blocks // 10, 32) and packed.valid.shape == (blocks // 10, 32)
-    assert (packed.train[:, 0] == tokenizer.cls_token_id).all()
-    assert (packed.valid[:, -1] == tokenizer.sep_token_id).all()
-    first_line = tokenizer(lines[0], add_special_tokens=False)["input_ids"]
-    assert packed.train[0, 1:1 + len(first_line)].tolist() == first_line
-    assert packed.train[0, 1 + len(first_line)] == tokenizer.sep_token_id
+    every_block = np.concatenate([np.asarray(packed.train), np.asarray(packed.valid)])
+    assert sorted(map(tuple, every_block.tolist())) == sorted(
+        tuple(stream[i * 32:(i + 1) * 32]) for i in range(blocks))
+    assert packed.train[0].tolist() == stream[:32]
+    assert sequences[0][0] == tokenizer.cls_token_id and sequences[0][-1] == tokenizer.sep_token_id
+    # a [CLS] opens every line inside the blocks, not only the first
+    assert int((packed.train == tokenizer.cls_token_id).sum()) > len(packed.train)
     again = prepare_packed_data([str(train_text)], [], tokenizer, 32, 0.1, tmp_path)
     assert again.directory == packed.directory and np.array_equal(again.valid, packed.valid)
+
+
+def test_adapt_defaults_are_the_reference_mlm_recipe() -> None:
+    from modsent.train.mlm import AdaptConfig
+
+    cfg = AdaptConfig(model="m", train_files=["t.txt"])
+    trainer = cfg.trainer
+    assert (cfg.max_seq_length, cfg.mlm_probability, cfg.valid_fraction) == (256, 0.15, 0.05)
+    assert (trainer.micro_batch_size, trainer.grad_accum) == (128, 2)
+    assert (trainer.max_steps, trainer.epochs) == (None, 3.0)  # epochs, not a fixed step count
+    assert (trainer.lr, trainer.warmup_steps, trainer.schedule) == (5e-5, 0, "warmup_linear")  # linear decay
+    assert (trainer.weight_decay, trainer.max_grad_norm, trainer.precision) == (0.0, 0.0, "fp32")
 
 
 def test_empty_or_too_short_text_is_a_clear_error(tmp_path: Path, tiny_mlm: Path, train_text: Path) -> None:

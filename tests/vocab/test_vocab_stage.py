@@ -33,8 +33,9 @@ def _config(source, texts, out, **changes) -> VocabConfig:
 
 
 def test_run_vocab_writes_tokenizer_embeddings_and_report(source_model_dir, source_embeddings, source_tokenizer,
-                                                          target_text_file, tmp_path):
-    out = run_vocab(_config(source_model_dir, [target_text_file], tmp_path / "vocab" / "deu_Latn"))
+                                                          target_text_file, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="modsent.vocab.stage"):
+        out = run_vocab(_config(source_model_dir, [target_text_file], tmp_path / "vocab" / "deu_Latn"))
     assert sorted(p.name for p in (tmp_path / "vocab").iterdir()) == ["deu_Latn"]  # no temp dirs left behind
     assert sorted(p.name for p in out.iterdir()) == sorted([TOKENIZER_DIR, EMBEDDINGS_FILE, REPORT_FILE])
 
@@ -48,6 +49,9 @@ def test_run_vocab_writes_tokenizer_embeddings_and_report(source_model_dir, sour
     assert report["lang"] == "deu_Latn" and report["n_target_tokens"] == len(tokenizer)
     assert report["n_shared"] + report["n_new"] == len(tokenizer)
     assert report["n_new_without_fasttext"] >= 1
+    assert report["n_new_focus"] + report["n_new_without_fasttext"] == report["n_new"]
+    assert (f"{report['n_new']} new: {report['n_new_focus']} FOCUS-initialised, "
+            f"{report['n_new_without_fasttext']} random") in caplog.text
     assert report["special_token_ids"]["[PAD]"] == tokenizer.pad_token_id
     assert report["config"]["fasttext"]["dim"] == 16
     assert {"tokenizer_s", "fasttext_s", "combine_s", "total_s"} <= report["timings"].keys()
