@@ -76,6 +76,10 @@ def nllb_codes() -> list[str]:
     return [lang.code for lang in all_languages()]
 
 
+# A region that implies a script NLLB keeps apart (CLDR likely subtags): Chinese in Taiwan, Hong
+# Kong and Macau is written in Traditional characters.
+_REGION_SCRIPT = {("zho", "TW"): "Hant", ("zho", "HK"): "Hant", ("zho", "MO"): "Hant"}
+
 _TAG = re.compile(r"^(?P<lang>[A-Za-z]{2,3})(?:[-_](?P<script>[A-Za-z]{4}))?(?:[-_](?P<region>[A-Za-z]{2}|\d{3}))?$")
 
 
@@ -92,13 +96,14 @@ def resolve(code: str) -> Language:
     match = _TAG.match(key)
     if match:
         base = index.get(match["lang"].lower())
-        if base is not None and match["script"]:
-            scripted = index.get(f"{base.iso639_3}_{match['script'].capitalize()}".lower())
+        script = match["script"] or (base and _REGION_SCRIPT.get((base.iso639_3, (match["region"] or "").upper())))
+        if base is not None and script:
+            scripted = index.get(f"{base.iso639_3}_{script.capitalize()}".lower())
             if scripted is not None:
                 return scripted
             scripts = [lang.code for lang in languages if lang.iso639_3 == base.iso639_3]
             raise UnknownLanguageError(
-                f"'{code}': NLLB has no {match['script'].capitalize()} script for {base.name}; "
+                f"'{code}': NLLB has no {script.capitalize()} script for {base.name}; "
                 f"available: {', '.join(scripts)}")
         elif base is not None:
             return base
