@@ -130,10 +130,11 @@ PACKAGES: tuple[CataloguePackage, ...] = (
                      rf"sphinx/locale/{_LOCALE}/LC_MESSAGES/sphinx\.po"),
 )
 
-# NLLB-200's Portuguese (FLORES por_Latn) is Brazilian; elsewhere the plain locale (``es``, ``de``)
-# beats its regional variants (``es_AR``, ``de_CH``).
-_PREFERRED_LOCALE = MappingProxyType({"por_Latn": ("pt_BR", "pt-BR")})
-_MODIFIER_SCRIPT = MappingProxyType({"latin": "Latn", "cyrillic": "Cyrl"})
+# NLLB-200's Portuguese (FLORES por_Latn) is Brazilian; Traditional Chinese is Taiwan's before Hong
+# Kong's. Elsewhere the plain locale (``es``, ``de``) beats its regional variants (``es_AR``, ``de_CH``).
+_PREFERRED_LOCALES = MappingProxyType({"por_Latn": ("pt_BR", "pt-BR"),
+                                       "zho_Hant": ("zh_Hant", "zh-Hant", "zh_TW", "zh-TW")})
+_MODIFIER_SCRIPT = MappingProxyType({"latin": "Latn", "latn": "Latn", "cyrillic": "Cyrl", "cyrl": "Cyrl"})
 
 
 def _hand_placement(packages: Sequence[CataloguePackage], wheel_dir: Path) -> str:
@@ -197,7 +198,9 @@ def locale_code(locale: str) -> str:
 
 def _locale_rank(code: str, locale: str) -> tuple[int, int, str]:
     """Sort key choosing a project's locale for a language: preferred, then plain, then by name."""
-    return (locale not in _PREFERRED_LOCALE.get(code, ()), len(re.split(r"[-_]", locale)), locale)
+    preferred = _PREFERRED_LOCALES.get(code, ())
+    position = preferred.index(locale) if locale in preferred else len(preferred)
+    return (position, len(re.split(r"[-_]", locale)), locale)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A UI catalogue string carries things that are not words: HTML tags, entities, keyboard
 accelerators (``&File``, ``_Edit``, CJK ``文件(&F)``), placeholders (``%s``, ``%(name)s``,
-``%1$d``, ``{name}``, ``{{ name }}``, ``%{count}``, Home Assistant's ``[%key:common::x%]``) and
+``%1$d``, ``{name}``, ``${name}``, ``{{ name }}``, ``%{count}``, Home Assistant's ``[%key:common::x%]``) and
 irregular whitespace. :func:`display_text` is what a corpus stores (tags, entities, accelerators
 and whitespace cleaned; placeholders kept, both sides have them); :func:`match_key` is what
 matching, deduplication and the split compare (placeholders dropped too, case and punctuation
@@ -31,7 +31,7 @@ _PLACEHOLDER = re.compile(
     r"\[%key:[^\]]*%\]"  # Home Assistant references to another string
     r"|%\{[^{}]*\}"  # %{count} (Ruby, i18next)
     r"|%(?:\d+\$)?(?:\([^)]*\))?[-#0+]*\d*(?:\.\d+)?[a-zA-Z%]"  # printf: %s %d %(name)s %1$s %%
-    r"|\{\{[^{}]*\}\}|\{[^{}]*\}"  # {{ name }} {name} {0}
+    r"|\{\{[^{}]*\}\}|\$?\{[^{}]*\}"  # {{ name }} {name} {0} ${name}
 )
 
 

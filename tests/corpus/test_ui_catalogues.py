@@ -89,7 +89,7 @@ def test_display_text_cleans_markup_accelerators_and_whitespace() -> None:
     assert display_text("ファイルを開く(&F)") == "ファイルを開く"
     assert display_text("R&D and snake_case stay") == "R&D and snake_case stay"
     assert display_text("Welcome %(name)s to {site}") == "Welcome %(name)s to {site}"  # placeholders kept
-    assert match_key("Welcome, %(name)s!") == match_key("welcome {user}") == "welcome"
+    assert match_key("Welcome, %(name)s!") == match_key("welcome {user}") == match_key("Welcome ${user}") == "welcome"
 
 
 @pytest.mark.parametrize("english,target,expected", [
@@ -129,7 +129,7 @@ def test_locale_codes_map_through_the_registry(locale: str, code: str) -> None:
     assert locale_code(locale) == code
 
 
-@pytest.mark.parametrize("locale", ["tlh", "ca@valencia", "de_Informal"])
+@pytest.mark.parametrize("locale", ["tlh", "ca@valencia", "de_Informal", "sr@Latn"])
 def test_unplaceable_locales_are_refused(locale: str) -> None:
     with pytest.raises(UnknownLanguageError):
         locale_code(locale)
@@ -154,6 +154,7 @@ def test_extract_package_maps_locales_filters_and_counts(tmp_path: Path) -> None
         "demo/locale/ach/LC_MESSAGES/django.po": po_text([("Print the whole page", "crwdns1:0crwdne1:0")]),
         "demo/locale/zh_TW/LC_MESSAGES/django.mo": mo_bytes({"": MO_HEADER, "Print the whole page": "列印整頁"}),
         "demo/locale/zh_TW/LC_MESSAGES/django.po": po_text([("Print the whole page", "列印整頁")]),
+        "demo/locale/zh_HK/LC_MESSAGES/django.po": po_text([("Print the whole page", "列印整頁")]),
     })
     package = _package(wheel, r"demo/locale/(?P<locale>[^/.]+)/LC_MESSAGES/django\.(?:po|mo)", frozenset({"ach"}))
     result = extract_package(package, wheel)
@@ -163,6 +164,7 @@ def test_extract_package_maps_locales_filters_and_counts(tmp_path: Path) -> None
     assert result.drops["deu_Latn"] == {"duplicate": 1, "fuzzy": 1, "short": 1}
     assert result.drops["zho_Hant"] == {"duplicate": 1}  # the .mo and the .po of one locale
     assert result.locales["de"] == "deu_Latn" and result.locales["de_CH"].startswith("skipped: variant of de")
+    assert result.locales["zh_TW"] == "zho_Hant" and result.locales["zh_HK"].startswith("skipped: variant of zh_TW")
     assert result.locales["en_GB"] == "skipped: English"
     assert result.locales["ach"] == "skipped: pseudo-locale"
     assert result.locales["tlh"].startswith("skipped: not placeable")
