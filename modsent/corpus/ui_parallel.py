@@ -286,13 +286,12 @@ def build_ui_parallel(
 
 
 def summary_table(out: str | Path) -> str:
-    """A built corpus in a few lines: where it is, the held-out projects, train/test pairs per language."""
+    """A built corpus for the terminal: where it is, the held-out projects, and ``counts.md``
+    (train and test pairs per language, and per project)."""
     out = Path(out)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     pairs = manifest["pairs"]
-    languages = sorted(set(pairs["train"]) | set(pairs["test"]))
-    lines = [f"{out}: {len(languages)} languages; held-out projects: {', '.join(manifest['test_projects'])}",
-             "language\ttrain\ttest"]
-    lines += [f"{lang}\t{pairs['train'].get(lang, 0)}\t{pairs['test'].get(lang, 0)}" for lang in languages]
-    lines.append(f"per project: {out / 'counts.md'} (and counts.csv); dropped pairs: drops.csv; locales: locales.csv")
-    return "\n".join(lines)
+    return (f"{out}: {len(set(pairs['train']) | set(pairs['test']))} languages, {sum(pairs['train'].values())} "
+            f"train and {sum(pairs['test'].values())} test pairs; held-out projects: "
+            f"{', '.join(manifest['test_projects'])}\n\n" + (out / "counts.md").read_text(encoding="utf-8")
+            + f"\n(saved as {out / 'counts.md'} and counts.csv; dropped pairs: drops.csv; locales: locales.csv)")

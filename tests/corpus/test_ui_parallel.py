@@ -10,7 +10,13 @@ import modsent.corpus.ui_parallel as ui_parallel
 from modsent.corpus import corpus_stats
 from modsent.corpus.parallel import parallel_languages, read_parallel_pairs
 from modsent.corpus.ui_catalogues import PackagePairs
-from modsent.corpus.ui_parallel import UIParallelError, build_ui_parallel, choose_test_projects, split_by_project
+from modsent.corpus.ui_parallel import (
+    UIParallelError,
+    build_ui_parallel,
+    choose_test_projects,
+    split_by_project,
+    summary_table,
+)
 from modsent.corpus.ui_text import match_key
 from modsent.testing.catalogues import fake_packages
 
@@ -126,6 +132,8 @@ def test_built_corpus_layout_reader_counts_and_stats(tmp_path: Path) -> None:
     markdown = (out / "counts.md").read_text()
     assert "| deu_Latn | 5 | 1 | 3 | 1 | 2 |" in markdown and "beta (test)" in markdown
     assert "beta,deu_Latn,duplicate" not in (out / "drops.csv").read_text()
+    summary = summary_table(out)
+    assert "3 languages, 9 train and 2 test pairs; held-out projects: beta" in summary and markdown in summary
 
     rows = {(r["dataset"], r["language"]): r["rows"] for r in corpus_stats(out)}
     assert rows[("train/eng_Latn-deu_Latn", "deu_Latn")] == 5 and rows[("test/eng_Latn-jpn_Jpan", "eng_Latn")] == 1
