@@ -57,6 +57,7 @@ def make_wheel(path: Path, members: dict[str, bytes | str]) -> Path:
 GERMAN = [("Save the current document", "Das aktuelle Dokument speichern"),
           ("Delete all selected items", "Alle ausgewählten Elemente löschen"),
           ("Open the settings page", "Die Einstellungsseite öffnen")]
+REPORT = "Print the report for this month"
 JAPANESE = [("Save the current document", "現在の文書を保存"),
             ("Open the settings page", "設定ページを開く")]
 
@@ -70,14 +71,15 @@ def fake_packages(wheel_dir: Path) -> list[CataloguePackage]:
             "alpha/locale/zh_TW/LC_MESSAGES/django.po": po_text([("Open the settings page", "開啟設定頁面")]),
         }, r"alpha/locale/(?P<locale>[^/.]+)/LC_MESSAGES/django\.po"),
         "beta": ({
-            "beta/locale/de/LC_MESSAGES/beta.mo": mo_bytes({"": MO_HEADER, **dict(GERMAN[:1]),
-                                                            "Print the report for this month": "Den Bericht dieses Monats drucken"}),
-            "beta/locale/ja/LC_MESSAGES/beta.mo": mo_bytes({"": MO_HEADER, "Print the report for this month": "今月のレポートを印刷"}),
+            "beta/locale/de/LC_MESSAGES/beta.mo": mo_bytes({
+                "": MO_HEADER, **dict(GERMAN[:1]), REPORT: "Den Bericht dieses Monats drucken"}),
+            "beta/locale/ja/LC_MESSAGES/beta.mo": mo_bytes({"": MO_HEADER, REPORT: "今月のレポートを印刷"}),
         }, r"beta/locale/(?P<locale>[^/.]+)/LC_MESSAGES/beta\.mo"),
         "gamma": ({
             "gamma/translations/en.json": json.dumps({"a": {"title": "Connect to the server now", "x": "Cancel"},
                                                       "b": "Choose a colour for the lights"}),
-            "gamma/translations/de.json": json.dumps({"a": {"title": "Jetzt mit dem Server verbinden", "x": "Abbrechen"},
+            "gamma/translations/de.json": json.dumps({"a": {"title": "Jetzt mit dem Server verbinden",
+                                                            "x": "Abbrechen"},
                                                       "b": "Wähle eine Farbe für die Lichter"}),
             "gamma/translations/ja.json": json.dumps({"a": {"title": "今すぐサーバーに接続"}}),
         }, r"gamma/translations/(?P<locale>[^/.]+)\.json"),

@@ -31,12 +31,15 @@ def _numbered(prefix: str, lang: str, count: int) -> list[tuple[str, str]]:
 
 def test_split_by_project_keeps_every_training_english_string_out_of_test() -> None:
     parts = [
-        _part("train-a", {"deu_Latn": [("Save the open file", "Datei speichern"), ("Open a new window", "Neues Fenster")]}),
+        _part("train-a", {"deu_Latn": [("Save the open file", "Datei speichern"),
+                                       ("Open a new window", "Neues Fenster")]}),
         # "Open a new window!" has the same English as train-a's (only punctuation differs), in another language.
-        _part("held", {"jpn_Jpan": [("Open a new window!", "新しいウィンドウ"), ("Print the whole page", "全ページ印刷")],
+        _part("held", {"jpn_Jpan": [("Open a new window!", "新しいウィンドウ"),
+                                    ("Print the whole page", "全ページ印刷")],
                        "deu_Latn": [("Print the whole page", "Ganze Seite drucken"),
                                     ("Save the open file", "Offene Datei speichern")]}),
-        _part("train-b", {"deu_Latn": [("Save the open file", "Die Datei speichern"), ("Close every tab now", "Alle Tabs schließen")]}),
+        _part("train-b", {"deu_Latn": [("Save the open file", "Die Datei speichern"),
+                                       ("Close every tab now", "Alle Tabs schließen")]}),
     ]
     splits = split_by_project(parts, ["held"])
 
