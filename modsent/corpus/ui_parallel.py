@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from modsent.corpus.gettext_po import SOURCE_LANG
@@ -93,27 +94,37 @@ def extract_all(packages: Sequence[CataloguePackage], wheels: Mapping[str, Path]
 
 
 class _Keys:
-    """English match keys as integer ids, per project and language: what the split compares."""
+    """Which projects hold each English match key, as bit masks: what the split compares.
+
+    For every language, ``masks[lang]`` has one entry per English key of that language (bit ``i``:
+    project ``i`` has it in this language) and ``anywhere[lang]`` the same key's projects in any
+    language, so counting a split is two vectorised mask tests per language.
+    """
 
     def __init__(self, parts: Sequence[PackagePairs]) -> None:
-        ids: dict[str, int] = {}
         self.projects = [part.project for part in parts]
-        self.by_lang: dict[str, dict[str, frozenset[int]]] = {}
-        for part in parts:
-            self.by_lang[part.project] = {
-                lang: frozenset(ids.setdefault(match_key(en), len(ids)) for en, _ in pairs)
-                for lang, pairs in part.pairs.items()}
-        self.any_lang = {p: frozenset().union(*langs.values()) for p, langs in self.by_lang.items()}
-        self.languages = sorted({lang for langs in self.by_lang.values() for lang in langs})
+        by_lang: dict[str, dict[str, int]] = {}
+        anywhere: dict[str, int] = {}
+        for index, part in enumerate(parts):
+            for lang, pairs in part.pairs.items():
+                masks = by_lang.setdefault(lang, {})
+                for english, _ in pairs:
+                    key = match_key(english)
+                    masks[key] = masks.get(key, 0) | 1 << index
+                    anywhere[key] = anywhere.get(key, 0) | 1 << index
+        self.languages = sorted(by_lang)
+        self.masks = {lang: np.fromiter(by_lang[lang].values(), dtype=np.int64) for lang in self.languages}
+        self.anywhere = {lang: np.fromiter((anywhere[k] for k in by_lang[lang]), dtype=np.int64)
+                         for lang in self.languages}
 
     def counts(self, held_out: set[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """(train, test) pairs per language for these held-out projects."""
-        trained = frozenset().union(*(self.any_lang[p] for p in self.projects if p not in held_out))
+        """(train, test) pairs per language for these held-out projects (as :func:`split_by_project` counts)."""
+        held = sum(1 << index for index, project in enumerate(self.projects) if project in held_out)
         train, test = {}, {}
         for lang in self.languages:
-            train[lang] = len(frozenset().union(*(self.by_lang[p].get(lang, ()) for p in self.projects
-                                                  if p not in held_out)))
-            test[lang] = len(frozenset().union(*(self.by_lang[p].get(lang, ()) for p in held_out)) - trained)
+            masks, anywhere = self.masks[lang], self.anywhere[lang]
+            train[lang] = int(np.count_nonzero(masks & ~held))
+            test[lang] = int(np.count_nonzero(((masks & held) != 0) & ((anywhere & ~held) == 0)))
         return train, test
 
 

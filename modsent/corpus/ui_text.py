@@ -11,6 +11,7 @@ ignored). :func:`pair_or_reason` applies every filter and says why a pair is dro
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -48,6 +49,8 @@ def strip_placeholders(text: str) -> str:
     return " ".join(_PLACEHOLDER.sub(" ", text).split())
 
 
+# Cached: one English string recurs in every language of its project (~50 times), and the split compares keys often.
+@functools.lru_cache(maxsize=1 << 18)
 def match_key(text: str) -> str:
     """What two strings must share to count as the same string: letters and digits, casefolded,
     of the display text without placeholders."""
