@@ -276,7 +276,6 @@ class _Planner:
             atomic_write_text(files[lang], "".join(f"{table[en]}\n" for en in common))
         return {lang: str(path) for lang, path in files.items()}
 
-
     def _first_lines(self, files: dict[str, Path], out: Path) -> dict[str, Path]:
         """Copies of line-aligned files cut to ``parallel_text_max_pairs`` lines, in ``out``."""
         copies = {}
