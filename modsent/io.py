@@ -147,6 +147,11 @@ def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: typ
     return data
 
 
+def cache_root() -> Path:
+    """``$MODSENT_CACHE``, else ``~/.cache/modsent``: downloads and conversions made once and reused."""
+    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -112,13 +112,14 @@ def resolve(code: str) -> Language:
     match = _TAG.match(key)
     if match:
         base = index.get(match["lang"].lower())
-        if base is not None and match["script"]:
-            scripted = index.get(f"{base.iso639_3}_{match['script'].capitalize()}".lower())
+        script = match["script"]
+        if base is not None and script:
+            scripted = index.get(f"{base.iso639_3}_{script.capitalize()}".lower())
             if scripted is not None:
                 return scripted
             scripts = [lang.code for lang in languages if lang.iso639_3 == base.iso639_3]
             raise UnknownLanguageError(
-                f"'{code}': NLLB has no {match['script'].capitalize()} script for {base.name}; "
+                f"'{code}': NLLB has no {script.capitalize()} script for {base.name}; "
                 f"available: {', '.join(scripts)}")
         elif base is not None:
             region = (match["region"] or "").upper()

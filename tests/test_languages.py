@@ -25,6 +25,9 @@ def test_every_entry_resolves_by_its_codes(lang):
     ("de", "deu_Latn"), ("deu", "deu_Latn"), ("deu_Latn", "deu_Latn"), ("DE", "deu_Latn"), ("de-DE", "deu_Latn"),
     ("zh", "zho_Hans"), ("zh-Hant", "zho_Hant"), ("pt_BR", "por_Latn"), ("ar", "arb_Arab"), ("ara", "arb_Arab"),
     ("fa", "pes_Arab"), ("no", "nob_Latn"), ("sw", "swh_Latn"), ("ks", "kas_Arab"),
+    # gettext / Django locale spellings of Chinese: the region implies the script
+    ("zh_CN", "zho_Hans"), ("zh_Hans", "zho_Hans"), ("zh-hans", "zho_Hans"), ("zh_TW", "zho_Hant"),
+    ("zh-HK", "zho_Hant"), ("zh_Hant", "zho_Hant"),
 ])
 def test_resolution(code, expected):
     assert resolve(code).code == expected

@@ -41,10 +41,11 @@ encoder and its weights fingerprint, ``adapter.safetensors``).
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -107,12 +108,15 @@ class AlignDataConfig:
 
     ``paraphrase``: paraphrase corpora or datasets (seed layout, JSONL, Parquet) with the pivot's
     and the target's columns. ``parallel``: directories with ``<pivot>.txt`` and ``<lang>.txt``
-    (any code spelling the registry resolves, e.g. ``deu.txt``). ``eval_parallel``: a held-out
+    (any code spelling the registry resolves, e.g. ``deu.txt``). ``max_parallel_pairs``: read
+    only the first N line pairs of each ``parallel`` directory (short runs; ``pypi:ui-parallel``
+    orders its lines so that any prefix samples every project). ``eval_parallel``: a held-out
     parallel directory for target→pivot retrieval accuracy (first ``eval_max_rows`` lines).
     """
 
     paraphrase: list[str] = field(default_factory=list)
     parallel: list[str] = field(default_factory=list)
+    max_parallel_pairs: Optional[int] = None
     use_hard_negatives: bool = True
     group_by_length: bool = False
     eval_parallel: Optional[str] = None
@@ -122,6 +126,8 @@ class AlignDataConfig:
     def __post_init__(self) -> None:
         if self.eval_max_rows < 1 or self.eval_batch_size < 1:
             raise ValueError("data.eval_max_rows and data.eval_batch_size must be >= 1")
+        if self.max_parallel_pairs is not None and self.max_parallel_pairs < 1:
+            raise ValueError(f"data.max_parallel_pairs must be >= 1 or null, got {self.max_parallel_pairs}")
 
 
 @dataclass
@@ -165,11 +171,22 @@ class AlignConfig:
 # Data
 # ---------------------------------------------------------------------------------------------
 
-def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str) -> ParaphraseDataset:
+@dataclass
+class _FirstRows(ParaphraseDataset):
+    """A dataset read only up to its first ``max_rows`` rows."""
+
+    max_rows: Optional[int] = None
+
+    def iter_rows(self, keys: Sequence[tuple[str, int]]) -> Iterator[tuple[str, ...]]:
+        return itertools.islice(super().iter_rows(keys), self.max_rows)
+
+
+def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str,
+                     max_rows: Optional[int] = None) -> ParaphraseDataset:
     """A directory of line-aligned ``<pivot>.txt`` / ``<lang>.txt`` as a two-column paraphrase dataset.
 
     Both columns of a language read the same file, so a cross-lingual batch row pairs line ``i``
-    in one language with line ``i`` in the other.
+    in one language with line ``i`` in the other. ``max_rows``: only the first lines.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -189,7 +206,7 @@ def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str) -> Parap
             raise AlignDataError(f"{root}: no {code}.txt (parallel text needs {pivot_lang}.txt and {lang}.txt, "
                                  "line i of one translating line i of the other)")
     columns = {(code, column): files[code] for code in (pivot_lang, lang) for column in (1, 2)}
-    return ParaphraseDataset(name=f"parallel:{root.name}", path=root, format="seed", columns=columns)
+    return _FirstRows(name=f"parallel:{root.name}", path=root, format="seed", columns=columns, max_rows=max_rows)
 
 
 def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
@@ -197,7 +214,8 @@ def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
         raise AlignDataError("no training data: set data.paraphrase (paraphrase corpora) and/or data.parallel "
                              "(directories of line-aligned <pivot>.txt / <lang>.txt)")
     datasets = [dataset for path in cfg.data.paraphrase for dataset in open_corpus(path)]
-    datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang) for path in cfg.data.parallel]
+    datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang, cfg.data.max_parallel_pairs)
+                 for path in cfg.data.parallel]
     return datasets
 
 

@@ -45,9 +45,11 @@ _NON_WORDS = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*
 
 
 class POFormatError(CorpusError):
-    """A malformed ``.po`` file; the message names the file, the line and what was expected."""
+    """A malformed ``.po`` file; the message names the file, the line and what was expected.
 
-    def __init__(self, path: Path, line: int, problem: str) -> None:
+    ``path`` is a file path or, for a catalogue read from an archive, ``archive/member``."""
+
+    def __init__(self, path: Path | str, line: int, problem: str) -> None:
         super().__init__(f"{path}:{line}: {problem}")
         self.path, self.line = path, line
 
@@ -79,7 +81,7 @@ class _Draft:
     line: int = 0
 
 
-def _unescape(text: str, path: Path, line: int) -> str:
+def _unescape(text: str, path: Path | str, line: int) -> str:
     def replace(match: re.Match) -> str:
         octal, hexa, char = match.groups()
         if octal or hexa:
@@ -91,7 +93,7 @@ def _unescape(text: str, path: Path, line: int) -> str:
     return _ESCAPE.sub(replace, text)
 
 
-def _finish(draft: _Draft, path: Path) -> POEntry | None:
+def _finish(draft: _Draft, path: Path | str) -> POEntry | None:
     """Turn a complete draft into an entry (``None`` for the header and for comment-only drafts)."""
     fields = draft.fields
     if not fields:
@@ -119,8 +121,7 @@ def _finish(draft: _Draft, path: Path) -> POEntry | None:
     )
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    raw = path.read_bytes()
+def _lines(raw: bytes, path: Path | str) -> Iterator[tuple[int, str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -140,6 +141,11 @@ def read_po(path: str | os.PathLike) -> list[POEntry]:
     [('Afrikaans', 'Afrikaans')]
     """
     path = Path(path)
+    return parse_po(path.read_bytes(), path)
+
+
+def parse_po(raw: bytes, path: Path | str) -> list[POEntry]:
+    """:func:`read_po` on a catalogue's bytes (e.g. read from a wheel); ``path`` names it in errors."""
     entries: list[POEntry] = []
     draft, last_key = _Draft(), None
 
@@ -150,7 +156,7 @@ def read_po(path: str | os.PathLike) -> list[POEntry]:
             entries.append(entry)
         draft, last_key = _Draft(), None
 
-    for number, line in _lines(path):
+    for number, line in _lines(raw, path):
         if not line:
             continue
         if line.startswith("#"):

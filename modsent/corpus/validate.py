@@ -125,7 +125,13 @@ def validate_corpus(path: str | Path) -> ValidationReport:
 
 
 def corpus_stats(path: str | Path) -> list[dict]:
-    """Per (dataset, language): rows, columns, unique sentences, mean characters per sentence."""
+    """Per (dataset, language): rows, columns, unique sentences, mean characters per sentence.
+
+    A parallel text corpus (:mod:`modsent.corpus.parallel`) gives a row per split, pair and side."""
+    from modsent.corpus.parallel import is_parallel_corpus, parallel_stats
+
+    if is_parallel_corpus(path):
+        return parallel_stats(path)
     rows = []
     for dataset in open_corpus(path):
         for lang in dataset.languages:

@@ -61,6 +61,7 @@ class PipelineConfig:
     models: dict[str, str] = field(default_factory=dict)  # per-language source model, overriding source_model
     stage_languages: dict[str, list[str]] = field(default_factory=dict)  # run a stage for these languages only
     parallel_text: Optional[str] = None  # English↔target text for alignment (<split>/eng_Latn-<lang>/<lang>.txt)
+    parallel_text_max_pairs: Optional[int] = None  # short runs: first N pairs per language, train and held-out
     monolingual_text: dict[str, str] = field(default_factory=dict)  # language -> text file for vocab/adapt
     baselines: dict[str, str] = field(default_factory=dict)  # name -> single multilingual model, evaluated alike
     translate: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +103,8 @@ class PipelineConfig:
                                  f"got {self.text_source(stage)!r}")
         if not isinstance(self.align_uses_corpus(), bool):
             raise ValueError(f"align.use_corpus must be true or false, got {self.align_uses_corpus()!r}")
+        if self.parallel_text_max_pairs is not None and self.parallel_text_max_pairs < 1:
+            raise ValueError(f"parallel_text_max_pairs must be >= 1 or null, got {self.parallel_text_max_pairs}")
         unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")

