@@ -38,6 +38,7 @@ __all__ = [
     "SentenceEncoder",
     "Features",
     "pad_token_ids",
+    "position_limit",
     "encode_file",
 ]
 
@@ -275,6 +276,17 @@ class SentenceEncoder(nn.Module):
             "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
         })
 
+    def set_max_seq_length(self, requested: int) -> int:
+        """Truncate texts at ``requested`` tokens from now on, capped by the model's position table; returns the length set.
+
+        Evaluation uses it: an encoder trained on 64-token pairs still reads 512-token passages.
+        """
+        if requested < 2:
+            raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {requested}")
+        limit = position_limit(self.backbone.config)
+        self.max_seq_length = min(int(requested), limit) if limit else int(requested)
+        return self.max_seq_length
+
     # ------------------------------------------------------------------ tokenising
 
     @property
@@ -373,11 +385,17 @@ class SentenceEncoder(nn.Module):
 _ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")
 
 
-def _length_limit(tokenizer: Any, config: Any) -> int:
-    """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
+def position_limit(config: Any) -> int | None:
+    """How many tokens the model's position table holds (None when the config does not say)."""
     positions = getattr(config, "max_position_embeddings", None)
     if positions and getattr(config, "model_type", None) in _ROBERTA_LIKE:
         positions -= (config.pad_token_id or 0) + 1  # RoBERTa position ids start after the padding index
+    return positions if isinstance(positions, int) and positions > 1 else None
+
+
+def _length_limit(tokenizer: Any, config: Any) -> int:
+    """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
+    positions = position_limit(config)
     usable = [v for v in (getattr(tokenizer, "model_max_length", None), positions)
               if isinstance(v, int) and 1 < v < 1_000_000]
     return min(usable) if usable else 512
