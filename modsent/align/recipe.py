@@ -385,7 +385,8 @@ class AlignJob:
 
 def _pivot_identity(pivot_path: str, pivot: SentenceEncoder) -> PivotIdentity:
     return PivotIdentity(fingerprint=encoder_fingerprint(pivot_path), max_seq_length=pivot.max_seq_length,
-                         pooling=pivot.pooling, normalize=pivot.normalize, dim=pivot.embedding_dim)
+                         pooling=pivot.pooling, normalize=pivot.normalize, dim=pivot.embedding_dim,
+                         prompt=pivot.prompt)
 
 
 def _export(cfg: AlignConfig, adapter_shape: tuple[int, int], module: nn.Module, state_dict: dict[str, torch.Tensor],

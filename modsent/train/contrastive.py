@@ -103,7 +103,7 @@ class ContrastiveConfig:
     train_type: TrainType = "mono"
     datasets: list[str] = field(default_factory=list)
     max_seq_length: int = 64
-    pooling: PoolingMode = "mean"
+    pooling: Optional[PoolingMode] = None  # null: the model's own (a sentence-transformers dir's, else mean)
     loss: ContrastiveLossConfig = field(default_factory=ContrastiveLossConfig)
     group_by_length: bool = False
     length_group_batches: int = 16
