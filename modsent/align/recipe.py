@@ -97,7 +97,7 @@ def _default_trainer() -> TrainerConfig:
     # The seed: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
     # ZeRO-0: the only trained weights are the adapter's, too few to be worth partitioning.
     return TrainerConfig(ds_config="zero0", lr=1e-4, adam_eps=1e-6, weight_decay=0.01, schedule="constant",
-                         warmup_steps=0, micro_batch_size=128, epochs=1.0, max_grad_norm=1.0,
+                         warmup_steps=0, global_batch_size=128, epochs=1.0, max_grad_norm=1.0,
                          output_dir=DEFAULT_TRAINER_OUTPUT, save_every=1000, eval_every=500)
 
 
@@ -427,7 +427,7 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         cache = PivotCache.open_or_create(cfg.pivot_cache, _pivot_identity(cfg.pivot, load_pivot()), cfg.cache_dtype)
     collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache)
     try:
-        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], cfg.trainer.micro_batch_size,
+        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], cfg.trainer.micro_batch(dist_info.world_size),
                                     "cross", seed=cfg.trainer.seed, rank=dist_info.rank,
                                     world_size=dist_info.world_size, group_by_length=cfg.data.group_by_length,
                                     use_hard_negatives=cfg.data.use_hard_negatives, collate=collate)

@@ -74,8 +74,8 @@ class AdaptConfig:
     ``model``: source masked-LM directory (``transformers`` format). ``vocab_dir``: output of
     ``modsent vocab`` or null to keep the source vocabulary. ``train_files``/``valid_files``:
     UTF-8 text, one sentence or paragraph per line (globs allowed); without ``valid_files``,
-    ``valid_fraction`` of the packed blocks is held out. ``eval_batch_size`` defaults to
-    ``trainer.micro_batch_size``.
+    ``valid_fraction`` of the packed blocks is held out. ``eval_batch_size`` defaults to the
+    per-rank micro-batch (``trainer.global_batch_size / (ranks × grad_accum)``).
     """
 
     model: str
@@ -262,9 +262,10 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
     ).directory)
     packed = PackedBlocks.open(packed_dir)
     collate = MLMBatches(packed.train, tokenizer, cfg.mlm_probability)
-    batches = ShardedBatches(len(packed.train), cfg.trainer.micro_batch_size, collate, rank=dist_info.rank,
+    micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
+    batches = ShardedBatches(len(packed.train), micro_batch, collate, rank=dist_info.rank,
                              world_size=dist_info.world_size, seed=cfg.trainer.seed)
-    evaluator = MLMEvaluator(collate, packed.valid, cfg.eval_batch_size or cfg.trainer.micro_batch_size, dist_info,
+    evaluator = MLMEvaluator(collate, packed.valid, cfg.eval_batch_size or micro_batch, dist_info,
                              cfg.trainer.seed)
     recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
     task = TrainTask(

@@ -159,8 +159,9 @@ class Trainer:
 
     def _fingerprint(self) -> dict[str, Any]:
         trainer = {k: v for k, v in to_dict(self.cfg).items() if k not in BOOKKEEPING_FIELDS}
-        # train_batch_size only restates micro_batch_size × grad_accum × world size (checked on its own).
-        ds_config = {k: v for k, v in self.ds_config.items() if k != "train_batch_size"}
+        # The DeepSpeed batch sizes restate trainer.global_batch_size (fingerprinted) and the world size (checked on its own).
+        ds_config = {k: v for k, v in self.ds_config.items()
+                     if k not in ("train_batch_size", "train_micro_batch_size_per_gpu")}
         trainer.update(ds_config=ds_config, precision=self.precision, total_steps=self.total_steps)
         return {"trainer": trainer, "task": dict(self.task.fingerprint)}
 

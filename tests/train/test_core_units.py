@@ -168,9 +168,10 @@ def test_empty_or_too_short_text_is_a_clear_error(tmp_path: Path, tiny_mlm: Path
 
 # ------------------------------------------------------------------------------ DeepSpeed config
 def test_ds_config_takes_batch_clipping_precision_and_stage_from_the_trainer() -> None:
-    cfg = TrainerConfig(ds_config="zero2", zero_stage=3, micro_batch_size=4, grad_accum=3, max_grad_norm=0.5)
+    cfg = TrainerConfig(ds_config="zero2", zero_stage=3, global_batch_size=24, grad_accum=3, max_grad_norm=0.5)
     ds = build_ds_config(cfg, world_size=2, device=CPU)
     assert ds["train_batch_size"] == 24 and ds["gradient_accumulation_steps"] == 3
+    assert ds["train_micro_batch_size_per_gpu"] == 4
     assert ds["gradient_clipping"] == 0.5 and ds["zero_optimization"]["stage"] == 3
     assert ds["bf16"]["enabled"] is False and ds["fp16"]["enabled"] is False and "optimizer" not in ds
     assert not any(key.startswith("_") for key in ds)
