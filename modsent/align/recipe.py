@@ -328,7 +328,8 @@ def _compute_loss(pivot: SentenceEncoder | None, scale: float, engine: Any, batc
         pivot_embeddings = batch["pivot_embeddings"]
     else:
         assert pivot is not None
-        with torch.no_grad():
+        # The frozen pivot runs in float32 whatever the trainer's precision (as the cache, filled outside it, does).
+        with torch.no_grad(), torch.autocast(batch["pivot_input_ids"].device.type, enabled=False):
             pivot_embeddings = pivot(batch["pivot_input_ids"], batch["pivot_attention_mask"])
     return cross_model_loss(batch, target_embeddings, pivot_embeddings, scale)
 

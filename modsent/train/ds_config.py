@@ -23,7 +23,7 @@ __all__ = ["DS_CONFIG_DIR", "DeepSpeedConfigError", "resolve_ds_config_path", "r
 #: The repository's ``ds_configs/`` (``zero0`` … ``zero3``, ``zero3_offload``).
 DS_CONFIG_DIR = Path(__file__).resolve().parents[2] / "ds_configs"
 
-ResolvedPrecision = Literal["bf16", "fp16", "fp32"]
+ResolvedPrecision = Literal["bf16", "bf16_mixed", "fp16", "fp32"]
 
 
 class DeepSpeedConfigError(ModsentError):
@@ -57,8 +57,8 @@ def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and not cuda:
         raise DeepSpeedConfigError("trainer.precision=fp16 needs a CUDA device; use fp32 or bf16 on CPU (or auto)")
-    if precision not in ("bf16", "fp16", "fp32"):
-        raise DeepSpeedConfigError(f"trainer.precision must be auto, bf16, fp16 or fp32, got {precision!r}")
+    if precision not in ("bf16", "bf16_mixed", "fp16", "fp32"):
+        raise DeepSpeedConfigError(f"trainer.precision must be auto, bf16, bf16_mixed, fp16 or fp32, got {precision!r}")
     return precision  # type: ignore[return-value]
 
 

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 from modsent.errors import ModsentError
 
-Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Precision = Literal["auto", "bf16", "bf16_mixed", "fp16", "fp32"]
 Schedule = Literal["constant", "warmup_linear"]
 
 #: Fields that change where and how often things are written, not what is trained: a checkpoint
@@ -29,6 +29,20 @@ class TrainerConfig:
     ``ds_config`` is a JSON file or the name of one in the repository's ``ds_configs/``
     (``zero0`` … ``zero3``, ``zero3_offload``). Batch sizes, accumulation, clipping and precision
     come from here and are written into the DeepSpeed config; the JSON holds only ZeRO settings.
+
+    ``precision``:
+
+    - ``fp32``: everything in float32 — what the reference trains with (the paper's setting).
+    - ``bf16`` / ``fp16``: DeepSpeed's mixed precision. The engine casts the *whole* module to
+      that dtype (frozen parts too: alignment's frozen target encoder then runs in bf16, while
+      the pivot, outside the engine, stays fp32) and keeps float32 master weights of the
+      trainable parameters in the optimizer. Halves parameter memory (ZeRO partitions).
+    - ``bf16_mixed``: weights stay float32 — trainable and frozen alike, each module in the dtype
+      it was loaded in — and each training forward runs under ``torch.autocast(bfloat16)``: bf16
+      matmuls, float32 weights, gradients, optimizer and loss scores; evaluation runs in float32.
+      Alignment's pivot always runs in float32. Measured on the CPU accelerator: the same held-out
+      retrieval as fp32 within one point (tests/align/test_precision.py).
+    - ``auto``: ``bf16`` on a CUDA device that supports it (else ``fp16``), ``fp32`` on CPU.
 
     Run length: ``max_steps`` optimiser steps when set, otherwise ``epochs`` passes over the data.
     ``global_batch_size`` is what one optimiser step sees, summed over every rank and accumulation
