@@ -428,7 +428,8 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         cache = PivotCache.open_or_create(cfg.pivot_cache, _pivot_identity(cfg.pivot, load_pivot()), cfg.cache_dtype)
     collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache)
     try:
-        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], cfg.trainer.micro_batch(dist_info.world_size),
+        micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
+        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], micro_batch,
                                     "cross", seed=cfg.trainer.seed, rank=dist_info.rank,
                                     world_size=dist_info.world_size, group_by_length=cfg.data.group_by_length,
                                     use_hard_negatives=cfg.data.use_hard_negatives, collate=collate)

@@ -215,7 +215,9 @@ def encoder_fingerprint(path: str | os.PathLike) -> str:
     '3f7a…'
     """
     root = Path(path)
-    files = (sorted(root.glob("*.safetensors")) + sorted(root.glob("*_Dense/model.safetensors"))) if root.is_dir() else []
+    files = []
+    if root.is_dir():
+        files = sorted(root.glob("*.safetensors")) + sorted(root.glob("*_Dense/model.safetensors"))
     if not files:
         raise AdapterError(f"{root}: no *.safetensors weights found; the base encoder must be a directory written "
                            "by SentenceEncoder.save or save_pretrained(safe_serialization=True)")

@@ -46,7 +46,8 @@ class DenseHead(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "tanh") -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise DenseModuleError(f"Dense activation {activation!r} is not supported; use one of {', '.join(ACTIVATIONS)}")
+            raise DenseModuleError(
+                f"Dense activation {activation!r} is not supported; use one of {', '.join(ACTIVATIONS)}")
         self.in_features, self.out_features, self.activation = int(in_features), int(out_features), activation
         self.linear = nn.Linear(self.in_features, self.out_features, bias=bias)
 

@@ -243,7 +243,8 @@ class SentenceEncoder(nn.Module):
         self.default_prompt_name = default_prompt_name
         hidden = self._hidden_size()
         if dense is not None and dense.in_features != hidden:
-            raise EncoderLoadError(f"the Dense module takes {dense.in_features} features but the encoder gives {hidden}")
+            raise EncoderLoadError(
+                f"the Dense module takes {dense.in_features} features but the encoder gives {hidden}")
         if self.tokenizer.pad_token_id is None:
             raise EncoderLoadError("the tokenizer has no padding token; set tokenizer.pad_token before building the encoder")
 
@@ -280,7 +281,8 @@ class SentenceEncoder(nn.Module):
                       prompts=layout["prompts"], default_prompt_name=layout["default_prompt_name"])
         logger.info("loaded %s from %s: %s pooling%s, max_seq_length %d%s%s", type(backbone).__name__, root,
                     encoder.pooling, ", Dense" if encoder.dense is not None else "", encoder.max_seq_length,
-                    ", normalized" if encoder.normalize else "", f", prompt {encoder.prompt!r}" if encoder.prompt else "")
+                    ", normalized" if encoder.normalize else "",
+                    f", prompt {encoder.prompt!r}" if encoder.prompt else "")
         return encoder
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -330,7 +332,7 @@ class SentenceEncoder(nn.Module):
         })
 
     def set_max_seq_length(self, requested: int) -> int:
-        """Truncate texts at ``requested`` tokens from now on, capped by the model's position table; returns the length set.
+        """Truncate texts at ``requested`` tokens from now on (capped by the position table); returns the length set.
 
         Evaluation uses it: an encoder trained on 64-token pairs still reads 512-token passages.
         """

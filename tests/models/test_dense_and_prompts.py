@@ -60,6 +60,12 @@ def test_saved_labse_layout_keeps_its_dense_module_in_safetensors(labse_dir: Pat
     torch.testing.assert_close(weights["linear.weight"], encoder.dense.linear.weight, rtol=0, atol=0)
     np.testing.assert_allclose(_st_encode(saved, TEXTS), encoder.encode(TEXTS), atol=1e-5)
 
+    from modsent.models.adapter import encoder_fingerprint
+
+    with torch.no_grad():
+        encoder.dense.linear.bias.add_(0.1)  # only the Dense weights differ: adapters and pivot caches must notice
+    assert encoder_fingerprint(encoder.save(tmp_path / "other_dense")) != encoder_fingerprint(saved)
+
 
 def test_a_legacy_pytorch_bin_dense_module_is_read_safely(model_cache: Path, tmp_path: Path) -> None:
     legacy = _labse_shaped(tiny_bert_mlm(cache_dir=model_cache), tmp_path / "legacy", safe_serialization=False)
