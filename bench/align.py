@@ -61,7 +61,7 @@ def _config(work: Path, lang: str, output: Path, steps: int, cache: Path | None)
     return load_config(AlignConfig, Path(__file__).resolve().parents[1] / "configs" / "align.yaml", [
         f"pivot={work / 'pivot'}", f"target={work / 'target'}", f"lang={lang}", f"output={output}",
         f"data.paraphrase=[{work / 'corpus'}]", f"max_seq_length={MAX_SEQ_LENGTH}",
-        f"pivot_cache={cache if cache is not None else 'null'}", f"trainer.micro_batch_size={BATCH_SIZE}",
+        f"pivot_cache={cache if cache is not None else 'null'}", f"trainer.global_batch_size={BATCH_SIZE}",
         f"trainer.max_steps={steps}", "trainer.resume=none", "trainer.eval_every=0", "trainer.save_every=0",
         "trainer.eval_at_start=false", "trainer.progress_bar=false", "trainer.log_every=1000"])
 

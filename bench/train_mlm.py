@@ -94,7 +94,8 @@ def build_trainer(size: dict[str, int], ds_config: str, output_dir: Path, precis
     task = TrainTask(model=make_model(size), train_batches=RepeatedBatch(batch),
                      compute_loss=lambda engine, b: engine(**b).loss,
                      count_tokens=lambda b: int(b["attention_mask"].sum()))
-    cfg = TrainerConfig(ds_config=ds_config, micro_batch_size=size["batch"], lr=LR, schedule="constant",
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))  # every rank steps on its own batch of size["batch"] rows
+    cfg = TrainerConfig(ds_config=ds_config, global_batch_size=size["batch"] * ranks, lr=LR, schedule="constant",
                         max_steps=10**9, output_dir=str(output_dir), eval_at_start=False, progress_bar=False,
                         resume="none", precision=precision)
     return Trainer(task, cfg)

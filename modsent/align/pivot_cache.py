@@ -70,6 +70,7 @@ class PivotIdentity:
     pooling: str
     normalize: bool
     dim: int
+    prompt: str = ""  # the pivot's default prompt, put before every sentence it embeds
 
 
 def sentence_keys(texts: Sequence[str]) -> np.ndarray:

@@ -98,7 +98,7 @@ def _default_trainer() -> TrainerConfig:
     # The seed: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
     # ZeRO-0: the only trained weights are the adapter's, too few to be worth partitioning.
     return TrainerConfig(ds_config="zero0", lr=1e-4, adam_eps=1e-6, weight_decay=0.01, schedule="constant",
-                         warmup_steps=0, micro_batch_size=128, epochs=1.0, max_grad_norm=1.0,
+                         warmup_steps=0, global_batch_size=128, epochs=1.0, max_grad_norm=1.0,
                          output_dir=DEFAULT_TRAINER_OUTPUT, save_every=1000, eval_every=500)
 
 
@@ -346,7 +346,8 @@ def _compute_loss(pivot: SentenceEncoder | None, scale: float, engine: Any, batc
         pivot_embeddings = batch["pivot_embeddings"]
     else:
         assert pivot is not None
-        with torch.no_grad():
+        # The frozen pivot runs in float32 whatever the trainer's precision (as the cache, filled outside it, does).
+        with torch.no_grad(), torch.autocast(batch["pivot_input_ids"].device.type, enabled=False):
             pivot_embeddings = pivot(batch["pivot_input_ids"], batch["pivot_attention_mask"])
     return cross_model_loss(batch, target_embeddings, pivot_embeddings, scale)
 
@@ -403,7 +404,8 @@ class AlignJob:
 
 def _pivot_identity(pivot_path: str, pivot: SentenceEncoder) -> PivotIdentity:
     return PivotIdentity(fingerprint=encoder_fingerprint(pivot_path), max_seq_length=pivot.max_seq_length,
-                         pooling=pivot.pooling, normalize=pivot.normalize, dim=pivot.embedding_dim)
+                         pooling=pivot.pooling, normalize=pivot.normalize, dim=pivot.embedding_dim,
+                         prompt=pivot.prompt)
 
 
 def _export(cfg: AlignConfig, adapter_shape: tuple[int, int], module: nn.Module, state_dict: dict[str, torch.Tensor],
@@ -444,7 +446,8 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         cache = PivotCache.open_or_create(cfg.pivot_cache, _pivot_identity(cfg.pivot, load_pivot()), cfg.cache_dtype)
     collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache)
     try:
-        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], cfg.trainer.micro_batch_size,
+        micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
+        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang], micro_batch,
                                     "cross", seed=cfg.trainer.seed, rank=dist_info.rank,
                                     world_size=dist_info.world_size, group_by_length=cfg.data.group_by_length,
                                     use_hard_negatives=cfg.data.use_hard_negatives, collate=collate)

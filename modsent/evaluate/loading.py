@@ -16,7 +16,7 @@ import numpy as np
 
 from modsent.errors import ModsentError
 from modsent.evaluate.encoders import Encoder, SingleModelEncoder
-from modsent.evaluate.runner import EvaluateConfig, run_evaluation
+from modsent.evaluate.runner import EVAL_MAX_SEQ_LENGTH, EvaluateConfig, run_evaluation
 from modsent.io import fingerprint, sha256_json
 from modsent.languages import resolve
 
@@ -26,12 +26,14 @@ __all__ = ["ModularModelEncoder", "UnalignedView", "load_encoder", "run_evaluate
 class ModularModelEncoder:
     """The evaluator's view of a :class:`~modsent.models.modular.ModularEncoder`."""
 
-    def __init__(self, path: str | os.PathLike, batch_size: int = 64, max_loaded: int = 4) -> None:
+    def __init__(self, path: str | os.PathLike, batch_size: int = 64, max_loaded: int = 4,
+                 max_seq_length: int = EVAL_MAX_SEQ_LENGTH) -> None:
         from modsent.models.modular import ModularEncoder
 
-        self.model = ModularEncoder(path, max_loaded=max_loaded)
+        self.model = ModularEncoder(path, max_loaded=max_loaded, max_seq_length=max_seq_length)
         self.batch_size = batch_size
-        self.fingerprint = sha256_json([fingerprint(path), fingerprint(Path(path) / "modular.json")])
+        self.fingerprint = sha256_json([fingerprint(path), fingerprint(Path(path) / "modular.json"),
+                                        {"max_seq_length": max_seq_length}])
 
     def effective_aligned(self, lang: str, aligned: bool) -> bool:
         # The pivot has no adapter: its monolingual and aligned spaces are one.
@@ -55,25 +57,32 @@ class UnalignedView:
         return self.modular.encode(texts, lang, aligned=False)
 
 
-def load_encoder(path: str | os.PathLike, batch_size: int = 64) -> Encoder:
-    """An encoder for a modular model directory or a single (sentence-transformers/transformers) model."""
+def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: int = EVAL_MAX_SEQ_LENGTH) -> Encoder:
+    """An encoder for a modular model directory or a single (sentence-transformers/transformers) model.
+
+    Every model reads up to ``max_seq_length`` tokens (capped by its position table), whatever
+    length it was trained at: the reference evaluates at 512.
+    """
     path = Path(path)
     if not path.exists():
         raise ModsentError(f"model {path} does not exist")
     if (path / "modular.json").exists():
-        return ModularModelEncoder(path, batch_size)
+        return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length)
     from modsent.models.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(path).eval()
+    length = encoder.set_max_seq_length(max_seq_length)
     return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True),
-                              batch_size=batch_size, fingerprint=fingerprint(path))
+                              batch_size=batch_size,
+                              fingerprint=sha256_json([fingerprint(path), {"max_seq_length": length}]))
 
 
 def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Load every model named in ``config.models`` and evaluate them side by side."""
     if not config.models:
         raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
-    encoders = {name: load_encoder(path, config.batch_size) for name, path in config.models.items()}
+    encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length)
+                for name, path in config.models.items()}
     if config.compare_unaligned:
         for name, encoder in list(encoders.items()):
             if isinstance(encoder, ModularModelEncoder):

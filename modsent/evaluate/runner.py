@@ -50,12 +50,15 @@ from modsent.io import atomic_write_json
 from modsent.languages import resolve
 
 __all__ = ["EvaluateConfig", "STSDatasetConfig", "BelebeleConfig", "BitextConfig", "run_evaluation", "TASKS",
-           "LanguageCodes", "load_sts_dataset"]
+           "LanguageCodes", "load_sts_dataset",
+           "EVAL_MAX_SEQ_LENGTH"]
 
 logger = logging.getLogger(__name__)
 
 TaskName = Literal["sts", "belebele", "belebele_retrieval", "bitext"]
 TASKS: tuple[str, ...] = ("sts", "belebele", "belebele_retrieval", "bitext")
+#: The reference evaluates every encoder at 512 tokens (eval_utils.py, eval_sts_str.py), not at its training length.
+EVAL_MAX_SEQ_LENGTH = 512
 
 
 @dataclass
@@ -101,6 +104,8 @@ class EvaluateConfig:
     belebele: BelebeleConfig = field(default_factory=BelebeleConfig)
     bitext: list[BitextConfig] = field(default_factory=list)
     batch_size: int = 64  # for the encoders the CLI builds
+    # tokens every encoder reads (capped by each model's positions), whatever length it was trained at
+    max_seq_length: int = EVAL_MAX_SEQ_LENGTH
     margin_k: int = 4
     retrieval_scoring: list[Literal["cosine", "margin"]] = field(default_factory=lambda: ["cosine", "margin"])
     query_chunk: int = 16_384  # FAISS search shards
@@ -115,6 +120,8 @@ class EvaluateConfig:
         for name in ("batch_size", "margin_k", "query_chunk", "database_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_seq_length < 2:
+            raise ValueError(f"max_seq_length must be >= 2, got {self.max_seq_length}")
 
     def active_tasks(self) -> list[str]:
         """The configured tasks, or every task with data when none are listed; a listed task without data raises."""

@@ -204,25 +204,28 @@ def _cached_file_hash(path: str, size: int, mtime_ns: int) -> str:
 
 
 def encoder_fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 over the weight files (``*.safetensors``) at the top of an encoder directory.
+    """SHA-256 over the weight files (``*.safetensors``) at the top of an encoder directory and its Dense module.
 
     Identifies the weights an adapter was trained on, whatever the directory is called or where
-    it was copied; an adapter directory or other sub-folders inside it do not count. File hashes
+    it was copied; an adapter directory or other sub-folders inside it do not count (a
+    sentence-transformers ``*_Dense/model.safetensors`` does: it changes the embeddings). File hashes
     are memoised per (path, size, mtime), so routing back to an encoder costs no rehash.
 
     >>> encoder_fingerprint("runs/train/deu_Latn/artifacts/model")  # doctest: +SKIP
     '3f7a…'
     """
     root = Path(path)
-    files = sorted(root.glob("*.safetensors")) if root.is_dir() else []
+    files = []
+    if root.is_dir():
+        files = sorted(root.glob("*.safetensors")) + sorted(root.glob("*_Dense/model.safetensors"))
     if not files:
         raise AdapterError(f"{root}: no *.safetensors weights found; the base encoder must be a directory written "
                            "by SentenceEncoder.save or save_pretrained(safe_serialization=True)")
     digest = hashlib.sha256()
     for file in files:
         stat = file.stat()
-        digest.update(file.name.encode() + b"\0" + _cached_file_hash(str(file.resolve()), stat.st_size,
-                                                                    stat.st_mtime_ns).encode())
+        content = _cached_file_hash(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + content.encode())
     return digest.hexdigest()
 
 

@@ -9,6 +9,12 @@ tokenizer files) in the long-standing format every sentence-transformers version
 ``SentenceTransformer(path)`` returns the same embeddings; :meth:`SentenceEncoder.from_pretrained`
 reads such a directory back, or any plain ``transformers`` directory (mean pooling).
 
+Modules: Transformer → Pooling (mean, CLS or max) → optional ``Dense`` (LaBSE's 768→768 tanh
+layer, :class:`~modsent.models.dense.DenseHead`, trained with the rest) → optional Normalize.
+The default prompt of ``config_sentence_transformers.json`` (``prompts`` +
+``default_prompt_name``, e.g. e5's ``"query: "``) is put before every text this encoder
+tokenises — training, alignment, evaluation and ``encode`` alike — as ``SentenceTransformer.encode`` does.
+
 >>> encoder = SentenceEncoder.from_pretrained("runs/train/artifacts/model")  # doctest: +SKIP
 >>> encoder.encode(["Ein Satz.", "Noch einer."], lang="deu_Latn").shape  # doctest: +SKIP
 (2, 768)
@@ -30,6 +36,7 @@ from torch import nn
 
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_output_file
+from modsent.models.dense import DenseHead
 from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
@@ -39,6 +46,7 @@ __all__ = [
     "SentenceEncoder",
     "Features",
     "pad_token_ids",
+    "position_limit",
     "encode_file",
 ]
 
@@ -51,7 +59,10 @@ Features = dict[str, torch.Tensor]  # {"input_ids": (n, seq), "attention_mask": 
 _ST_TRANSFORMER = "sentence_transformers.models.Transformer"
 _ST_POOLING = "sentence_transformers.models.Pooling"
 _ST_NORMALIZE = "sentence_transformers.models.Normalize"
-_ST_TYPE_SUFFIXES = {"Transformer": "transformer", "Pooling": "pooling", "Normalize": "normalize"}
+_ST_DENSE = "sentence_transformers.models.Dense"
+_ST_TYPE_SUFFIXES = {"Transformer": "transformer", "Pooling": "pooling", "Dense": "dense", "Normalize": "normalize"}
+_MODULE_ORDER = ("transformer", "pooling", "dense", "normalize")
+_DENSE_DIR = "2_Dense"
 _LEGACY_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
                         "max": "pooling_mode_max_tokens"}
 _OTHER_LEGACY_POOLING_KEYS = ("pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
@@ -144,7 +155,7 @@ def _module_kind(entry: Mapping[str, Any], modules_json: Path) -> str:
     kind = _ST_TYPE_SUFFIXES.get(str(entry.get("type", "")).rsplit(".", 1)[-1])
     if kind is None:
         raise EncoderLoadError(
-            f"{modules_json}: module {entry.get('type')!r} is not supported (only Transformer, Pooling "
+            f"{modules_json}: module {entry.get('type')!r} is not supported (only Transformer, Pooling, Dense "
             "and Normalize); re-export the model without it")
     return kind
 
@@ -162,19 +173,43 @@ def _pooling_from_config(config: Mapping[str, Any], source: Path) -> str:
     return modes[0]
 
 
+def _read_prompts(root: Path) -> tuple[dict[str, str], str | None]:
+    """``prompts`` and ``default_prompt_name`` of ``config_sentence_transformers.json`` (none when absent)."""
+    path = root / "config_sentence_transformers.json"
+    if not path.is_file():
+        return {}, None
+    config = _read_json(path)
+    prompts, default = config.get("prompts") or {}, config.get("default_prompt_name")
+    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+        raise EncoderLoadError(f"{path}: 'prompts' must map prompt names to strings, got {prompts!r}")
+    if default is not None and default not in prompts:
+        raise EncoderLoadError(f"{path}: default_prompt_name {default!r} is not one of the prompts {sorted(prompts)}")
+    return dict(prompts), default
+
+
 def _read_sentence_transformers_layout(root: Path) -> dict[str, Any]:
-    """Read ``modules.json`` and module configs: where the transformer lives, pooling, max length, normalisation."""
+    """Read ``modules.json`` and module configs: transformer dir, pooling, Dense, normalisation, max length, prompts."""
     modules_json = root / "modules.json"
     entries = sorted(_read_json(modules_json), key=lambda e: e.get("idx", 0))
     kinds = [_module_kind(entry, modules_json) for entry in entries]
-    if not kinds or kinds[0] != "transformer" or kinds.count("transformer") != 1:
-        raise EncoderLoadError(f"{modules_json}: expected one Transformer module first, found {kinds}")
+    if kinds != [kind for kind in _MODULE_ORDER if kind in kinds] or kinds[:1] != ["transformer"] or (
+            "dense" in kinds and "pooling" not in kinds):
+        raise EncoderLoadError(f"{modules_json}: modules {kinds} are not Transformer → Pooling → [Dense] → "
+                               "[Normalize], each at most once; re-export the model in that layout")
+    prompts, default_prompt_name = _read_prompts(root)
     layout: dict[str, Any] = {"transformer_dir": root / entries[0].get("path", ""), "pooling": "mean",
-                              "normalize": "normalize" in kinds, "max_seq_length": None}
+                              "normalize": "normalize" in kinds, "max_seq_length": None, "dense": None,
+                              "prompts": prompts, "default_prompt_name": default_prompt_name}
     for entry, kind in zip(entries, kinds):
         if kind == "pooling":
             config_path = root / entry["path"] / "config.json"
-            layout["pooling"] = _pooling_from_config(_read_json(config_path), config_path)
+            config = _read_json(config_path)
+            layout["pooling"] = _pooling_from_config(config, config_path)
+            if default_prompt_name and prompts[default_prompt_name] and not config.get("include_prompt", True):
+                raise EncoderLoadError(f"{config_path}: include_prompt false (pooling that skips the prompt's "
+                                       "tokens) is not supported")
+        elif kind == "dense":
+            layout["dense"] = DenseHead.load(root / entry["path"])
     sbert_config = layout["transformer_dir"] / "sentence_bert_config.json"
     if sbert_config.is_file():
         layout["max_seq_length"] = _read_json(sbert_config).get("max_seq_length")
@@ -186,13 +221,16 @@ class SentenceEncoder(nn.Module):
 
     ``backbone`` is the encoder network (returns ``last_hidden_state``), ``tokenizer`` a
     ``transformers`` tokenizer; ``pooling`` is ``mean``, ``cls`` or ``max``; texts are truncated
-    to ``max_seq_length`` tokens; ``normalize`` L2-normalises every embedding (saved as a
-    sentence-transformers ``Normalize`` module). Wrapping modules (the alignment stage's adapter)
-    reach the network as ``encoder.backbone``.
+    to ``max_seq_length`` tokens; ``dense`` (optional) transforms the pooled embedding;
+    ``normalize`` L2-normalises every embedding (saved as a sentence-transformers ``Normalize``
+    module). ``prompts`` / ``default_prompt_name`` are sentence-transformers' prompt settings:
+    the default prompt is prefixed to every text (:attr:`prompt`). Wrapping modules (the
+    alignment stage's adapter) reach the network as ``encoder.backbone``.
     """
 
     def __init__(self, backbone: nn.Module, tokenizer: Any, pooling: str = "mean", max_seq_length: int = 64,
-                 normalize: bool = False) -> None:
+                 normalize: bool = False, dense: DenseHead | None = None, prompts: Mapping[str, str] | None = None,
+                 default_prompt_name: str | None = None) -> None:
         super().__init__()
         if max_seq_length < 2:
             raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {max_seq_length}")
@@ -201,6 +239,16 @@ class SentenceEncoder(nn.Module):
         self.pooling = check_pooling_mode(pooling)
         self.max_seq_length = int(max_seq_length)
         self.normalize = bool(normalize)
+        self.dense = dense
+        self.prompts = dict(prompts or {})
+        if default_prompt_name is not None and default_prompt_name not in self.prompts:
+            raise EncoderLoadError(f"default_prompt_name {default_prompt_name!r} is not one of the prompts "
+                                   f"{sorted(self.prompts)}")
+        self.default_prompt_name = default_prompt_name
+        hidden = self._hidden_size()
+        if dense is not None and dense.in_features != hidden:
+            raise EncoderLoadError(
+                f"the Dense module takes {dense.in_features} features but the encoder gives {hidden}")
         if self.tokenizer.pad_token_id is None:
             raise EncoderLoadError("the tokenizer has no padding token; set tokenizer.pad_token before building the encoder")
 
@@ -221,7 +269,8 @@ class SentenceEncoder(nn.Module):
         if (root / "modules.json").is_file():
             layout = _read_sentence_transformers_layout(root)
         else:
-            layout = {"transformer_dir": root, "pooling": "mean", "normalize": False, "max_seq_length": None}
+            layout = {"transformer_dir": root, "pooling": "mean", "normalize": False, "max_seq_length": None,
+                      "dense": None, "prompts": {}, "default_prompt_name": None}
         model_dir: Path = layout["transformer_dir"]
         backbone = _load_backbone(model_dir)
         try:
@@ -231,9 +280,12 @@ class SentenceEncoder(nn.Module):
         require_vocabulary(tokenizer, model_dir, EncoderLoadError)
         length = max_seq_length or layout["max_seq_length"] or _length_limit(tokenizer, backbone.config)
         encoder = cls(backbone, tokenizer, pooling=pooling or layout["pooling"], max_seq_length=length,
-                      normalize=layout["normalize"] if normalize is None else normalize)
-        logger.info("loaded %s from %s: %s pooling, max_seq_length %d%s", type(backbone).__name__, root,
-                    encoder.pooling, encoder.max_seq_length, ", normalized" if encoder.normalize else "")
+                      normalize=layout["normalize"] if normalize is None else normalize, dense=layout["dense"],
+                      prompts=layout["prompts"], default_prompt_name=layout["default_prompt_name"])
+        logger.info("loaded %s from %s: %s pooling%s, max_seq_length %d%s%s", type(backbone).__name__, root,
+                    encoder.pooling, ", Dense" if encoder.dense is not None else "", encoder.max_seq_length,
+                    ", normalized" if encoder.normalize else "",
+                    f", prompt {encoder.prompt!r}" if encoder.prompt else "")
         return encoder
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -248,16 +300,16 @@ class SentenceEncoder(nn.Module):
     def write(self, directory: str | os.PathLike, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
         """Write the sentence-transformers files into the existing ``directory`` (see :meth:`save`).
 
-        ``state_dict`` (this module's keys, ``backbone.…``) replaces the live weights, e.g. the
-        full weights a DeepSpeed engine gathers from its partitions.
+        ``state_dict`` (this module's keys, ``backbone.…``, ``dense.…``) replaces the live weights,
+        e.g. the full weights a DeepSpeed engine gathers from its partitions.
         """
         import transformers
 
         directory = Path(directory)
-        weights = None
+        weights = dense_weights = None
         if state_dict is not None:
-            prefix = "backbone."
-            weights = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+            weights = _with_prefix(state_dict, "backbone.")
+            dense_weights = _with_prefix(state_dict, "dense.")
         self.backbone.save_pretrained(directory, state_dict=weights, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         atomic_write_json(directory / "sentence_bert_config.json",
@@ -268,15 +320,30 @@ class SentenceEncoder(nn.Module):
         atomic_write_json(directory / "1_Pooling" / "config.json", pooling_config)
         modules = [{"idx": 0, "name": "0", "path": "", "type": _ST_TRANSFORMER},
                    {"idx": 1, "name": "1", "path": "1_Pooling", "type": _ST_POOLING}]
+        if self.dense is not None:
+            self.dense.write(directory / _DENSE_DIR, dense_weights)
+            modules.append({"idx": 2, "name": "2", "path": _DENSE_DIR, "type": _ST_DENSE})
         if self.normalize:
-            (directory / "2_Normalize").mkdir(exist_ok=True)
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": _ST_NORMALIZE})
+            index = len(modules)
+            (directory / f"{index}_Normalize").mkdir(exist_ok=True)
+            modules.append({"idx": index, "name": str(index), "path": f"{index}_Normalize", "type": _ST_NORMALIZE})
         atomic_write_json(directory / "modules.json", modules)
         atomic_write_json(directory / "config_sentence_transformers.json", {
             "__version__": {"sentence_transformers": _installed_version("sentence-transformers"),
                             "transformers": transformers.__version__, "pytorch": torch.__version__},
-            "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine",
+            "prompts": self.prompts, "default_prompt_name": self.default_prompt_name, "similarity_fn_name": "cosine",
         })
+
+    def set_max_seq_length(self, requested: int) -> int:
+        """Truncate texts at ``requested`` tokens from now on (capped by the position table); returns the length set.
+
+        Evaluation uses it: an encoder trained on 64-token pairs still reads 512-token passages.
+        """
+        if requested < 2:
+            raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {requested}")
+        limit = position_limit(self.backbone.config)
+        self.max_seq_length = min(int(requested), limit) if limit else int(requested)
+        return self.max_seq_length
 
     # ------------------------------------------------------------------ tokenising
 
@@ -286,9 +353,17 @@ class SentenceEncoder(nn.Module):
         return hasattr(self.tokenizer, "src_lang")
 
     @property
-    def embedding_dim(self) -> int:
+    def prompt(self) -> str:
+        """The text put before every input: the default prompt, or "" when the model names none."""
+        return self.prompts[self.default_prompt_name] if self.default_prompt_name else ""
+
+    def _hidden_size(self) -> int:
         config = self.backbone.config
         return int(getattr(config, "hidden_size", None) or config.d_model)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.dense.out_features if self.dense is not None else self._hidden_size()
 
     @property
     def device(self) -> torch.device:
@@ -300,7 +375,7 @@ class SentenceEncoder(nn.Module):
         ``langs`` is one code for all texts or one per text; it is required when
         :attr:`needs_lang` (texts are then tokenised in one call per language) and ignored otherwise.
         """
-        texts = list(texts)
+        texts = [self.prompt + text for text in texts] if self.prompt else list(texts)
         if not self.needs_lang:
             return self._call_tokenizer(texts)
         if langs is None:
@@ -341,6 +416,8 @@ class SentenceEncoder(nn.Module):
         """Sentence embeddings ``(n, dim)`` of padded token ids ``(n, seq)``."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         embeddings = pool(hidden, attention_mask, self.pooling)
+        if self.dense is not None:
+            embeddings = self.dense(embeddings)
         return nn.functional.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
     @torch.no_grad()
@@ -376,11 +453,22 @@ class SentenceEncoder(nn.Module):
 _ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")
 
 
-def _length_limit(tokenizer: Any, config: Any) -> int:
-    """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
+def _with_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``state_dict`` under ``prefix``, with the prefix cut off."""
+    return {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+
+
+def position_limit(config: Any) -> int | None:
+    """How many tokens the model's position table holds (None when the config does not say)."""
     positions = getattr(config, "max_position_embeddings", None)
     if positions and getattr(config, "model_type", None) in _ROBERTA_LIKE:
         positions -= (config.pad_token_id or 0) + 1  # RoBERTa position ids start after the padding index
+    return positions if isinstance(positions, int) and positions > 1 else None
+
+
+def _length_limit(tokenizer: Any, config: Any) -> int:
+    """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
+    positions = position_limit(config)
     usable = [v for v in (getattr(tokenizer, "model_max_length", None), positions)
               if isinstance(v, int) and 1 < v < 1_000_000]
     return min(usable) if usable else 512

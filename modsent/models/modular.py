@@ -143,8 +143,10 @@ def read_modular_manifest(root: str | os.PathLike) -> tuple[str, dict[str, Langu
 class _Loaded:
     """A language's encoder in memory, with its adapter attached (if it has one)."""
 
-    def __init__(self, module: LanguageModule, device: torch.device) -> None:
+    def __init__(self, module: LanguageModule, device: torch.device, max_seq_length: int | None) -> None:
         self.encoder = SentenceEncoder.from_pretrained(module.encoder).to(device).eval()
+        if max_seq_length is not None:
+            self.encoder.set_max_seq_length(max_seq_length)
         self.adapter = None
         if module.adapter is not None:
             self.adapter = ParallelAdapter.load(module.adapter, base_path=module.encoder).attach(self.encoder)
@@ -155,14 +157,18 @@ class ModularEncoder:
 
     ``max_loaded``: how many language encoders may be in memory at once (least recently used
     are dropped first). ``device``: where encoders run (default: CUDA when available, else CPU).
+    ``max_seq_length``: truncate every language's input there (capped by each model's position
+    table) instead of at each encoder's saved training length — what evaluation does.
     """
 
-    def __init__(self, path: str | os.PathLike, max_loaded: int = 4, device: str | torch.device | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, max_loaded: int = 4, device: str | torch.device | None = None,
+                 max_seq_length: int | None = None) -> None:
         if max_loaded < 1:
             raise ModularModelError(f"max_loaded must be >= 1, got {max_loaded}")
         self.root = Path(path)
         self.pivot, self.modules = read_modular_manifest(self.root)
         self.max_loaded = max_loaded
+        self.max_seq_length = max_seq_length
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
@@ -189,7 +195,7 @@ class ModularEncoder:
             return self._loaded[code]
         while len(self._loaded) >= self.max_loaded:
             self._loaded.popitem(last=False)
-        loaded = self._loaded[code] = _Loaded(self.modules[code], self.device)
+        loaded = self._loaded[code] = _Loaded(self.modules[code], self.device, self.max_seq_length)
         return loaded
 
     def _check_aligned(self, code: str, aligned: bool) -> None:

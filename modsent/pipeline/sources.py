@@ -101,6 +101,10 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
 }
 
 
+#: Bumped when an importer writes something different: cached imports of an older layout are redone.
+_IMPORT_LAYOUTS = {"e5-small": 2}  # 2: the "query: " prompt is the default
+
+
 def _package_version(name: str) -> str:
     from importlib import metadata
 
@@ -134,7 +138,8 @@ def resolve_source(value: str | os.PathLike, languages: list[str] | None = None)
 
 
 def _import_once(name: str, langs: list[str], importer: Callable[[Path, list[str]], Path]) -> Path:
-    key = sha256_json([name, _package_version(name), langs if name == "django-parallel" else []])[:16]
+    layout = [_IMPORT_LAYOUTS[name]] if name in _IMPORT_LAYOUTS else []
+    key = sha256_json([name, _package_version(name), langs if name == "django-parallel" else [], *layout])[:16]
     out = _cache_root() / f"{name}-{key}"
     out.parent.mkdir(parents=True, exist_ok=True)
     # Two runs importing at once: one converts, the other waits and reuses the result.

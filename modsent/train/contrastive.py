@@ -62,7 +62,7 @@ class ContrastiveConfigError(ModsentError):
 def _default_trainer() -> TrainerConfig:
     # The seed's fit(): AdamW lr 2e-5, eps 1e-6, weight decay 0.01, clipping 1, constant LR, one epoch.
     return TrainerConfig(output_dir="runs/train", ds_config="zero1", lr=2e-5, adam_eps=1e-6, schedule="constant",
-                         warmup_steps=0, micro_batch_size=32, epochs=1.0, save_every=1000, eval_every=1000)
+                         warmup_steps=0, global_batch_size=32, epochs=1.0, save_every=1000, eval_every=1000)
 
 
 @dataclass
@@ -91,8 +91,10 @@ class ContrastiveConfig:
     ``artifacts/model``), an NLLB/M2M100 translation model (its encoder is used) or a
     sentence-transformers directory. ``corpus``: paraphrase corpus (``modsent.corpus`` layouts);
     ``datasets``: the dataset names to use (empty = all). ``langs``: languages to train on, any
-    code the registry resolves. ``trainer.micro_batch_size`` is the batch per rank; the
-    contrastive batch is ``micro_batch_size × ranks`` pairs. ``eval_corpus``: held-out
+    code the registry resolves. ``trainer.global_batch_size`` pairs per step, on any number of
+    ranks; every anchor sees the positives of the whole batch (gathered from every rank) as
+    negatives. ``trainer.grad_accum`` > 1 splits the step into batches with fewer negatives
+    each: prefer ``loss.cached``. ``eval_corpus``: held-out
     paraphrases; the first ``eval_rows`` rows of each of its datasets measure anchor→positive
     retrieval accuracy.
     """
@@ -103,7 +105,7 @@ class ContrastiveConfig:
     train_type: TrainType = "mono"
     datasets: list[str] = field(default_factory=list)
     max_seq_length: int = 64
-    pooling: PoolingMode = "mean"
+    pooling: Optional[PoolingMode] = None  # null: the model's own (a sentence-transformers dir's, else mean)
     loss: ContrastiveLossConfig = field(default_factory=ContrastiveLossConfig)
     group_by_length: bool = False
     length_group_batches: int = 16
@@ -243,8 +245,9 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     encoder = SentenceEncoder.from_pretrained(cfg.model, pooling=cfg.pooling, max_seq_length=cfg.max_seq_length)
     if cfg.gradient_checkpointing:
         encoder.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
     batches = ParaphraseBatches(
-        datasets, langs, cfg.trainer.micro_batch_size, cfg.train_type, seed=cfg.trainer.seed, rank=dist_info.rank,
+        datasets, langs, micro_batch, cfg.train_type, seed=cfg.trainer.seed, rank=dist_info.rank,
         world_size=dist_info.world_size, group_by_length=cfg.group_by_length,
         length_group_batches=cfg.length_group_batches, max_langs_per_batch=cfg.max_langs_per_batch,
         use_hard_negatives=cfg.use_hard_negatives, collate=TokenizeBatch(encoder),
@@ -252,7 +255,7 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     evaluator = None
     if cfg.eval_corpus is not None:
         evaluator = RetrievalEvaluator(encoder, open_corpus(cfg.eval_corpus), langs, cfg.train_type, cfg.eval_rows,
-                                       cfg.eval_batch_size or cfg.trainer.micro_batch_size, dist_info.device)
+                                       cfg.eval_batch_size or micro_batch, dist_info.device)
     recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
     task = TrainTask(
         model=encoder,

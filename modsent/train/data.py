@@ -89,7 +89,7 @@ class ShardedBatches:
             raise TooLittleDataError(
                 f"{num_examples} training examples do not fill one global batch of {global_batch} "
                 f"(micro_batch_size {micro_batch_size} × {world_size} ranks); "
-                "add data or lower trainer.micro_batch_size"
+                "add data or lower trainer.global_batch_size"
             )
         self.num_examples = num_examples
         self.micro_batch_size = micro_batch_size

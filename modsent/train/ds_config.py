@@ -23,7 +23,7 @@ __all__ = ["DS_CONFIG_DIR", "DeepSpeedConfigError", "resolve_ds_config_path", "r
 #: The repository's ``ds_configs/`` (``zero0`` … ``zero3``, ``zero3_offload``).
 DS_CONFIG_DIR = Path(__file__).resolve().parents[2] / "ds_configs"
 
-ResolvedPrecision = Literal["bf16", "fp16", "fp32"]
+ResolvedPrecision = Literal["bf16", "bf16_mixed", "fp16", "fp32"]
 
 
 class DeepSpeedConfigError(ModsentError):
@@ -57,8 +57,8 @@ def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision == "fp16" and not cuda:
         raise DeepSpeedConfigError("trainer.precision=fp16 needs a CUDA device; use fp32 or bf16 on CPU (or auto)")
-    if precision not in ("bf16", "fp16", "fp32"):
-        raise DeepSpeedConfigError(f"trainer.precision must be auto, bf16, fp16 or fp32, got {precision!r}")
+    if precision not in ("bf16", "bf16_mixed", "fp16", "fp32"):
+        raise DeepSpeedConfigError(f"trainer.precision must be auto, bf16, bf16_mixed, fp16 or fp32, got {precision!r}")
     return precision  # type: ignore[return-value]
 
 
@@ -98,20 +98,20 @@ def uses_offload(ds_config: dict[str, Any]) -> bool:
 def build_ds_config(cfg: TrainerConfig, world_size: int, device: torch.device) -> dict[str, Any]:
     """The dict to pass to ``deepspeed.initialize``: the JSON's ZeRO settings plus the trainer's values.
 
-    Sets batch sizes (``micro_batch_size × grad_accum × world_size``), clipping, precision
+    Sets batch sizes (the global batch and its per-rank share, :meth:`TrainerConfig.micro_batch`), clipping, precision
     (:func:`resolve_precision`), the ZeRO stage override and, when the optimizer is offloaded,
     an AdamW ``optimizer`` section from the trainer's lr/betas/eps/weight decay.
 
-    >>> ds = build_ds_config(TrainerConfig(ds_config="zero3", micro_batch_size=4), 2, torch.device("cpu"))
-    >>> ds["train_batch_size"], ds["zero_optimization"]["stage"], ds["bf16"]["enabled"]
-    (8, 3, False)
+    >>> ds = build_ds_config(TrainerConfig(ds_config="zero3", global_batch_size=8), 2, torch.device("cpu"))
+    >>> ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["zero_optimization"]["stage"], ds["bf16"]["enabled"]
+    (8, 4, 3, False)
     """
     source = resolve_ds_config_path(cfg.ds_config)
     config = _strip_comments(copy.deepcopy(_load_json(source)))
-    _set_owned(config, "train_micro_batch_size_per_gpu", cfg.micro_batch_size, source, "trainer.micro_batch_size")
+    _set_owned(config, "train_micro_batch_size_per_gpu", cfg.micro_batch(world_size), source,
+               "trainer.global_batch_size / (world size × trainer.grad_accum)")
     _set_owned(config, "gradient_accumulation_steps", cfg.grad_accum, source, "trainer.grad_accum")
-    _set_owned(config, "train_batch_size", cfg.micro_batch_size * cfg.grad_accum * world_size, source,
-               "trainer.micro_batch_size × trainer.grad_accum × world size")
+    _set_owned(config, "train_batch_size", cfg.global_batch_size, source, "trainer.global_batch_size")
     _set_owned(config, "gradient_clipping", cfg.max_grad_norm, source, "trainer.max_grad_norm")
     precision = resolve_precision(cfg.precision, device)
     for name in ("bf16", "fp16"):

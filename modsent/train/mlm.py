@@ -70,7 +70,7 @@ def _default_trainer() -> TrainerConfig:
     # weight decay 0, linear decay to 0 without warm-up, no gradient clipping, fp32, 128 blocks
     # per device x 2 accumulation steps, 3 epochs.
     return TrainerConfig(output_dir="runs/adapt", lr=5e-5, weight_decay=0.0, schedule="warmup_linear",
-                         warmup_steps=0, max_grad_norm=0.0, precision="fp32", micro_batch_size=128, grad_accum=2,
+                         warmup_steps=0, max_grad_norm=0.0, precision="fp32", global_batch_size=256, grad_accum=2,
                          max_steps=None, epochs=3.0)
 
 
@@ -82,12 +82,12 @@ class AdaptConfig:
     ``modsent vocab`` or null to keep the source vocabulary. ``train_files``/``valid_files``:
     UTF-8 text, one sentence or paragraph per line (globs allowed); without ``valid_files``,
     ``valid_fraction`` of the packed blocks is held out (5%, the reference's split). ``eval_batch_size``
-    defaults to ``trainer.micro_batch_size``.
+    defaults to the per-rank micro-batch (``trainer.global_batch_size / (ranks × grad_accum)``).
 
     The defaults are the reference's recipe: 256-token blocks of ``[CLS] line [SEP]`` sequences
     (:mod:`modsent.train.mlm_data`) and the trainer settings of ``_default_trainer`` (3 epochs,
-    128 × 2 blocks per step and device, lr 5e-5 decaying linearly, no warm-up, no weight decay,
-    no clipping, fp32). Override any of them under ``trainer:``.
+    256 blocks per optimizer step as 128 × 2 accumulation steps, lr 5e-5 decaying linearly, no
+    warm-up, no weight decay, no clipping, fp32). Override any of them under ``trainer:``.
     """
 
     model: str
@@ -272,9 +272,10 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
     ).directory)
     packed = PackedBlocks.open(packed_dir)
     collate = MLMBatches(packed.train, tokenizer, cfg.mlm_probability)
-    batches = ShardedBatches(len(packed.train), cfg.trainer.micro_batch_size, collate, rank=dist_info.rank,
+    micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
+    batches = ShardedBatches(len(packed.train), micro_batch, collate, rank=dist_info.rank,
                              world_size=dist_info.world_size, seed=cfg.trainer.seed)
-    evaluator = MLMEvaluator(collate, packed.valid, cfg.eval_batch_size or cfg.trainer.micro_batch_size, dist_info,
+    evaluator = MLMEvaluator(collate, packed.valid, cfg.eval_batch_size or micro_batch, dist_info,
                              cfg.trainer.seed)
     recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
     task = TrainTask(

@@ -207,8 +207,8 @@ class ParaphraseBatches:
             if loaded.num_rows < self.global_batch:
                 raise ParaphraseBatchError(
                     f"dataset '{loaded.name}' ({source.path}) has {loaded.num_rows} rows, fewer than one global batch of "
-                    f"{self.global_batch} (batch_size {batch_size} × {world_size} ranks); lower batch_size or "
-                    "drop the dataset")
+                    f"{self.global_batch} (batch_size {batch_size} × {world_size} ranks); lower trainer.global_batch_size "
+                    "or drop the dataset")
         self.batches_per_pass = [d.num_rows // self.global_batch for d in self.datasets]
         self.batches_per_epoch = sum(d.num_rows for d in self.datasets) // self.global_batch
         logger.info("%s batches of %d rows (%d per rank) from %s; %d batches per epoch", train_type, self.global_batch,

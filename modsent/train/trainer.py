@@ -130,6 +130,8 @@ class Trainer:
         if self.dist.is_main:
             RunDir.create(self.run_dir.root)
         self.precision = resolve_precision(cfg.precision, self.dist.device)
+        # bf16_mixed: an fp32 engine (DeepSpeed casts nothing), the forward under bf16 autocast.
+        self._autocast = self.precision == "bf16_mixed"
         self.ds_config = build_ds_config(cfg, self.dist.world_size, self.dist.device)
         stage = self.ds_config["zero_optimization"]["stage"]
         if self.dist.world_size == 1 and stage > 0 and not uses_offload(self.ds_config):
@@ -161,8 +163,9 @@ class Trainer:
 
     def _fingerprint(self) -> dict[str, Any]:
         trainer = {k: v for k, v in to_dict(self.cfg).items() if k not in BOOKKEEPING_FIELDS}
-        # train_batch_size only restates micro_batch_size × grad_accum × world size (checked on its own).
-        ds_config = {k: v for k, v in self.ds_config.items() if k != "train_batch_size"}
+        # The DeepSpeed batch sizes restate trainer.global_batch_size (fingerprinted) and the world size (checked on its own).
+        ds_config = {k: v for k, v in self.ds_config.items()
+                     if k not in ("train_batch_size", "train_micro_batch_size_per_gpu")}
         trainer.update(ds_config=ds_config, precision=self.precision, total_steps=self.total_steps)
         return {"trainer": trainer, "task": dict(self.task.fingerprint)}
 
@@ -245,6 +248,10 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ steps
+    def autocast(self) -> Any:
+        """The forward's precision context: bf16 autocast under ``precision: bf16_mixed``, else a no-op."""
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16, enabled=self._autocast)
+
     def train_step(self) -> tuple[torch.Tensor, int]:
         """One optimizer step: ``grad_accum`` micro-batches forward/backward, then the update.
 
@@ -258,7 +265,8 @@ class Trainer:
             batch = next(self.task.train_batches)
             if self.task.count_tokens is not None:
                 tokens += self.task.count_tokens(batch)
-            loss = self.task.compute_loss(engine, move_to_device(batch, self.dist.device))
+            with self.autocast():
+                loss = self.task.compute_loss(engine, move_to_device(batch, self.dist.device))
             engine.backward(loss)
             engine.step()
             total += loss.detach().float()
@@ -270,7 +278,7 @@ class Trainer:
         if self.task.evaluate is None:
             return {}
         self.engine.eval()
-        with torch.no_grad():
+        with torch.no_grad():  # bf16_mixed evaluates its float32 weights in float32, as `modsent evaluate` will
             metrics = dict(self.task.evaluate(self.engine))
         self.engine.train()
         self.metrics.log("eval", self.step, metrics)

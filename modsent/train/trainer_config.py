@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-Precision = Literal["auto", "bf16", "fp16", "fp32"]
+from modsent.errors import ModsentError
+
+Precision = Literal["auto", "bf16", "bf16_mixed", "fp16", "fp32"]
 Schedule = Literal["constant", "warmup_linear"]
 
 #: Fields that change where and how often things are written, not what is trained: a checkpoint
@@ -16,6 +18,10 @@ BOOKKEEPING_FIELDS = frozenset(
 )
 
 
+class BatchSizeError(ModsentError):
+    """The global batch cannot be split evenly over the ranks and accumulation steps."""
+
+
 @dataclass
 class TrainerConfig:
     """How to optimise: DeepSpeed config, precision, optimiser, schedule, run length, outputs, resume.
@@ -24,8 +30,25 @@ class TrainerConfig:
     (``zero0`` … ``zero3``, ``zero3_offload``). Batch sizes, accumulation, clipping and precision
     come from here and are written into the DeepSpeed config; the JSON holds only ZeRO settings.
 
+    ``precision``:
+
+    - ``fp32``: everything in float32 — what the reference trains with (the paper's setting).
+    - ``bf16`` / ``fp16``: DeepSpeed's mixed precision. The engine casts the *whole* module to
+      that dtype (frozen parts too: alignment's frozen target encoder then runs in bf16, while
+      the pivot, outside the engine, stays fp32) and keeps float32 master weights of the
+      trainable parameters in the optimizer. Halves parameter memory (ZeRO partitions).
+    - ``bf16_mixed``: weights stay float32 — trainable and frozen alike, each module in the dtype
+      it was loaded in — and each training forward runs under ``torch.autocast(bfloat16)``: bf16
+      matmuls, float32 weights, gradients, optimizer and loss scores; evaluation runs in float32.
+      Alignment's pivot always runs in float32. Measured on the CPU accelerator: the same held-out
+      retrieval as fp32 within one point (tests/align/test_precision.py).
+    - ``auto``: ``bf16`` on a CUDA device that supports it (else ``fp16``), ``fp32`` on CPU.
+
     Run length: ``max_steps`` optimiser steps when set, otherwise ``epochs`` passes over the data.
-    One step = ``grad_accum`` micro-batches of ``micro_batch_size`` examples on every rank.
+    ``global_batch_size`` is what one optimiser step sees, summed over every rank and accumulation
+    step — the number papers report. Each rank's micro-batch is ``global_batch_size / (ranks ×
+    grad_accum)`` (:meth:`micro_batch`), so the same config trains the same model, with the same
+    steps per epoch, on 1, 2 or 8 ranks (up to reduction order).
 
     ``resume``: ``"auto"`` continues from the newest complete checkpoint in ``output_dir`` (or
     starts fresh if there is none), ``"none"`` always starts fresh, anything else is the path of
@@ -48,7 +71,7 @@ class TrainerConfig:
     warmup_steps: int = 0
     grad_accum: int = 1
     max_grad_norm: float = 1.0
-    micro_batch_size: int = 8
+    global_batch_size: int = 8
     max_steps: Optional[int] = None
     epochs: float = 1.0
     seed: int = 42
@@ -69,7 +92,7 @@ class TrainerConfig:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"trainer.betas must be two numbers in [0, 1), got {self.betas}")
         positive = {"lr": self.lr, "adam_eps": self.adam_eps, "grad_accum": self.grad_accum,
-                    "micro_batch_size": self.micro_batch_size, "log_every": self.log_every}
+                    "global_batch_size": self.global_batch_size, "log_every": self.log_every}
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"trainer.{name} must be > 0, got {value}")
@@ -86,3 +109,18 @@ class TrainerConfig:
             raise ValueError(f"trainer.epochs must be > 0 when trainer.max_steps is null, got {self.epochs}")
         if self.stop_at_step is not None and self.stop_at_step <= 0:
             raise ValueError(f"trainer.stop_at_step must be > 0 (or null), got {self.stop_at_step}")
+
+    def micro_batch(self, world_size: int) -> int:
+        """Examples per rank per forward pass: ``global_batch_size / (world_size × grad_accum)``.
+
+        >>> TrainerConfig(global_batch_size=128, grad_accum=2).micro_batch(world_size=4)
+        16
+        """
+        split = world_size * self.grad_accum
+        if self.global_batch_size % split:
+            lower, upper = self.global_batch_size // split * split, (self.global_batch_size // split + 1) * split
+            raise BatchSizeError(
+                f"trainer.global_batch_size={self.global_batch_size} does not divide into {world_size} rank(s) × "
+                f"trainer.grad_accum={self.grad_accum}; set it to a multiple of {split} (e.g. "
+                f"{upper if lower == 0 else f'{lower} or {upper}'}) or change grad_accum")
+        return self.global_batch_size // split

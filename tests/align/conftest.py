@@ -111,7 +111,7 @@ def learnable_align(tmp_path_factory: pytest.TempPathFactory) -> AlignFixture:
 
 def _align_settings(fixture: AlignFixture, output: Path, **overrides: Any) -> dict[str, Any]:
     """The tests' ``align`` config as a YAML mapping (fp32 on CPU, ZeRO-0, batches of 16)."""
-    trainer = {"ds_config": "zero0", "micro_batch_size": 16, "max_steps": 12, "lr": 1e-3, "log_every": 1,
+    trainer = {"ds_config": "zero0", "global_batch_size": 16, "max_steps": 12, "lr": 1e-3, "log_every": 1,
                "eval_every": 0, "save_every": 0, "eval_at_start": False, "progress_bar": False, "seed": 5,
                **overrides.pop("trainer", {})}
     return {"pivot": str(fixture.pivot), "target": str(fixture.target), "lang": LANG, "output": str(output),

@@ -144,7 +144,7 @@ def test_bad_data_and_config_give_clear_errors(align_data, config, tmp_path):
 @pytest.mark.slow
 def test_two_ranks_share_the_cache_build_and_match_recomputing(align_data, align_settings, tmp_path):
     """torchrun, 2 ranks: each rank encodes its own share into its own segment; cached == recomputed."""
-    settings = align_settings(align_data, tmp_path / "unused", trainer={"max_steps": 4, "micro_batch_size": 8})
+    settings = align_settings(align_data, tmp_path / "unused", trainer={"max_steps": 4, "global_batch_size": 16})
     (tmp_path / "align.yaml").write_text(yaml.safe_dump(settings))
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}

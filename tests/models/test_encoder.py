@@ -147,9 +147,13 @@ def test_bad_model_directories_are_clear_errors(bert_dir: Path, tmp_path: Path) 
     save_file({"something.else": torch.zeros(2)}, str(broken / "model.safetensors"))
     with pytest.raises(EncoderLoadError, match="lacks .* weight"):
         SentenceEncoder.from_pretrained(broken)
-    dense = SentenceEncoder.from_pretrained(bert_dir).save(tmp_path / "dense")
-    modules = json.loads((dense / "modules.json").read_text())
-    modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
-    (dense / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(EncoderLoadError, match="Dense.* not supported"):
-        SentenceEncoder.from_pretrained(dense)
+    other = SentenceEncoder.from_pretrained(bert_dir).save(tmp_path / "other")
+    modules = json.loads((other / "modules.json").read_text())
+    modules.append({"idx": 2, "name": "2", "path": "2_LayerNorm", "type": "sentence_transformers.models.LayerNorm"})
+    (other / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(EncoderLoadError, match="LayerNorm.* not supported"):
+        SentenceEncoder.from_pretrained(other)
+    modules[1:] = [{"idx": 1, "name": "1", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]
+    (other / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(EncoderLoadError, match=r"not Transformer → Pooling → \[Dense\]"):
+        SentenceEncoder.from_pretrained(other)  # a Dense with nothing pooled before it

@@ -80,6 +80,22 @@ def test_sentence_transformers_loads_with_e5_prompts(converted: Path, engine_vec
     model = sentence_transformers.SentenceTransformer(str(converted), device="cpu")
     vectors = model.encode(SENTENCES, prompt_name="query")
     assert (vectors * engine_vectors).sum(axis=1).min() >= 0.999
+    # "query: " is the default prompt: a plain encode() applies it too.
+    assert model.default_prompt_name == "query"
+    np.testing.assert_allclose(model.encode(SENTENCES), vectors, atol=1e-6)
+
+
+def test_every_modsent_encode_path_puts_the_query_prompt_first(converted: Path, engine_vectors) -> None:
+    from modsent.evaluate.loading import load_encoder
+    from modsent.models.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.from_pretrained(converted)
+    assert encoder.prompt == "query: "
+    assert encoder.token_ids(["Hello"]) == [encoder.tokenizer("query: Hello")["input_ids"]]
+    vectors = encoder.encode(SENTENCES, normalize=True)
+    assert (vectors * engine_vectors).sum(axis=1).min() >= 0.999
+    evaluated = load_encoder(converted).encode(SENTENCES, "eng_Latn", aligned=False)  # the e5 baseline
+    np.testing.assert_allclose(evaluated, vectors, atol=1e-5)
 
 
 def test_truncated_model_file_is_rejected(tmp_path: Path) -> None:

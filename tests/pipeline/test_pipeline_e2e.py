@@ -29,7 +29,7 @@ from modsent.testing.synthetic import write_parallel_text, write_synthetic_corpu
 from modsent.testing.tiny_models import tiny_bert_mlm, tiny_nllb
 
 LANGS = ["eng_Latn", "deu_Latn", "rus_Cyrl", "zho_Hans"]
-TRAIN = {"ds_config": "zero2", "micro_batch_size": 4, "max_steps": 2, "save_every": 0, "eval_every": 0,
+TRAIN = {"ds_config": "zero2", "global_batch_size": 8, "max_steps": 2, "save_every": 0, "eval_every": 0,
          "eval_at_start": False, "progress_bar": False, "schedule": "constant"}
 
 

@@ -82,7 +82,7 @@ def adapt_settings(model: Path, train_text: Path, output_dir: Path, **trainer: A
         "max_seq_length": 32,
         "valid_fraction": 0.1,
         "trainer": {
-            "ds_config": "zero2", "max_steps": 24, "micro_batch_size": 4, "grad_accum": 2, "lr": 3e-3,
+            "ds_config": "zero2", "max_steps": 24, "global_batch_size": 8, "grad_accum": 2, "lr": 3e-3,
             "warmup_steps": 4, "schedule": "warmup_linear", "max_grad_norm": 1.0, "eval_every": 8, "save_every": 8,
             "log_every": 1, "progress_bar": False, "seed": 7, "output_dir": str(output_dir), **trainer,
         },
@@ -120,6 +120,12 @@ def torchrun(args: list[str], cwd: Path, timeout: float = 400) -> None:
         pytest.fail(f"{' '.join(args)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")
 
 
+@pytest.fixture(scope="session")
+def run_torchrun() -> Callable[..., None]:
+    """:func:`torchrun` for test modules (which cannot import conftest helpers by name)."""
+    return torchrun
+
+
 @dataclass(frozen=True)
 class TwoRankRuns:
     """Outputs of the shared 2-rank job; each run directory is ``workdir / name``."""
@@ -138,7 +144,9 @@ def two_rank_runs(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Path, trai
     """
     runs = TwoRankRuns(tmp_path_factory.mktemp("two_ranks"), total_steps=24, stop_at_step=10)
     config = runs.workdir / "adapt.yaml"
-    config.write_text(yaml.safe_dump(adapt_settings(tiny_mlm, train_text, runs.workdir / "unused")))
+    # 2 ranks × micro-batches of 4 blocks × 2 accumulated = 16 per step
+    config.write_text(yaml.safe_dump(adapt_settings(tiny_mlm, train_text, runs.workdir / "unused",
+                                                    global_batch_size=16)))
     torchrun([str(DIST_JOB), str(runs.workdir), str(runs.stop_at_step)], cwd=runs.workdir)
     torchrun(["-m", "modsent.cli", "adapt", "--config", str(config),
               f"trainer.output_dir={runs.workdir / 'zero2_resume'}"], cwd=runs.workdir)

@@ -62,7 +62,8 @@ def check_all_gather(workdir: Path) -> None:
 def main(workdir: Path, stop_at_step: int) -> None:
     adapt(workdir, "zero2_full")
     adapt(workdir, "zero2_resume", f"trainer.stop_at_step={stop_at_step}")
-    zero3 = adapt(workdir, "zero3", "trainer.ds_config=zero3", "trainer.grad_accum=1")
+    # 2 ranks × micro-batches of 4, as the ZeRO-2 runs, without accumulation
+    zero3 = adapt(workdir, "zero3", "trainer.ds_config=zero3", "trainer.grad_accum=1", "trainer.global_batch_size=8")
     save_engine_logits(zero3, workdir / "zero3_engine_logits.safetensors")
     check_all_gather(workdir)
 

@@ -19,7 +19,7 @@ STEPS, STOP_AT = 40, 20
 def _config(model: Path, corpus: Path, output: Path, *overrides: str) -> ContrastiveConfig:
     return load_config(ContrastiveConfig, overrides=[
         f"model={model}", f"corpus={corpus}", "langs=[deu_Latn]", f"trainer.output_dir={output}",
-        "trainer.ds_config=zero1", f"trainer.max_steps={STEPS}", "trainer.micro_batch_size=16", "trainer.lr=1e-3",
+        "trainer.ds_config=zero1", f"trainer.max_steps={STEPS}", "trainer.global_batch_size=16", "trainer.lr=1e-3",
         "trainer.schedule=constant", "trainer.adam_eps=1e-6", "trainer.save_every=20", "trainer.eval_every=0",
         "trainer.log_every=1", "trainer.progress_bar=false", "trainer.seed=3", *overrides])
 

@@ -160,7 +160,7 @@ def test_adapt_defaults_are_the_reference_mlm_recipe() -> None:
     cfg = AdaptConfig(model="m", train_files=["t.txt"])
     trainer = cfg.trainer
     assert (cfg.max_seq_length, cfg.mlm_probability, cfg.valid_fraction) == (256, 0.15, 0.05)
-    assert (trainer.micro_batch_size, trainer.grad_accum) == (128, 2)
+    assert (trainer.global_batch_size, trainer.grad_accum, trainer.micro_batch(world_size=1)) == (256, 2, 128)
     assert (trainer.max_steps, trainer.epochs) == (None, 3.0)  # epochs, not a fixed step count
     assert (trainer.lr, trainer.warmup_steps, trainer.schedule) == (5e-5, 0, "warmup_linear")  # linear decay
     assert (trainer.weight_decay, trainer.max_grad_norm, trainer.precision) == (0.0, 0.0, "fp32")
@@ -184,9 +184,10 @@ def test_empty_or_too_short_text_is_a_clear_error(tmp_path: Path, tiny_mlm: Path
 
 # ------------------------------------------------------------------------------ DeepSpeed config
 def test_ds_config_takes_batch_clipping_precision_and_stage_from_the_trainer() -> None:
-    cfg = TrainerConfig(ds_config="zero2", zero_stage=3, micro_batch_size=4, grad_accum=3, max_grad_norm=0.5)
+    cfg = TrainerConfig(ds_config="zero2", zero_stage=3, global_batch_size=24, grad_accum=3, max_grad_norm=0.5)
     ds = build_ds_config(cfg, world_size=2, device=CPU)
     assert ds["train_batch_size"] == 24 and ds["gradient_accumulation_steps"] == 3
+    assert ds["train_micro_batch_size_per_gpu"] == 4
     assert ds["gradient_clipping"] == 0.5 and ds["zero_optimization"]["stage"] == 3
     assert ds["bf16"]["enabled"] is False and ds["fp16"]["enabled"] is False and "optimizer" not in ds
     assert not any(key.startswith("_") for key in ds)

@@ -125,7 +125,7 @@ def test_one_rank_step_equals_a_plain_pytorch_step(tmp_path: Path, tiny_mlm: Pat
     for _ in range(6):
         ids = torch.randint(5, 500, (4, 16), generator=generator)
         batches.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids})
-    cfg = TrainerConfig(ds_config="zero0", micro_batch_size=4, grad_accum=2, lr=1e-2, max_grad_norm=0.5,
+    cfg = TrainerConfig(ds_config="zero0", global_batch_size=8, grad_accum=2, lr=1e-2, max_grad_norm=0.5,
                         warmup_steps=2, max_steps=3, output_dir=str(tmp_path), progress_bar=False)
     ours = Trainer(TrainTask(model=AutoModelForMaskedLM.from_pretrained(tiny_mlm), train_batches=_ListBatches(batches),
                              compute_loss=lambda engine, batch: engine(**batch).loss), cfg)

@@ -35,7 +35,9 @@ def _full_precision(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _cosine_scores(queries: torch.Tensor, candidates: torch.Tensor, scale: float) -> torch.Tensor:
-    return scale * F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T
+    # Outside any bf16 autocast of the forward (precision: bf16_mixed): the scores stay float32.
+    with torch.autocast(queries.device.type, enabled=False):
+        return scale * F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T
 
 
 def mnrl_loss(anchors: torch.Tensor, positives: torch.Tensor, negatives: Sequence[torch.Tensor] = (),

@@ -1,0 +1,61 @@
+"""`modsent evaluate` loads every encoder at the evaluation length (512, capped by positions), not its training length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modsent.evaluate.loading import load_encoder
+from modsent.evaluate.runner import EvaluateConfig
+from modsent.models.encoder import SentenceEncoder
+from modsent.models.modular import write_modular_manifest
+from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm
+
+TINY_POSITIONS = 128  # tiny_bert_mlm's position table
+
+
+@pytest.fixture(scope="module")
+def trained_at_64(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Path:
+    """A sentence encoder saved with max_seq_length 64, as `modsent train` writes one by default."""
+    out = tmp_path_factory.mktemp("eval_length") / "encoder"
+    return save_perturbed_encoder(tiny_bert_mlm(cache_dir=model_cache), out, seed=None, max_seq_length=64)
+
+
+def _passage(encoder: SentenceEncoder) -> str:
+    passage = " ".join(synthetic_sentences(40, seed=5))
+    tokens = len(encoder.tokenizer(passage)["input_ids"])
+    assert tokens > 300, tokens
+    return passage
+
+
+def _embedding_at(path: Path, length: int, text: str) -> np.ndarray:
+    return SentenceEncoder.from_pretrained(path, max_seq_length=length).encode([text], normalize=True)
+
+
+def test_a_64_token_encoder_reads_a_300_token_passage_beyond_64_tokens(trained_at_64: Path, tmp_path: Path) -> None:
+    saved = SentenceEncoder.from_pretrained(trained_at_64)
+    assert saved.max_seq_length == 64
+    passage = _passage(saved)
+    at_64, at_positions = (_embedding_at(trained_at_64, n, passage) for n in (64, TINY_POSITIONS))
+    assert not np.allclose(at_64, at_positions, atol=1e-4)  # the tokens past 64 change the embedding
+
+    assert EvaluateConfig().max_seq_length == 512
+    single = load_encoder(trained_at_64)  # the evaluator's default: 512, capped by the 128 positions
+    np.testing.assert_allclose(single.encode([passage], "eng_Latn", aligned=False), at_positions, atol=1e-5)
+
+    write_modular_manifest(tmp_path / "modular", "eng_Latn", {"eng_Latn": (trained_at_64, None),
+                                                              "deu_Latn": (trained_at_64, None)})
+    modular = load_encoder(tmp_path / "modular")
+    for lang in ("eng_Latn", "deu_Latn"):
+        np.testing.assert_allclose(modular.encode([passage], lang, aligned=False), at_positions, atol=1e-5)
+
+    at_training_length = load_encoder(trained_at_64, max_seq_length=64)
+    np.testing.assert_allclose(at_training_length.encode([passage], "eng_Latn", aligned=False), at_64, atol=1e-5)
+    assert at_training_length.fingerprint != single.fingerprint  # the embedding cache keeps the two apart
+
+
+def test_evaluation_length_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_seq_length"):
+        EvaluateConfig(max_seq_length=1)
