@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from safetensors.torch import save_file
@@ -33,7 +33,7 @@ from modsent.languages import resolve
 
 from .errors import SourceModelError, VocabError
 from .focus import FastTextOptions, focus_init
-from .text import iter_texts, require_text
+from .text import corpus_paths, iter_texts, require_text
 from .tokenizer import DEFAULT_VOCAB_SIZE, check_same_family, load_tokenizer, train_tokenizer
 
 __all__ = ["VocabConfig", "run_vocab", "load_input_embeddings", "TOKENIZER_DIR", "EMBEDDINGS_FILE",
@@ -53,9 +53,12 @@ class VocabConfig:
     """Config of ``modsent vocab`` (YAML keys = field names; ``fasttext.dim=100`` on the command line)."""
 
     source_model: Path  # directory with config.json, weights and the fast tokenizer of the multilingual model
-    text_files: list[Path]  # target-language text: plain text files (a line each) or paraphrase corpora
+    text_files: list[Path]  # target-language monolingual text: plain text files, a sentence or paragraph a line
     lang: str  # target language; any code modsent.languages resolves (deu_Latn, de, deu)
     output_dir: Path
+    # "monolingual" (the reference): text_files are monolingual text. "corpus" also accepts paraphrase
+    # corpora (their lang columns, usually machine-translated: little text, many random embeddings).
+    text: Literal["monolingual", "corpus"] = "monolingual"
     vocab_size: int = DEFAULT_VOCAB_SIZE
     target_tokenizer: Optional[Path] = None  # reuse this tokenizer directory instead of training one
     fasttext: FastTextOptions = field(default_factory=FastTextOptions)
@@ -106,6 +109,11 @@ def run_vocab(config: VocabConfig) -> Path:
     if not config.text_files:
         raise VocabError(f"text_files is empty: give the {lang} text to train the tokenizer and fastText on")
     _check_source_model(source_dir)
+    corpora = corpus_paths(config.text_files)
+    if corpora and config.text != "corpus":
+        raise VocabError(f"text_files: {', '.join(map(str, corpora))} is a paraphrase corpus, not monolingual text. The "
+                         f"reference trains the tokenizer and FOCUS on monolingual {lang} text; give plain text files, "
+                         "or set text: corpus to train on the corpus's (machine-translated) sentences")
     require_text(config.text_files, lang)
     source_tokenizer = load_tokenizer(source_dir)
 
