@@ -81,7 +81,8 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
 
 
 def read_lines(path: str | Path) -> Iterator[str]:
-    """Stream the lines of a UTF-8 text file without line endings; invalid UTF-8 names file and line."""
+    """Stream the lines of a UTF-8 text file without line endings (and without a byte order mark);
+    invalid UTF-8 or a NUL byte is a :class:`BadLineError` naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: file does not exist")

@@ -1,9 +1,9 @@
 """Corpus validation and statistics, streaming over every file once.
 
 `validate_corpus` collects every problem instead of stopping at the first, so a user fixes a
-corpus in one pass: misaligned line counts (file, expected, got), empty lines, invalid UTF-8
-(file and line), datasets whose languages have different column counts, and languages missing
-from some datasets.
+corpus in one pass: misaligned line counts (file, expected, got), empty lines, invalid UTF-8 and
+NUL bytes (file and line), datasets without rows, datasets whose languages have different column
+counts, and languages missing from some datasets.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ STAGES = ("translate", "vocab", "adapt", "train", "align", "evaluate")
 TEXT_SOURCES = ("monolingual", "corpus")
 
 #: Keys of a stage's section that the pipeline reads itself (not fields of the stage's config).
-PIPELINE_SECTION_KEYS = {"vocab": ("text",), "adapt": ("text",), "align": ("use_corpus",)}
+#: (``vocab.text`` is read by both: it is also a field of the vocab stage's own config.)
+PIPELINE_SECTION_KEYS = {"adapt": ("text",), "align": ("use_corpus",)}
 
 
 @dataclass

@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import torch
 from safetensors.torch import save_file
@@ -44,7 +44,7 @@ from modsent.models.files import load_weights
 
 from .errors import SourceModelError, VocabError
 from .focus import FastTextOptions, focus_init
-from .text import iter_texts, require_text
+from .text import corpus_paths, iter_texts, require_text
 from .tokenizer import DEFAULT_VOCAB_SIZE, check_same_family, load_tokenizer, train_tokenizer
 from .trim import trim_vocabulary
 
@@ -67,10 +67,13 @@ class VocabConfig:
     """Config of ``modsent vocab`` (YAML keys = field names; ``fasttext.dim=100`` on the command line)."""
 
     source_model: Path  # directory with config.json, weights and the fast tokenizer of the multilingual model
-    text_files: list[Path]  # target-language text: plain text files (a line each) or paraphrase corpora
+    text_files: list[Path]  # target-language monolingual text: plain text files, a sentence or paragraph a line
     lang: str  # target language; any code modsent.languages resolves (deu_Latn, de, deu)
     output_dir: Path
-    method: str = "focus"  # focus: new tokenizer + FOCUS (the paper's); trim: keep the source tokens the text uses
+    method: Literal["focus", "trim"] = "focus"  # focus: new tokenizer + FOCUS (the paper's); trim: keep the source tokens the text uses
+    # "monolingual" (the reference): text_files are monolingual text. "corpus" also accepts paraphrase
+    # corpora (their lang columns, usually machine-translated: little text, many random embeddings).
+    text: Literal["monolingual", "corpus"] = "monolingual"
     vocab_size: int = DEFAULT_VOCAB_SIZE  # focus: the new tokenizer's size; trim: at most this many tokens
     min_count: int = 1  # trim: keep a text token from this many uses on
     target_tokenizer: Optional[Path] = None  # focus: reuse this tokenizer directory instead of training one
@@ -184,6 +187,11 @@ def run_vocab(config: VocabConfig) -> Path:
     if not config.text_files:
         raise VocabError(f"text_files is empty: give the {lang} text to build the vocabulary from")
     _check_source_model(source_dir)
+    corpora = corpus_paths(config.text_files)
+    if corpora and config.text != "corpus":
+        raise VocabError(f"text_files: {', '.join(map(str, corpora))} is a paraphrase corpus, not monolingual text. The "
+                         f"reference trains the tokenizer and FOCUS on monolingual {lang} text; give plain text files, "
+                         "or set text: corpus to train on the corpus's (machine-translated) sentences")
     require_text(config.text_files, lang)
     source_tokenizer = load_tokenizer(source_dir)
 

@@ -14,7 +14,7 @@ from modsent.corpus.formats import TABULAR_SUFFIXES
 
 from .errors import EmptyTextError
 
-__all__ = ["iter_texts", "require_text"]
+__all__ = ["iter_texts", "require_text", "corpus_paths"]
 
 
 def _is_corpus(path: Path) -> bool:
@@ -31,6 +31,11 @@ def _iter_path(path: Path, lang: str) -> Iterator[str]:
                 yield from row
     else:
         yield from read_lines(path)
+
+
+def corpus_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The paths that are paraphrase corpora (directories, ``.jsonl``, ``.parquet``) rather than plain text files."""
+    return [path for path in map(Path, paths) if _is_corpus(path)]
 
 
 def iter_texts(paths: Sequence[str | Path], lang: str) -> Iterator[str]:

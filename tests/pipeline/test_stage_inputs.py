@@ -36,7 +36,8 @@ def test_vocab_and_adapt_refuse_the_translated_corpus_unless_opted_in(tmp_path):
     opted_in = {"vocab": {"text": "corpus", "vocab_size": 300}, "adapt": {"text": "corpus"}}
     vocab = _job(tmp_path, "deu_Latn/vocab", **opted_in)
     assert vocab.config.text_files == [tmp_path / "run" / "artifacts" / "text" / "deu_Latn.txt"]
-    assert vocab.config.vocab_size == 300 and ("all", "translate") in vocab.deps and vocab.prepare is not None
+    assert vocab.config.vocab_size == 300 and vocab.config.text == "corpus"  # a field of the vocab stage too
+    assert ("all", "translate") in vocab.deps and vocab.prepare is not None
 
     # Monolingual text needs no opt-in and no translation; a language without any still fails.
     given = {"eng_Latn": str(tmp_path / "en.txt"), "deu_Latn": str(tmp_path / "de.txt")}

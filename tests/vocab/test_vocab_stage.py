@@ -20,6 +20,7 @@ from modsent.vocab import (
     FastTextOptions,
     SourceModelError,
     TokenizerFamilyError,
+    VocabError,
     VocabConfig,
     run_vocab,
 )
@@ -114,3 +115,17 @@ def test_config_loads_from_yaml_with_overrides(tmp_path):
     assert config.vocab_size == 32000 and len(config.text_files) == 2
     with pytest.raises(ConfigError):
         load_config(VocabConfig, path, overrides=["fasttext.dimension=50"])
+
+
+def test_a_paraphrase_corpus_is_refused_as_text_unless_opted_in(source_model_dir, target_text_file, tmp_path):
+    corpus = tmp_path / "corpus" / "translated"
+    corpus.mkdir(parents=True)
+    lines = target_text_file.read_text(encoding="utf-8").splitlines()
+    half = len(lines) // 2
+    (corpus / "deu_Latn_1.txt").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
+    (corpus / "deu_Latn_2.txt").write_text("\n".join(lines[half:2 * half]) + "\n", encoding="utf-8")
+    with pytest.raises(VocabError, match=r"corpus is a paraphrase corpus, not monolingual text.*set text: corpus"):
+        run_vocab(_config(source_model_dir, [tmp_path / "corpus"], tmp_path / "refused"))
+    assert not (tmp_path / "refused").exists()
+    out = run_vocab(_config(source_model_dir, [tmp_path / "corpus"], tmp_path / "out", text="corpus"))
+    assert json.loads((out / REPORT_FILE).read_text())["config"]["text"] == "corpus"
