@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     encode.set_defaults(handler=_cmd_encode)
 
     mine = sub.add_parser("mine", help="mine translation pairs from two monolingual collections (Ray Data + FAISS)",
-                          description="Flags set config keys; key.sub=value overrides come last (see configs/mine.yaml).")
+                          description="Flags set config keys; key.sub=value overrides come last "
+                          "(see configs/mine.yaml).")
     mine.add_argument("--config", "-c", help="YAML config file (see configs/mine.yaml)")
     mine.add_argument("--model", help="modular model directory, a sentence encoder directory, or pypi:e5-small")
     mine.add_argument("--src", nargs="+", help="source files (.txt, .jsonl, .parquet), directories or globs")

@@ -153,7 +153,8 @@ class EmbedActor:
                 out = np.zeros((len(texts), rows_out.shape[1]), dtype=np.float32)
             out[rows] = rows_out
         assert out is not None
-        return {"side": batch["side"], "shard": batch["shard"], "pos": batch["pos"], "embedding": out.astype(np.float16)}
+        return {"side": batch["side"], "shard": batch["shard"], "pos": batch["pos"],
+                "embedding": out.astype(np.float16)}
 
 
 def _fault_after() -> int | None:

@@ -24,7 +24,8 @@ from modsent.errors import ModsentError
 from modsent.evaluate.retrieval import faiss_gpu_count, knn_search
 from modsent.mine.config import IndexConfig
 
-__all__ = ["MineIndexError", "BuiltIndex", "nlist_for", "resolve_factory", "estimate_index_bytes", "build_index", "Searcher"]
+__all__ = ["MineIndexError", "BuiltIndex", "nlist_for", "resolve_factory", "estimate_index_bytes", "build_index",
+           "Searcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ def _empty_index(factory: str, dim: int) -> faiss.Index:
         return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[-1]
-        raise MineIndexError(f"index.factory {factory!r}: FAISS cannot build it for dimension {dim} ({first})") from None
+        raise MineIndexError(f"index.factory {factory!r}: FAISS cannot build it for dimension {dim} "
+                             f"({first})") from None
 
 
 def estimate_index_bytes(factory: str, n: int, dim: int) -> int:

@@ -40,7 +40,8 @@ from modsent.mine.index import Searcher
 from modsent.mine.inputs import SentenceSet, read_side
 from modsent.mine.score import MinedPairs, mine_pairs
 
-__all__ = ["MineModelError", "MineResult", "run_mine", "check_model", "write_pairs"]
+__all__ = ["MineModelError", "MineResult", "SideReport", "run_mine", "check_model", "assign_languages",
+           "write_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def _check_aligned(path: Path, code: str, aligned: bool) -> None:
                              "languages; run `modsent align` for it")
 
 
-def _languages(sentences: SentenceSet, side: str, lang: str, model: Path, served: list[str] | None,
+def assign_languages(sentences: SentenceSet, side: str, lang: str, model: Path, served: list[str] | None,
                has_fallback: bool, aligned: bool) -> tuple[np.ndarray, list[str], SideReport]:
     """Which sentences to embed (mask), the language of each kept one, and the side's language report."""
     report = SideReport(sentences.lines, len(sentences), 0)
@@ -222,8 +223,8 @@ def run_mine(config: MineConfig) -> MineResult:
     reports: dict[str, SideReport] = {}
     for side, patterns, lang in (("src", config.src, config.src_lang), ("tgt", config.tgt, config.tgt_lang)):
         sentences = read_side(patterns, side, config.text_field)
-        keep, langs[side], reports[side] = _languages(sentences, side, lang, model, served, fallback is not None,
-                                                      config.aligned)
+        keep, langs[side], reports[side] = assign_languages(sentences, side, lang, model, served,
+                                                            fallback is not None, config.aligned)
         sets[side] = sentences if keep.all() else sentences.subset(keep)
 
     output_dir = Path(config.output_dir)

@@ -42,7 +42,8 @@ def test_default_compressed_index_recall_and_mining_agree_with_exact():
     # The pairs mined through the index are the exact search's pairs (margins use exact cosines).
     indexed = mine_pairs(queries, database, 4, "max", Searcher(config))
     exact = mine_pairs(queries, database, 4, "max", Searcher(IndexConfig()))
-    agree = set(zip(indexed.source.tolist(), indexed.target.tolist())) & set(zip(exact.source.tolist(), exact.target.tolist()))
+    agree = (set(zip(indexed.source.tolist(), indexed.target.tolist()))
+             & set(zip(exact.source.tolist(), exact.target.tolist())))
     assert len(agree) >= 0.95 * len(exact)
 
 

@@ -23,7 +23,13 @@ import pytest
 from modsent.config import load_config
 from modsent.mine import MineConfig, run_mine
 from modsent.mine.embed import FAULT_ENV
-from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
+from modsent.testing import (
+    save_perturbed_encoder,
+    save_tiny_modular,
+    synthetic_sentences,
+    tiny_bert_mlm,
+    translate_synthetic,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +154,44 @@ def test_rerun_with_an_ivf_index_reuses_every_shard_and_finds_the_same_pairs(ref
     assert rows[0].split("\t") == ["score", "source", "target", "source_file", "source_line", "target_file",
                                    "target_line"]
     assert {row.split("\t")[1] for row in rows[1:]} == set(SENTENCES[:PLANTED]) and len(rows) == PLANTED + 1
+
+
+MIXED = {  # real sentences: the language identifier must get them right
+    "eng_Latn": ["The children are playing football in the park after school.",
+                 "Please save your changes before closing the window."],
+    "deu_Latn": ["Die Kinder spielen nach der Schule im Park Fußball.",
+                 "Bitte speichern Sie Ihre Änderungen, bevor Sie das Fenster schließen."],
+    "rus_Cyrl": ["Дети играют в футбол в парке после школы.",
+                 "Пожалуйста, сохраните изменения перед закрытием окна."],
+}
+JAPANESE = "子供たちは放課後に公園でサッカーをしています。"
+
+
+def test_auto_language_routes_each_sentence_to_its_encoder_or_the_fallback(ray_local, encoder_dir, tmp_path,
+                                                                           model_cache):
+    from modsent.models.modular import ModularEncoder
+
+    model_dir = save_tiny_modular(tmp_path / "modular", tiny_bert_mlm(model_cache),
+                                  {"eng_Latn": None, "deu_Latn": 1, "rus_Cyrl": 2})
+    texts = [MIXED["rus_Cyrl"][0], MIXED["eng_Latn"][0], JAPANESE, MIXED["deu_Latn"][0], MIXED["deu_Latn"][1],
+             MIXED["eng_Latn"][1], MIXED["rus_Cyrl"][1]]
+    (tmp_path / "src.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (tmp_path / "tgt.txt").write_text("\n".join(MIXED["eng_Latn"]) + "\n", encoding="utf-8")
+    overrides = [f"model={model_dir}", f"src=[{tmp_path / 'src.txt'}]", f"tgt=[{tmp_path / 'tgt.txt'}]",
+                 "src_lang=auto", "tgt_lang=eng_Latn", "score.threshold=null", "ray.progress_bars=false"]
+    result = run_mine(load_config(MineConfig, None, [*overrides, f"output_dir={tmp_path / 'out'}",
+                                                     f"fallback_model={encoder_dir}"]))
+    assert result.sides["src"].languages == {"deu_Latn": 2, "eng_Latn": 2, "jpn_Jpan": 1, "rus_Cyrl": 2}
+    assert result.sides["src"].fallback == {"jpn_Jpan": 1} and result.sides["src"].embedded == 7
+    report = json.loads((tmp_path / "out" / "mine_report.json").read_text())
+    assert report["sides"]["src"]["fallback"] == {"jpn_Jpan": 1}
+    # Each sentence went to its own language's encoder and adapter; Japanese to the fallback encoder.
+    stored = np.load(tmp_path / "out" / "embeddings" / "src" / "shard-000000.npy").astype(np.float32)
+    kept = [row for row, text in enumerate(texts) if text != JAPANESE]
+    langs = ["rus_Cyrl", "eng_Latn", "deu_Latn", "deu_Latn", "eng_Latn", "rus_Cyrl"]
+    want = ModularEncoder(model_dir).encode([texts[row] for row in kept], lang=langs, normalize=True)
+    np.testing.assert_allclose(stored[kept], want, atol=2e-3)
+    from modsent.models.encoder import SentenceEncoder
+
+    japanese = SentenceEncoder.from_pretrained(encoder_dir).encode([JAPANESE], normalize=True)[0]
+    np.testing.assert_allclose(stored[2], japanese, atol=2e-3)
