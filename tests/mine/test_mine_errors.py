@@ -93,3 +93,17 @@ def test_auto_language_skips_or_falls_back_for_languages_the_model_lacks(tmp_pat
     german_only = read_side([tmp_path / "src.txt"], "src").subset(np.array([False, True, False, False]))
     with pytest.raises(MineModelError, match=r"src: no sentence is in a language .* serves \(eng_Latn\)"):
         assign_languages(german_only, "src", "auto", model, ["eng_Latn"], False, True)
+
+
+def test_example_configs_load_and_name_their_launch_command():
+    from modsent.config import load_config
+    from modsent.mine import MineConfig
+    from modsent.mine.bucc import BuccConfig
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    mine = load_config(MineConfig, configs / "mine.yaml")
+    assert (mine.score.k, mine.score.mode, mine.index.factory) == (4, "max", "IVF{nlist},SQ8")
+    assert (configs / "mine.yaml").read_text().startswith("# modsent mine --config configs/mine.yaml")
+    bucc = load_config(BuccConfig, configs / "mine_eval.yaml")
+    assert bucc.distractor_ratio >= 20 and set(bucc.models) == {"modular", "e5-small"}
+    assert (configs / "mine_eval.yaml").read_text().startswith("# modsent mine-eval --config configs/mine_eval.yaml")
