@@ -113,7 +113,7 @@ def _check_aligned(path: Path, code: str, aligned: bool) -> None:
 
 
 def assign_languages(sentences: SentenceSet, side: str, lang: str, model: Path, served: list[str] | None,
-               has_fallback: bool, aligned: bool) -> tuple[np.ndarray, list[str], SideReport]:
+                     has_fallback: bool, aligned: bool) -> tuple[np.ndarray, list[str], SideReport]:
     """Which sentences to embed (mask), the language of each kept one, and the side's language report."""
     report = SideReport(sentences.lines, len(sentences), 0)
     if lang == AUTO and served is None:
@@ -134,9 +134,10 @@ def assign_languages(sentences: SentenceSet, side: str, lang: str, model: Path, 
     target = report.fallback if has_fallback else report.skipped
     for code in sorted(lacking):
         target[code] = report.languages[code]
-    for code in report.languages:
-        if code not in lacking:
-            _check_aligned(model, code, aligned)
+    if served is not None:
+        for code in report.languages:
+            if code not in lacking:
+                _check_aligned(model, code, aligned)
     if report.skipped:
         logger.warning("%s: skipping %d sentence(s) in languages the model lacks: %s (set fallback_model to "
                        "embed them)", side, sum(report.skipped.values()),

@@ -90,6 +90,9 @@ def test_auto_language_skips_or_falls_back_for_languages_the_model_lacks(tmp_pat
     keep, langs, report = assign_languages(sentences, "src", "auto", model, ["eng_Latn"], True, True)
     assert keep.all() and langs == ["eng_Latn", "deu_Latn", "jpn_Jpan", "eng_Latn"]
     assert report.fallback == {"deu_Latn": 1, "jpn_Jpan": 1} and report.skipped == {}
+    # A single encoder takes every language: a configured language is only recorded.
+    keep, langs, report = assign_languages(sentences, "src", "de", encoder_dir, None, False, True)
+    assert keep.all() and langs == ["deu_Latn"] * 4 and report.languages == {"deu_Latn": 4}
     german_only = read_side([tmp_path / "src.txt"], "src").subset(np.array([False, True, False, False]))
     with pytest.raises(MineModelError, match=r"src: no sentence is in a language .* serves \(eng_Latn\)"):
         assign_languages(german_only, "src", "auto", model, ["eng_Latn"], False, True)
