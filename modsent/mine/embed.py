@@ -31,7 +31,7 @@ import numpy as np
 from modsent.io import atomic_write, atomic_write_json, sha256_file
 from modsent.mine.config import EmbedConfig
 
-__all__ = ["Shard", "ShardStore", "ModelEncoder", "EmbedActor", "embed_pending", "FAULT_ENV"]
+__all__ = ["Shard", "ShardStore", "ModelEncoder", "EmbedActor", "plan_shards", "embed_pending", "FAULT_ENV"]
 
 logger = logging.getLogger(__name__)
 
