@@ -98,6 +98,15 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_config(config: object) -> int:
+    import yaml
+
+    from modsent.config import to_dict
+
+    print(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
 def _cmd_mine(args: argparse.Namespace) -> int:
     import json
 
@@ -106,7 +115,10 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
     flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in MINE_FLAGS.items()
              if getattr(args, flag) is not None]
-    result = run_mine(load_config(MineConfig, args.config, [*flags, *args.overrides]))
+    config = load_config(MineConfig, args.config, [*flags, *args.overrides])
+    if args.print_config:
+        return _print_config(config)
+    result = run_mine(config)
     print(f"wrote {result.pairs} pairs to {result.pairs_path}")
     return 0
 
@@ -156,15 +168,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _stage_runner(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from modsent.config import load_config, to_dict
+        from modsent.config import load_config
 
         config_cls, function = (_load(ref) for ref in STAGES[name][:2])
         config = load_config(config_cls, args.config, args.overrides)
         if args.print_config:
-            import yaml
-
-            print(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), end="")
-            return 0
+            return _print_config(config)
         result = function(config)
         return result if isinstance(result, int) else 0
 
@@ -217,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--tgt", nargs="+", help="target files, directories or globs")
     mine.add_argument("--tgt-lang", dest="tgt_lang", help="target language code, or auto")
     mine.add_argument("--output", help="output directory (pairs, report, resumable embedding shards)")
+    mine.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     mine.add_argument("overrides", nargs="*", metavar="key=value")
     mine.set_defaults(handler=_cmd_mine)
 

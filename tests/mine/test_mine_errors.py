@@ -110,3 +110,14 @@ def test_example_configs_load_and_name_their_launch_command():
     bucc = load_config(BuccConfig, configs / "mine_eval.yaml")
     assert bucc.distractor_ratio >= 20 and set(bucc.models) == {"modular", "e5-small"}
     assert (configs / "mine_eval.yaml").read_text().startswith("# modsent mine-eval --config configs/mine_eval.yaml")
+
+
+def test_mine_flags_set_config_keys_and_overrides_come_last(capsys):
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert main(["mine", "-c", str(configs / "mine.yaml"), "--model", "pypi:e5-small", "--src", "a.txt", "b.jsonl",
+                 "--src-lang", "auto", "--print-config", "score.mode=intersection"]) == 0
+    import yaml
+
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert (printed["model"], printed["src"], printed["src_lang"]) == ("pypi:e5-small", ["a.txt", "b.jsonl"], "auto")
+    assert printed["tgt"] == ["data/mono/en/*.parquet"] and printed["score"]["mode"] == "intersection"
