@@ -29,7 +29,13 @@ STAGES: dict[str, tuple[str, str, str]] = {
                  "evaluate models on STS/STR, Belebele and bitext retrieval; write tables and heatmaps"),
     "align": ("modsent.align.recipe:AlignConfig", "modsent.align.recipe:run_align",
               "align a language's frozen encoder to the English pivot with a parallel adapter"),
+    "mine-eval": ("modsent.mine.bucc:BuccConfig", "modsent.mine.bucc:run_bucc",
+                  "BUCC-style bitext mining evaluation: gold pairs hidden among distractors, P/R/F1 table"),
 }
+
+#: ``modsent mine`` flags and the config keys they set (before the key=value overrides).
+MINE_FLAGS = {"model": "model", "src": "src", "src_lang": "src_lang", "tgt": "tgt", "tgt_lang": "tgt_lang",
+              "output": "output_dir"}
 
 
 def _load(ref: str):
@@ -98,6 +104,31 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_config(config: object) -> int:
+    import yaml
+
+    from modsent.config import to_dict
+
+    print(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _cmd_mine(args: argparse.Namespace) -> int:
+    import json
+
+    from modsent.config import load_config
+    from modsent.mine import MineConfig, run_mine
+
+    flags = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in MINE_FLAGS.items()
+             if getattr(args, flag) is not None]
+    config = load_config(MineConfig, args.config, [*flags, *args.overrides])
+    if args.print_config:
+        return _print_config(config)
+    result = run_mine(config)
+    print(f"wrote {result.pairs} pairs to {result.pairs_path}")
+    return 0
+
+
 def _split_config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     """``modsent run pipeline.yaml a=b`` and ``modsent run --config pipeline.yaml a=b`` are the same."""
     rest = list(args.rest)
@@ -143,15 +174,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _stage_runner(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from modsent.config import load_config, to_dict
+        from modsent.config import load_config
 
         config_cls, function = (_load(ref) for ref in STAGES[name][:2])
         config = load_config(config_cls, args.config, args.overrides)
         if args.print_config:
-            import yaml
-
-            print(yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True), end="")
-            return 0
+            return _print_config(config)
         result = function(config)
         return result if isinstance(result, int) else 0
 
@@ -204,6 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--batch-size", type=int, default=32)
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
     encode.set_defaults(handler=_cmd_encode)
+
+    mine = sub.add_parser("mine", help="mine translation pairs from two monolingual collections (Ray Data + FAISS)",
+                          description="Flags set config keys; key.sub=value overrides come last "
+                          "(see configs/mine.yaml).")
+    mine.add_argument("--config", "-c", help="YAML config file (see configs/mine.yaml)")
+    mine.add_argument("--model", help="modular model directory, a sentence encoder directory, or pypi:e5-small")
+    mine.add_argument("--src", nargs="+", help="source files (.txt, .jsonl, .parquet), directories or globs")
+    mine.add_argument("--src-lang", dest="src_lang", help="source language code, or auto (language identification)")
+    mine.add_argument("--tgt", nargs="+", help="target files, directories or globs")
+    mine.add_argument("--tgt-lang", dest="tgt_lang", help="target language code, or auto")
+    mine.add_argument("--output", help="output directory (pairs, report, resumable embedding shards)")
+    mine.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    mine.add_argument("overrides", nargs="*", metavar="key=value")
+    mine.set_defaults(handler=_cmd_mine)
 
     run = sub.add_parser("run", help="run the whole pipeline (translate → … → evaluate), resumable")
     run.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")

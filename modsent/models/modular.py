@@ -212,17 +212,21 @@ class ModularEncoder:
             loaded.adapter.enabled = aligned
         return loaded.encoder
 
-    def encode(self, texts: Sequence[str], lang: str | Sequence[str], aligned: bool = True, batch_size: int = 32,
-               normalize: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], lang: str | Sequence[str] | None = None, aligned: bool = True,
+               batch_size: int = 32, normalize: bool = False) -> np.ndarray:
         """Embed ``texts`` (float32 ``(len(texts), dim)``, input order), each with its language's encoder.
 
-        ``lang``: one code for all texts, or one per text (any spelling the registry resolves).
-        Mixed lists are grouped by language, each group encoded by its encoder, and the rows put
-        back in input order. ``aligned``: adapters on (cross-lingual, shared pivot space) or off
-        (monolingual). ``normalize`` L2-normalises every row.
+        ``lang``: one code for all texts, or one per text (any spelling the registry resolves);
+        ``None`` identifies each text's language (:mod:`modsent.models.langid`) and refuses texts
+        in a language the model lacks, naming it. Mixed lists are grouped by language, each group
+        encoded by its encoder, and the rows put back in input order. ``aligned``: adapters on
+        (cross-lingual, shared pivot space) or off (monolingual). ``normalize`` L2-normalises every row.
         """
         texts = list(texts)
-        per_text = [lang] * len(texts) if isinstance(lang, str) else list(lang)
+        if lang is None:
+            per_text = self.identify(texts)
+        else:
+            per_text = [lang] * len(texts) if isinstance(lang, str) else list(lang)
         if len(per_text) != len(texts):
             raise ModularModelError(f"got {len(per_text)} languages for {len(texts)} texts; pass one code or one per text")
         codes = [self._code(code) for code in per_text]
@@ -246,6 +250,21 @@ class ModularEncoder:
             code = self._code(lang) if isinstance(lang, str) else self.pivot
             out = np.zeros((0, self.encoder(code, aligned).embedding_dim), dtype=np.float32)
         return out
+
+    def identify(self, texts: Sequence[str]) -> list[str]:
+        """Each text's language as identified by py3langid, checked against the languages this model serves."""
+        from modsent.models.langid import identify_languages
+
+        found = identify_languages(texts)
+        lacking: dict[str, int] = {}
+        for code in found:
+            if code not in self.modules:
+                lacking[code or "an unknown language"] = lacking.get(code or "an unknown language", 0) + 1
+        if lacking:
+            counts = ", ".join(f"{n} text(s) in {code}" for code, n in sorted(lacking.items()))
+            raise ModularModelError(f"{self.root} has no encoder for {counts} (language identification); it serves "
+                                    f"{', '.join(self.languages)}. Pass lang= explicitly or drop those texts")
+        return [code for code in found if code is not None]
 
     def export_sentence_transformer(self, lang: str, output: str | os.PathLike) -> Path:
         """Write ``lang``'s aligned encoder as a sentence-transformers directory (atomically) and return it.

@@ -16,6 +16,7 @@ from modsent.testing.synthetic import (
 from modsent.testing.tiny_models import (
     default_cache_dir,
     save_perturbed_encoder,
+    save_tiny_modular,
     tiny_bert_mlm,
     tiny_nllb,
     tiny_nllb_ct2,
@@ -24,6 +25,7 @@ from modsent.testing.tiny_models import (
 __all__ = [
     "default_cache_dir",
     "save_perturbed_encoder",
+    "save_tiny_modular",
     "synthetic_paraphrase_rows",
     "synthetic_sentences",
     "tiny_bert_mlm",

@@ -34,7 +34,7 @@ from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write_json, sha256_json
 from modsent.testing.synthetic import SYNTHETIC_VERSION, synthetic_sentences, translate_synthetic
 
-__all__ = ["default_cache_dir", "tiny_bert_mlm", "tiny_nllb", "tiny_nllb_ct2", "BUILD_INFO_FILE"]
+__all__ = ["default_cache_dir", "save_tiny_modular", "tiny_bert_mlm", "tiny_nllb", "tiny_nllb_ct2", "BUILD_INFO_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +216,34 @@ def save_perturbed_encoder(base: str | os.PathLike, out: str | os.PathLike, seed
             for param in encoder.backbone.parameters():
                 param.add_(torch.randn(param.shape, generator=generator) * noise)
     return encoder.save(out)
+
+
+def save_tiny_modular(root: str | os.PathLike, base: str | os.PathLike, seeds: dict[str, int | None],
+                      pivot: str = "eng_Latn", adapter_scale: float = 0.1) -> Path:
+    """A modular model directory under ``root``: per language in ``seeds`` a perturbed copy of ``base``
+    (:func:`save_perturbed_encoder` with that seed) and, except for ``pivot``, a seeded random
+    cross-lingual adapter (weights ~ N(0, ``adapter_scale``)). Returns ``root``."""
+    import torch
+
+    from modsent.models.adapter import ParallelAdapter
+    from modsent.models.encoder import SentenceEncoder
+    from modsent.models.modular import write_modular_manifest
+
+    root = Path(root)
+    modules: dict[str, tuple[Path, Path | None]] = {}
+    for index, (lang, seed) in enumerate(sorted(seeds.items())):
+        encoder = save_perturbed_encoder(base, root / "encoders" / lang, seed, 32)
+        adapter_dir = None
+        if lang != pivot:
+            adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder))
+            generator = torch.Generator().manual_seed(1000 + index)
+            with torch.no_grad():
+                for param in adapter.parameters():
+                    param.copy_(torch.randn(param.shape, generator=generator) * adapter_scale)
+            adapter_dir = adapter.save(root / "adapters" / lang, base_path=encoder)
+        modules[lang] = (encoder, adapter_dir)
+    write_modular_manifest(root, pivot, modules)
+    return root
 
 
 @dataclass(frozen=True)
