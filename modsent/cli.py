@@ -222,12 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from modsent.lifetime import follow_launcher
+
+    follow_launcher()  # a rank of a job `modsent run` started ends when that job's launcher ends
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except ModsentError as err:
         print(f"modsent {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"modsent {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from modsent.config import ConfigError, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus, read_lines
+from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
 from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, sha256_json
 from modsent.languages import resolve_many
@@ -359,6 +360,7 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
     planner, jobs = plan_jobs(cfg, source)
+    hold_directory(planner.run.root, "modsent run")
     run = RunDir.create(planner.run.root)
     selected_stages = set(stages or STAGES)
     if from_stage:

@@ -45,6 +45,7 @@ from modsent.train.checkpoint import (
     write_manifest,
 )
 from modsent.train.data import ResumableBatches, derive_seed
+from modsent.dirlock import hold_directory
 from modsent.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed, run_on_main
 from modsent.train.ds_config import build_ds_config, resolve_precision, uses_offload
 from modsent.train.export import gather_full_state_dict, save_pretrained_dir
@@ -360,6 +361,8 @@ def start_run(config: Any, output_dir: str | Path, command: str) -> DistInfo:
     The first step of every recipe's ``run_*`` function, before it builds its task.
     """
     dist_info = init_distributed()
+    # Every rank fails alike when another live process is writing this run directory.
+    run_on_main(lambda: hold_directory(output_dir, command) and None)
     if dist_info.is_main:
         run = RunDir.create(output_dir)
         dump_config(config, run.config_path, header=f"{command}: resolved config")

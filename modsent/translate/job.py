@@ -33,6 +33,7 @@ import numpy as np
 
 from modsent.config import ConfigError, dump_config
 from modsent.corpus import write_dataset
+from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, setup_logging, sha256_file
 from modsent.languages import resolve, resolve_many
 from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
@@ -294,6 +295,7 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
                 len(languages))
 
     output_dir = Path(config.output_dir)
+    hold_directory(output_dir, "modsent translate")
     store = UnitStore(output_dir / "work" / "units", {
         "model_sha256": model.sha256, "quantization": model.quantization, "source_language": source_language,
         "decoding": asdict(config.decoding)})

@@ -27,6 +27,7 @@ import transformers
 from transformers import AutoConfig, AutoModel
 
 from modsent.config import to_dict
+from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
 from modsent.languages import resolve
 
@@ -102,6 +103,7 @@ def run_vocab(config: VocabConfig) -> Path:
     seed_everything(config.seed)
     lang = resolve(config.lang).code
     source_dir, output_dir = Path(config.source_model), Path(config.output_dir)
+    hold_directory(output_dir, "modsent vocab")
     if not config.text_files:
         raise VocabError(f"text_files is empty: give the {lang} text to train the tokenizer and fastText on")
     _check_source_model(source_dir)
