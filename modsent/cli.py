@@ -116,10 +116,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from modsent.pipeline.run import write_status
+    from modsent.pipeline.run import verify_run, write_status
 
     print(write_status(args.run_dir), end="")
-    return 0
+    if not args.verify:
+        return 0
+    problems = verify_run(args.run_dir)
+    for problem in problems:
+        print(f"modsent status: damaged: {problem}", file=sys.stderr)
+    print(f"verify: {len(problems)} damaged file(s)" if problems else "verify: every artifact matches its record")
+    return 1 if problems else 0
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -198,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="the languages × stages matrix of a run directory (Markdown + PNG)")
     status.add_argument("run_dir")
+    status.add_argument("--verify", action="store_true", help="re-read every artifact and compare it with the "
+                        "size and SHA-256 recorded when it was written (exit 1 naming each damaged file)")
     status.set_defaults(handler=_cmd_status)
 
     plan = sub.add_parser("plan", help="dry run: job matrix and device-hours / wall-time estimate")

@@ -1,10 +1,12 @@
+import hashlib
 import os
 import subprocess
 import sys
 
 import pytest
 
-from modsent.io import atomic_directory, atomic_write, atomic_write_json, sha256_tree
+from modsent.io import (SHA256_XATTR, atomic_directory, atomic_write, atomic_write_bytes, atomic_write_json, file_sha256,
+                        sha256_tree)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -65,3 +67,21 @@ def test_outputs_get_ordinary_permissions(tmp_path):
         os.umask(old)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_writers_record_the_sha256_that_later_checks_trust_until_the_file_changes(tmp_path):
+    target = tmp_path / "weights.bin"
+    atomic_write_bytes(target, b"abc" * 1000)
+    expected = hashlib.sha256(b"abc" * 1000).hexdigest()
+    size, mtime_ns, digest = os.getxattr(target, SHA256_XATTR).decode().split(":")
+    assert (int(size), int(mtime_ns), digest) == (3000, target.stat().st_mtime_ns, expected)
+    # The record is what a trusting read returns (proved by a record that lies); a full read ignores it.
+    os.setxattr(target, SHA256_XATTR, f"3000:{target.stat().st_mtime_ns}:{'0' * 64}".encode())
+    assert file_sha256(target) == "0" * 64
+    assert file_sha256(target, trust_record=False) == expected
+    target.write_bytes(b"abd" * 1000)  # rewritten by someone else: size/mtime no longer match the record
+    assert file_sha256(target) == hashlib.sha256(b"abd" * 1000).hexdigest()
+    with atomic_directory(tmp_path / "model") as staging:
+        (staging / "plain.txt").write_text("written by another library\n")
+    assert os.getxattr(tmp_path / "model" / "plain.txt", SHA256_XATTR).decode().endswith(
+        hashlib.sha256(b"written by another library\n").hexdigest())

@@ -31,7 +31,7 @@ from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_
 from modsent.pipeline.manifest import Manifest, fingerprint
 from modsent.pipeline.sources import resolve_source
 
-__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "ALL"]
+__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "ALL"]
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +322,10 @@ def _check_inputs(planner: _Planner, jobs: list[StageJob], selected: set[str], m
                 raise PipelineError(
                     f"{job.name} needs the output of {name}, which this run does not schedule and no earlier run "
                     f"finished; add '{dep[1]}' to --stages (or drop --from-stage)")
+            changed = manifest.artifact_problems(entry, full=False)
+            if changed:
+                raise PipelineError(f"{job.name} needs the output of {name}, which changed since {name} made it "
+                                    f"({changed[0]}); add '{dep[1]}' to --stages to redo it")
         for label, path in job.external.items():
             if not Path(path).exists():
                 raise PipelineError(f"{job.name}: {label} {path} does not exist")
@@ -477,6 +481,14 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             manifest.mark_done(lang, job.stage, job.artifact)
 
     return run_job
+
+
+def verify_run(run_dir: str | os.PathLike) -> list[str]:
+    """Re-read every finished artifact of a run in full; one line per file that differs from its record."""
+    root = Path(run_dir)
+    if not (root / "manifest.json").exists():
+        raise PipelineError(f"{root} has no manifest.json: not a run directory (or nothing ran yet)")
+    return Manifest(root).verify()
 
 
 def write_status(run_dir: str | os.PathLike) -> str:
