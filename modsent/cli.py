@@ -128,6 +128,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from modsent.pipeline.export import export_model
+
+    print(f"wrote a self-contained modular model to {export_model(args.run_dir, args.output)}")
+    return 0
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from modsent.config import load_config
     from modsent.pipeline.config import PipelineConfig
@@ -207,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--verify", action="store_true", help="re-read every artifact and compare it with the "
                         "size and SHA-256 recorded when it was written (exit 1 naming each damaged file)")
     status.set_defaults(handler=_cmd_status)
+
+    export = sub.add_parser("export", help="copy a run's modular model into one movable directory (relative paths, "
+                            "shared encoders once, model card README.md)")
+    export.add_argument("run_dir")
+    export.add_argument("output", help="new (or empty) directory to write")
+    export.set_defaults(handler=_cmd_export)
 
     plan = sub.add_parser("plan", help="dry run: job matrix and device-hours / wall-time estimate")
     plan.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")

@@ -30,6 +30,8 @@ from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
 from modsent.pipeline.manifest import Manifest, fingerprint
 from modsent.pipeline.sources import resolve_source
+from modsent.pipeline.view import RunView
+from modsent.progress import PROGRESS_ENV
 
 __all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "ALL"]
 
@@ -395,15 +397,26 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env, cfg), devices=width,
                                cost=_cost(job), deps=deps))
     started = time.time()
+    by_name = {job.name: job for job in jobs}
+    view = RunView(len(fanout_jobs))
 
     def report(kind: str, job: Job, result: JobResult) -> None:
+        stage_job = by_name[job.name]
+        if kind == "start":
+            trainer = getattr(stage_job.config, "trainer", None)
+            view.job_started(job.name, stage_job.stage, stage_job.lang,
+                             metrics_dir=Path(trainer.output_dir) / "metrics" if trainer is not None else None,
+                             progress_file=_progress_file(run, stage_job))
+        else:
+            view.job_ended(job.name)
         done = sum(1 for e in manifest if e.status == "done")
-        print(f"[{time.time() - started:7.1f}s] {kind:7s} {job.name}"
-              + (f" ({result.seconds:.1f}s)" if kind == "done" else "")
-              + (f": {result.error.splitlines()[0]}" if result.error else "")
-              + f"  [{done} entries done]", flush=True)
+        view.event(f"[{time.time() - started:7.1f}s] {kind:7s} {job.name}"
+                   + (f" ({result.seconds:.1f}s)" if kind == "done" else "")
+                   + (f": {result.error.splitlines()[0]}" if result.error else "")
+                   + f"  [{done} entries done]")
 
-    results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
+    with view:
+        results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
     results_file = run.root / "reports" / "results.json"
     if "evaluate" in selected_stages and results_file.exists():
         from modsent.evaluate.report import headline_table
@@ -437,6 +450,11 @@ def _cost(job: StageJob) -> float:
     return {"translate": 10.0, "adapt": 5.0, "train": 3.0, "align": 2.0, "vocab": 1.0, "evaluate": 1.0}[job.stage]
 
 
+def _progress_file(run: RunDir, job: StageJob) -> Path:
+    """Where a job reports its progress for the live view (beside its log, outside every artifact)."""
+    return run.logs / f"{job.lang}-{job.stage}.progress.json"
+
+
 def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDir, use_gpus: bool,
                 env: dict[str, str], cfg: PipelineConfig) -> Callable[[list[Device], int], None]:
     def langs_of(j: StageJob) -> list[str]:
@@ -467,7 +485,7 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             else:
                 cmd = [sys.executable, "-m", *module_args]
             dump_config(job.config, config_path, header=shlex.join(cmd))
-            job_env = dict(env)
+            job_env = {**env, PROGRESS_ENV: str(_progress_file(run, job))}
             if use_gpus and job.stage not in DISTRIBUTED_STAGES:
                 job_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)
             run_subprocess(cmd, run.logs / f"{job.lang}-{job.stage}.log", job_env)

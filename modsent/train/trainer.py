@@ -317,6 +317,7 @@ class Trainer:
                 grad_norm = engine.get_global_grad_norm()
                 record = {
                     "loss": loss_sum / (window_steps * self.dist.world_size),
+                    "total_steps": self.total_steps,  # for the operator's view of `modsent run`
                     "lr": engine.get_lr()[0],
                     "grad_norm": float(grad_norm) if grad_norm is not None else None,
                     "epoch": self._epoch(),

@@ -36,6 +36,7 @@ from modsent.corpus import write_dataset
 from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, atomic_write_text, setup_logging, sha256_file
 from modsent.languages import resolve, resolve_many
+from modsent.progress import report_progress
 from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
 from modsent.translate.model import PreparedModel, check_language_tokens, prepare_model, resolve_device
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
@@ -216,6 +217,7 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
                 store.save(unit, buffer)  # type: ignore[arg-type]
                 del buffers[key], missing[key]
                 finished += 1
+                report_progress(finished, len(pending), "units")
         if time.monotonic() - last_log > 10:
             logger.info("translated %d/%d units (%d sentences)", finished, len(pending), examples)
             last_log = time.monotonic()
