@@ -123,8 +123,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     problems = verify_run(args.run_dir)
     for problem in problems:
-        print(f"modsent status: damaged: {problem}", file=sys.stderr)
-    print(f"verify: {len(problems)} damaged file(s)" if problems else "verify: every artifact matches its record")
+        print(f"modsent status: {problem}", file=sys.stderr)
+    print(f"verify: {len(problems)} problem(s)" if problems else "verify: every artifact matches its record")
     return 1 if problems else 0
 
 

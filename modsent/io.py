@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,6 +266,31 @@ def setup_logging(level: str = "INFO", log_file: str | os.PathLike | None = None
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, handlers=handlers, force=True)
+
+
+@contextlib.contextmanager
+def output_to(handle: IO[bytes]) -> Iterator[None]:
+    """Send everything written to stdout and stderr — by C++ libraries too — into the open binary file ``handle``.
+
+    For third-party chatter (absl/sentencepiece ``I0000 … builder.cc`` lines, weight-loading bars)
+    produced while work runs in-process; exceptions still reach the caller, which reports them.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    # Python-level writers too, for when sys.stdout is not fd 1 (a test's capture, a live display).
+    text = open(handle.fileno(), "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    try:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            yield
+    finally:
+        text.close()  # flushes; the descriptor stays open (closefd=False)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 @dataclass(frozen=True)

