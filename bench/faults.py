@@ -163,12 +163,17 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
     shm_before = shm_entries()
     run = start_run(config_path, log)
     target = wait_for_job(run, job, timeout=600)
-    duration = clean_seconds.get(job, 0.0) if job else clean_seconds["deu_Latn/align"] + clean_seconds["all/evaluate"]
+    # The manifest records translation per target language.
+    entry = {"all/translate": "deu_Latn/translate"}.get(job, job)
+    duration = clean_seconds[entry] if job else clean_seconds["deu_Latn/align"] + clean_seconds["all/evaluate"]
     delay = rng.uniform(0.0, 0.8 * duration)
     time.sleep(delay)
     killed = target is not None and run.poll() is None
     if killed:
-        os.kill(run.pid if job is None else target, signal.SIGKILL)
+        try:
+            os.kill(run.pid if job is None else target, signal.SIGKILL)
+        except ProcessLookupError:  # the job finished before the chosen point
+            killed = False
     if job is None:
         run.wait()
     time.sleep(5.0)

@@ -111,7 +111,7 @@ def format_duration(seconds: float | None) -> str:
 
 def _count(job: JobProgress) -> str:
     if job.done is None:
-        return "starting"
+        return "in progress"  # no count (yet): vocab reports none; training until its first log
     return f"{job.done}/{job.total if job.total is not None else '?'} {job.unit}"
 
 

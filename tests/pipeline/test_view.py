@@ -59,7 +59,7 @@ def test_plain_lines():
             JobProgress("all/translate", "translate", "all", 3725.0, None, None)]
     assert plain_lines(jobs, finished=2, total=8, elapsed_s=80.0) == [
         "[   80.0s] running deu_Latn/train: 30/100 steps loss 1.2346, elapsed 1m15s, ETA 35s",
-        "[   80.0s] running all/translate: starting, elapsed 1h02m, ETA -",
+        "[   80.0s] running all/translate: in progress, elapsed 1h02m, ETA -",
         "[   80.0s] overall: 2/8 jobs finished, 2 running, 29%",
     ]
     assert format_duration(59.6) == "1m00s"
