@@ -459,6 +459,24 @@ def _cost(job: StageJob) -> float:
     return {"translate": 10.0, "adapt": 5.0, "train": 3.0, "align": 2.0, "vocab": 1.0, "evaluate": 1.0}[job.stage]
 
 
+def drop_stale_training_state(job: StageJob) -> None:
+    """Remove a training job's checkpoints and metrics left by an attempt with other inputs or config.
+
+    The trainer resumes only from a checkpoint of the same config and data (and refuses any
+    other), so after an upstream job was redone with a different result (or the config changed)
+    the job starts afresh; an interrupted attempt with the same inputs keeps them and resumes.
+    """
+    trainer = getattr(job.config, "trainer", None)
+    if trainer is None:
+        return
+    from modsent.train.checkpoint import checkpoint_root
+
+    for stale in (checkpoint_root(trainer.output_dir), RunDir(Path(trainer.output_dir)).metrics):
+        if stale.exists():
+            logger.info("%s: its inputs or config changed since %s was written; starting afresh", job.name, stale)
+            shutil.rmtree(stale)
+
+
 def _progress_file(run: RunDir, job: StageJob) -> Path:
     """Where a job reports its progress for the live view (beside its log, outside every artifact)."""
     return run.logs / f"{job.lang}-{job.stage}.progress.json"
@@ -478,6 +496,9 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             inputs["layout"] = _relative_hash(planner.modular_layout(), run.root)
         if all(manifest.is_valid(lang, job.stage, chash, inputs) for lang in langs_of(job)):
             return
+        previous = manifest.entries.get(Manifest.key(langs_of(job)[0], job.stage))
+        if previous is not None and (previous.config_hash, previous.input_hashes) != (chash, inputs):
+            drop_stale_training_state(job)
         for lang in langs_of(job):
             manifest.mark_running(lang, job.stage, chash, inputs)
         try:
