@@ -111,15 +111,19 @@ def cmdline(pid: int) -> str:
 
 
 def alive_of(*marks: Path) -> list[int]:
-    """Running processes whose command line names one of ``marks`` (the run directory: every job's
-    config lies in it; Ray's temp directory: translation's Ray processes). Zombies are not running."""
+    """Running processes whose command line or environment names one of ``marks`` (the run directory:
+    every job's config lies in it and every job's environment names its progress file, which Ray's
+    workers and agents inherit; Ray's temp directory). Zombies are not running."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        line = cmdline(int(proc.name))
+        try:
+            line = cmdline(int(proc.name)) + (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
         if state not in ("Z", "X") and any(str(mark) in line for mark in marks) and int(proc.name) != os.getpid():
             found.append(int(proc.name))
     return found

@@ -16,7 +16,12 @@ pruning checkpoints under the next run's feet. Three links keep every process ti
   parent that died a moment earlier sends no signal.
 
 SIGTERM lets torchrun and the deepspeed launcher forward the signal to their ranks as they do for
-a Ctrl-C. Elsewhere than Linux the kernel part is a no-op and the watchdog does the work.
+a Ctrl-C; a stage command that is its own launcher (translate, vocab, evaluate) turns it into
+KeyboardInterrupt, so its context managers run (``ray.shutdown()`` stops the Ray processes it
+started). Processes that no signal reaches — Ray's agents outlive a SIGKILLed driver, orphaned —
+still carry ``MODSENT_LAUNCHER_PID`` in their environment: :func:`kill_followers`, which the
+supervisor calls when a launcher has exited, ends them. Elsewhere than Linux the kernel part is a
+no-op and the watchdog does the work.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
-__all__ = ["LAUNCHER_PID_ENV", "SUPERVISOR_PID_ENV", "spawn_command", "die_with_parent", "follow_launcher"]
+__all__ = ["LAUNCHER_PID_ENV", "SUPERVISOR_PID_ENV", "spawn_command", "die_with_parent", "follow_launcher",
+           "kill_followers"]
 
 LAUNCHER_PID_ENV = "MODSENT_LAUNCHER_PID"  # the trampolined launcher every rank of a job follows
 SUPERVISOR_PID_ENV = "MODSENT_SUPERVISOR_PID"  # the process that spawned the launcher (modsent run)
@@ -73,13 +80,42 @@ def follow_launcher() -> None:
     A no-op unless ``MODSENT_LAUNCHER_PID`` is set, i.e. outside jobs that ``modsent run`` started.
     """
     value = os.environ.get(LAUNCHER_PID_ENV)
-    if not value or int(value) == os.getpid():
-        return  # not under a launcher, or this is the launcher itself (armed by the trampoline)
+    if not value:
+        return  # not under a launcher
+    if int(value) == os.getpid():  # the launcher itself (the trampoline armed it): clean up on SIGTERM
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)
+        return
     launcher = int(value)
     die_with_parent()
     if not _alive(launcher):
         os.kill(os.getpid(), signal.SIGTERM)
     threading.Thread(target=_watch, args=(launcher,), name="modsent-launcher-watch", daemon=True).start()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def kill_followers(launcher_pid: int) -> list[int]:
+    """SIGKILL every process still running with ``MODSENT_LAUNCHER_PID=launcher_pid`` (Linux); their pids.
+
+    Called once the launcher has exited: whatever of its job is left (orphans of a killed job) goes.
+    """
+    marker = f"{LAUNCHER_PID_ENV}={launcher_pid}".encode()
+    killed = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid = int(proc.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
+        killed.append(pid)
+    return killed
 
 
 def _trampoline(argv: list[str]) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from modsent.errors import ModsentError
-from modsent.lifetime import SUPERVISOR_PID_ENV, spawn_command
+from modsent.lifetime import SUPERVISOR_PID_ENV, kill_followers, spawn_command
 
 __all__ = ["Device", "Job", "JobResult", "FanoutError", "Interrupted", "parse_hostfile", "device_pool", "run_jobs",
            "launch_command", "free_port", "run_subprocess", "stop_children"]
@@ -157,6 +157,10 @@ def run_subprocess(cmd: list[str], log_path: Path, env: dict[str, str] | None = 
         finally:
             with _live_lock:
                 _live.discard(proc)
+            leftovers = kill_followers(proc.pid)
+            if leftovers:
+                logger.warning("%s: ended %d process(es) the job left behind: %s", log_path.stem, len(leftovers),
+                               leftovers)
     if proc.returncode != 0:
         lines = log_path.read_text(errors="replace").splitlines()
         # A modsent command states its input error in one line; launchers bury it under their own report.

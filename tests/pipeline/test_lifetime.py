@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from modsent.dirlock import DirectoryBusyError, DirectoryLock, lock_path
-from modsent.lifetime import follow_launcher
+from modsent.lifetime import follow_launcher, spawn_command
+from modsent.pipeline.fanout import run_subprocess
 
 PROCS = Path(__file__).with_name("procs")
 REPO = Path(__file__).resolve().parents[2]
@@ -110,3 +111,25 @@ def test_follow_launcher_ends_a_process_whose_launcher_is_already_gone(tmp_path)
                           env={**os.environ, "PYTHONPATH": str(REPO), "MODSENT_LAUNCHER_PID": str(dead.pid)})
     assert proc.returncode == -signal.SIGTERM
     follow_launcher()  # outside a launched job: nothing happens
+
+
+def test_what_a_job_leaves_behind_is_ended_when_its_launcher_exits(tmp_path):
+    """Like Ray's agents after its driver is killed: a process in a session of its own, not following."""
+    code = ("import subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], start_new_session=True)\n"
+            f"open({str(tmp_path / 'orphan.pid')!r}, 'w').write(str(child.pid))\n")
+    run_subprocess([sys.executable, "-c", code], tmp_path / "job.log", {"PYTHONPATH": str(REPO)})
+    orphan = int((tmp_path / "orphan.pid").read_text())
+    assert _wait(lambda: not _alive(orphan), timeout=5)
+
+
+def test_a_stage_that_is_its_own_launcher_cleans_up_on_sigterm(tmp_path):
+    code = ("import time\nfrom modsent.lifetime import follow_launcher\nfollow_launcher()\n"
+            "try:\n    print('ready', flush=True)\n    time.sleep(60)\n"
+            f"finally:\n    open({str(tmp_path / 'cleaned')!r}, 'w').write('ray.shutdown() would run here')\n")
+    proc = subprocess.Popen(spawn_command([sys.executable, "-c", code]), stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()
+    proc.wait(timeout=20)
+    assert (tmp_path / "cleaned").exists()
