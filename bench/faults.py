@@ -32,7 +32,8 @@ from _common import bench_args  # noqa: I001  (sets threads before numpy/torch l
 import argparse
 
 ARGS = bench_args(__doc__.split("\n\n")[0], "one kill per stage instead of three",
-                  extra=lambda p: p.add_argument("--seed", type=int, default=0),
+                  extra=lambda p: (p.add_argument("--seed", type=int, default=0),
+                                   p.add_argument("--only", nargs="+", help="only these faults (debugging)")),
                   env={"DS_ACCELERATOR": "cpu", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
                        "RAY_AUTH_MODE": "disabled"}) if __name__ == "__main__" else None
 
@@ -186,6 +187,7 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
         run.wait(timeout=1800)
         time.sleep(1.0)
     leftovers = alive_of(run_dir, ray_dir)
+    leftover_commands = [cmdline(pid)[:100] for pid in leftovers]
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     shm_left = sorted(shm_entries() - shm_before)
@@ -198,7 +200,7 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
     survived = rerun_status == 0 and same_scores and not leftovers and not shm_left and not tmp_left
     record = {"fault": name, "killed": killed, "kill_after_s": round(delay, 2), "rerun_exit": rerun_status,
               "same_scores": same_scores, "identical_artifacts_fraction": round(identical, 3),
-              "leftover_processes": len(leftovers), "shm_left": shm_left, "tmp_left": tmp_left[:5],
+              "leftover_processes": len(leftovers), "leftover_commands": leftover_commands, "shm_left": shm_left, "tmp_left": tmp_left[:5],
               "survived": survived}
     print(json.dumps(record), file=sys.stderr, flush=True)
     if survived:
@@ -222,7 +224,7 @@ def main(args: argparse.Namespace) -> dict:
                      json.loads((clean / "manifest.json").read_text())["entries"].items()}
     clean_s = time.time() - started
     records = [one_fault(name, job, remove, clean, config, work, clean_seconds, rng, index)
-               for index in range(per_stage) for name, job, remove in FAULTS]
+               for index in range(per_stage) for name, job, remove in FAULTS if not args.only or name in args.only]
     survived = sum(r["survived"] for r in records)
     kept = any(not r["survived"] for r in records)
     if not kept:
@@ -230,7 +232,7 @@ def main(args: argparse.Namespace) -> dict:
     return {
         "bench": "faults", "device": "cpu",
         "params": {"languages": LANGS, "kills_per_stage": per_stage, "stages": [f[0] for f in FAULTS],
-                   "seed": args.seed, "ranks_per_job": 2, "train_max_steps": TRAIN["max_steps"],
+                   "seed": args.seed, "only": args.only, "ranks_per_job": 2, "train_max_steps": TRAIN["max_steps"],
                    "work_dir_kept": str(work) if kept else None},
         "results": {"faults": len(records), "faults_survived": survived, "clean_run_s": round(clean_s, 1),
                     "kills_landed": sum(r["killed"] for r in records), "per_fault": records},

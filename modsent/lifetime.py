@@ -97,24 +97,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
-def kill_followers(launcher_pid: int) -> list[int]:
+def kill_followers(launcher_pid: int, settle_s: float = 0.2) -> list[int]:
     """SIGKILL every process still running with ``MODSENT_LAUNCHER_PID=launcher_pid`` (Linux); their pids.
 
     Called once the launcher has exited: whatever of its job is left (orphans of a killed job) goes.
+    Sweeps until one finds nothing, since a dying process manager (Ray's raylet) may still start
+    workers while the first sweep runs.
     """
     marker = f"{LAUNCHER_PID_ENV}={launcher_pid}".encode()
-    killed = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        pid = int(proc.name)
-        if pid == os.getpid():
-            continue
-        try:
-            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+    killed: list[int] = []
+    for _ in range(20):
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            pid = int(proc.name)
+            if pid == os.getpid() or pid in killed:
                 continue
-            os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):  # gone meanwhile, or not ours to read
-            continue
-        killed.append(pid)
+            try:
+                if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                    continue
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):  # gone meanwhile, or not ours to read
+                continue
+            found.append(pid)
+        if not found:
+            break
+        killed += found
+        time.sleep(settle_s)
     return killed
 
 
