@@ -153,9 +153,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from modsent.pipeline.run import write_status
+    from modsent.pipeline.run import verify_run, write_status
 
     print(write_status(args.run_dir), end="")
+    if not args.verify:
+        return 0
+    problems = verify_run(args.run_dir)
+    for problem in problems:
+        print(f"modsent status: {problem}", file=sys.stderr)
+    print(f"verify: {len(problems)} problem(s)" if problems else "verify: every artifact matches its record")
+    return 1 if problems else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from modsent.pipeline.export import export_model
+
+    print(f"wrote a self-contained modular model to {export_model(args.run_dir, args.output)}")
     return 0
 
 
@@ -257,7 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="the languages × stages matrix of a run directory (Markdown + PNG)")
     status.add_argument("run_dir")
+    status.add_argument("--verify", action="store_true", help="re-read every artifact and compare it with the "
+                        "size and SHA-256 recorded when it was written (exit 1 naming each damaged file)")
     status.set_defaults(handler=_cmd_status)
+
+    export = sub.add_parser("export", help="copy a run's modular model into one movable directory (relative paths, "
+                            "shared encoders once, model card README.md)")
+    export.add_argument("run_dir")
+    export.add_argument("output", help="new (or empty) directory to write")
+    export.set_defaults(handler=_cmd_export)
 
     plan = sub.add_parser("plan", help="dry run: job matrix and device-hours / wall-time estimate")
     plan.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")
@@ -281,12 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from modsent.lifetime import follow_launcher
+
+    follow_launcher()  # a rank of a job `modsent run` started ends when that job's launcher ends
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except ModsentError as err:
         print(f"modsent {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"modsent {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        record_sha256(tmp_name)  # read back from the page cache; the rename keeps the record
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -101,6 +103,9 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield staging
         _follow_umask(staging)
+        for file in staging.rglob("*"):
+            if file.is_file() and not file.is_symlink():
+                file_sha256(file)  # files written by other libraries (save_pretrained) get their record here
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".old-{target.name}.", dir=target.parent))
             os.replace(target, retired / target.name)
@@ -178,6 +183,61 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+SHA256_XATTR = "user.modsent.sha256"
+
+
+def record_sha256(path: str | os.PathLike) -> str:
+    """Hash ``path`` and record the digest, with the size and mtime it belongs to, in an extended attribute.
+
+    Writers call this right after writing (the bytes are still in the page cache), so later
+    checks of a multi-GB artifact cost a ``stat`` instead of a full read. Where the file system
+    has no user xattrs the record is skipped and readers hash the file themselves.
+    """
+    digest = sha256_file(path)
+    stat = os.stat(path)
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(path, SHA256_XATTR, f"{stat.st_size}:{stat.st_mtime_ns}:{digest}".encode())
+    return digest
+
+
+def file_sha256(path: str | os.PathLike, trust_record: bool = True) -> str:
+    """SHA-256 of a file: from its write-time record while size and mtime still match it, else by reading it.
+
+    ``trust_record=False`` always reads every byte (a full verification: catches a flipped byte
+    that left size and mtime as they were).
+    """
+    if trust_record:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            size, mtime_ns, digest = os.getxattr(path, SHA256_XATTR).decode().split(":")
+            stat = os.stat(path)
+            if (int(size), int(mtime_ns)) == (stat.st_size, stat.st_mtime_ns):
+                return digest
+    return record_sha256(path)
+
+
+def artifact_files(path: str | os.PathLike, trust_record: bool = True) -> dict[str, list]:
+    """``{relative name: [size, mtime_ns, sha256]}`` for a file or every file under a directory.
+
+    Temporary files (``.tmp-*``) are not part of an artifact. A single file is listed under its name.
+    """
+    root = Path(path)
+    if root.is_file():
+        files = {root.name: root}
+    else:
+        files = {f.relative_to(root).as_posix(): f for f in sorted(root.rglob("*"))
+                 if f.is_file() and not any(part.startswith(".tmp-") for part in f.relative_to(root).parts)}
+    listing = {}
+    for name, file in files.items():
+        stat = file.stat()
+        listing[name] = [stat.st_size, stat.st_mtime_ns, file_sha256(file, trust_record)]
+    return listing
+
+
+def content_digest(files: dict[str, list]) -> str:
+    """One identity for an artifact's listing: names and contents only (a redone, identical job keeps it)."""
+    return sha256_json(sorted((name, size, digest) for name, (size, _, digest) in files.items()))
+
+
 CONTENT_HASH_LIMIT = 64 << 20  # artifacts up to this size are identified by content
 
 
@@ -226,6 +286,31 @@ def setup_logging(level: str = "INFO", log_file: str | os.PathLike | None = None
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, handlers=handlers, force=True)
+
+
+@contextlib.contextmanager
+def output_to(handle: IO[bytes]) -> Iterator[None]:
+    """Send everything written to stdout and stderr — by C++ libraries too — into the open binary file ``handle``.
+
+    For third-party chatter (absl/sentencepiece ``I0000 … builder.cc`` lines, weight-loading bars)
+    produced while work runs in-process; exceptions still reach the caller, which reports them.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    # Python-level writers too, for when sys.stdout is not fd 1 (a test's capture, a live display).
+    text = open(handle.fileno(), "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    try:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            yield
+    finally:
+        text.close()  # flushes; the descriptor stays open (closefd=False)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
+import hashlib
 import os
 import subprocess
 import sys
 
 import pytest
 
-from modsent.io import atomic_directory, atomic_write, atomic_write_json, sha256_tree
+from modsent.io import (SHA256_XATTR, atomic_directory, atomic_write, atomic_write_bytes, atomic_write_json, file_sha256,
+                        output_to, sha256_tree)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -126,3 +128,31 @@ def test_files_of_an_atomic_directory_follow_the_umask(tmp_path):
         os.umask(previous)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()}
     assert modes == {"model.safetensors": 0o644, "private.txt": 0o644, "run.sh": 0o744}
+def test_writers_record_the_sha256_that_later_checks_trust_until_the_file_changes(tmp_path):
+    target = tmp_path / "weights.bin"
+    atomic_write_bytes(target, b"abc" * 1000)
+    expected = hashlib.sha256(b"abc" * 1000).hexdigest()
+    size, mtime_ns, digest = os.getxattr(target, SHA256_XATTR).decode().split(":")
+    assert (int(size), int(mtime_ns), digest) == (3000, target.stat().st_mtime_ns, expected)
+    # The record is what a trusting read returns (proved by a record that lies); a full read ignores it.
+    os.setxattr(target, SHA256_XATTR, f"3000:{target.stat().st_mtime_ns}:{'0' * 64}".encode())
+    assert file_sha256(target) == "0" * 64
+    assert file_sha256(target, trust_record=False) == expected
+    target.write_bytes(b"abd" * 1000)  # rewritten by someone else: size/mtime no longer match the record
+    assert file_sha256(target) == hashlib.sha256(b"abd" * 1000).hexdigest()
+    with atomic_directory(tmp_path / "model") as staging:
+        (staging / "plain.txt").write_text("written by another library\n")
+    assert os.getxattr(tmp_path / "model" / "plain.txt", SHA256_XATTR).decode().endswith(
+        hashlib.sha256(b"written by another library\n").hexdigest())
+
+
+def test_output_to_takes_python_and_native_writes_off_the_terminal(tmp_path, capfd):
+    with open(tmp_path / "chatter.log", "w+b") as log:
+        with output_to(log):
+            print("Loading weights: 100%")
+            os.write(2, b"I0000 00:00:1700000000.000000   123 builder.cc:42] native chatter\n")
+        print("after")
+    out, err = capfd.readouterr()
+    assert out == "after\n" and err == ""
+    assert (tmp_path / "chatter.log").read_text() == (
+        "Loading weights: 100%\nI0000 00:00:1700000000.000000   123 builder.cc:42] native chatter\n")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
 from modsent.evaluate.encoders import Encoder, SingleModelEncoder
 from modsent.evaluate.runner import EVAL_MAX_SEQ_LENGTH, EvaluateConfig, run_evaluation
@@ -81,6 +82,7 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Load every model named in ``config.models`` and evaluate them side by side."""
     if not config.models:
         raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
+    hold_directory(config.output_dir, "modsent evaluate")
     encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length)
                 for name, path in config.models.items()}
     if config.compare_unaligned:

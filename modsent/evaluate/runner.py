@@ -48,6 +48,7 @@ from modsent.evaluate.scores import summarize
 from modsent.evaluate.sts import evaluate_sts, recombine_aligned
 from modsent.io import atomic_write_json
 from modsent.languages import resolve
+from modsent.progress import report_progress
 
 __all__ = ["EvaluateConfig", "STSDatasetConfig", "BelebeleConfig", "BitextConfig", "run_evaluation", "TASKS",
            "LanguageCodes", "load_sts_dataset",
@@ -221,6 +222,21 @@ def _load_bitext(entry: BitextConfig, codes: LanguageCodes,
     return texts, [pair for pair in unordered if _within(pair, languages)]
 
 
+class _Progress:
+    """Evaluations (one encoder on one dataset) done of planned: logged, and in the run's live view."""
+
+    def __init__(self, planned: int, cache: EmbeddingCache) -> None:
+        self.planned, self.done, self.cache = planned, 0, cache
+        report_progress(0, planned, "evaluations", encodes=0)
+
+    def step(self, encoder: str, dataset: str) -> None:
+        self.done += 1
+        encodes = sum(self.cache.encode_calls.values())
+        logger.info("evaluated %s on %s (%d/%d evaluations, %d encodes so far)", encoder, dataset, self.done,
+                    self.planned, encodes)
+        report_progress(self.done, self.planned, "evaluations", encodes=encodes)
+
+
 def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> dict[str, Any]:
     """Evaluate every encoder on every active task and write the reports under ``config.output_dir``.
 
@@ -255,15 +271,20 @@ def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> d
 
     cache = EmbeddingCache(config.cache_dir)
     scores = []
+    planned = len(encoders) * (len(sts_sets) + (belebele is not None) + len(bitext_sets))
+    progress = _Progress(planned, cache)
     for name, encoder in encoders.items():
         for dataset, sts_pairs in sts_sets.items():
             scores += evaluate_sts(dataset, sts_pairs, name, encoder, cache)
+            progress.step(name, dataset)
         if belebele is not None:
             scores += evaluate_belebele(belebele, name, encoder, cache, tasks=belebele_tasks, pairs=belebele_pairs,
                                         retrieval_ks=config.belebele.retrieval_ks, **search)
+            progress.step(name, "belebele")
         for dataset, (texts, bitext_pairs) in bitext_sets.items():
             scores += evaluate_bitext(dataset, texts, bitext_pairs, name, encoder, cache, config.retrieval_scoring,
                                       config.margin_k, **search)
+            progress.step(name, dataset)
         cache.release(name)
 
     output = Path(config.output_dir)

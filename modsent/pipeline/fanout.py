@@ -10,9 +10,11 @@ only the jobs that depend on it are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -21,12 +23,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from modsent.errors import ModsentError
+from modsent.lifetime import SUPERVISOR_PID_ENV, kill_followers, spawn_command
 
-__all__ = ["Device", "Job", "JobResult", "FanoutError", "parse_hostfile", "device_pool", "run_jobs",
-           "launch_command", "free_port"]
+__all__ = ["Device", "Job", "JobResult", "FanoutError", "Interrupted", "parse_hostfile", "device_pool", "run_jobs",
+           "launch_command", "free_port", "run_subprocess", "stop_children"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +127,83 @@ def launch_command(module_args: Sequence[str], devices: list[Device], port: int,
             "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", *module_args]
 
 
+class Interrupted(KeyboardInterrupt):
+    """``modsent run`` got SIGTERM: it stops as Ctrl-C stops it."""
+
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()  # set while a run is being interrupted: failed jobs are not retried
+
+
 def run_subprocess(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
-    """Run a job's command, streaming its output to ``log_path``; raise with the log's tail on failure."""
+    """Run a job's command, streaming its output to ``log_path``; raise with the log's tail on failure.
+
+    The command goes through :func:`modsent.lifetime.spawn_command`, so it (and the ranks it
+    starts) ends with this process even when this process is SIGKILLed.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {}), SUPERVISOR_PID_ENV: str(os.getpid())}
     with open(log_path, "ab") as log:
         log.write(f"$ {shlex.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        with _live_lock:
+            if _stopping.is_set():
+                raise RuntimeError("the run is being interrupted")
+            proc = subprocess.Popen(spawn_command(cmd), stdout=log, stderr=subprocess.STDOUT, env=full_env)
+            _live.add(proc)
+        try:
+            proc.wait()
+        finally:
+            with _live_lock:
+                _live.discard(proc)
+            leftovers = kill_followers(proc.pid)
+            if leftovers:
+                logger.warning("%s: ended %d process(es) the job left behind: %s", log_path.stem, len(leftovers),
+                               leftovers)
     if proc.returncode != 0:
         lines = log_path.read_text(errors="replace").splitlines()
         # A modsent command states its input error in one line; launchers bury it under their own report.
         stated = [line for line in lines if line.startswith("modsent ") and ": error: " in line]
         headline = stated[-1] if stated else f"exit status {proc.returncode}"
         raise RuntimeError(f"{headline} (see {log_path}; last lines:)\n" + "\n".join(lines[-15:]))
+
+
+def stop_children(grace_s: float = 20.0) -> None:
+    """SIGTERM every running job (launchers forward it to their ranks); SIGKILL what outlives ``grace_s``."""
+    with _live_lock:
+        _stopping.set()
+        procs = list(_live)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _stop_children_on_exit() -> Iterator[None]:
+    """SIGTERM becomes :class:`Interrupted` (main thread only); any abnormal exit stops the running jobs."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def interrupted(signum: int, frame: object) -> None:
+            raise Interrupted(f"signal {signal.Signals(signum).name}")
+
+        previous = signal.signal(signal.SIGTERM, interrupted)
+    _stopping.clear()
+    try:
+        yield
+    except BaseException:
+        stop_children()
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_jobs(jobs: Sequence[Job], devices: Sequence[Device], retries: int = 1,
@@ -174,11 +241,13 @@ def run_jobs(jobs: Sequence[Job], devices: Sequence[Device], retries: int = 1,
                 break
             except Exception as err:  # a job's failure is reported, never fatal to the others
                 result.error = f"{type(err).__name__}: {err}"
+                if _stopping.is_set():
+                    break  # killed because the run is being interrupted: not a failure to retry
                 logger.warning("job %s failed (attempt %d/%d): %s", job.name, result.attempts, retries + 1, err)
         result.seconds = round(time.time() - start, 3)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, len(devices))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(devices))) as pool, _stop_children_on_exit():
         while pending or running:
             progressed = False
             for job in list(pending):

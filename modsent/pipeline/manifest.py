@@ -2,9 +2,14 @@
 
 One JSON file (``manifest.json`` in the run directory), rewritten atomically after every change
 by the one process that schedules the run. An entry is *valid* when its status is ``done``, its
-config and input hashes equal what the current config would use, and its artifact still has the
-fingerprint recorded when it was finished — a deleted, replaced or half-written artifact is
-never trusted, so the rerun redoes exactly that entry and whatever depends on it.
+config and input hashes equal what the current config would use, and its artifact still is what
+was recorded when it was finished — a deleted, replaced or half-written artifact is never
+trusted, so the rerun redoes exactly that entry and whatever depends on it.
+
+Each artifact is recorded file by file (``artifact_files``: size, mtime and SHA-256, the hash
+taken when the file was written where the writer recorded one). Using an entry checks names,
+sizes and mtimes (a file whose mtime alone moved is re-hashed); :meth:`Manifest.verify` (``modsent
+status --verify``) re-reads every byte, so a flipped byte that kept size and mtime is found too.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_write_json, fingerprint, sha256_json
+from modsent.io import artifact_files, atomic_write_json, content_digest, file_sha256, fingerprint, sha256_json
 
 __all__ = ["ManifestEntry", "Manifest", "fingerprint", "ManifestError"]
 
@@ -37,7 +42,8 @@ class ManifestEntry:
     config_hash: str | None = None
     input_hashes: dict[str, str] = field(default_factory=dict)
     artifact: str | None = None  # path relative to the run directory
-    artifact_fingerprint: str | None = None
+    artifact_fingerprint: str | None = None  # content_digest(artifact_files)
+    artifact_files: dict[str, list] = field(default_factory=dict)  # name -> [size, mtime_ns, sha256]
     started: float | None = None
     finished: float | None = None
     seconds: float | None = None
@@ -49,7 +55,8 @@ class Manifest:
     """Read/modify/write access to ``<run_dir>/manifest.json`` (thread-safe within one process)."""
 
     def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
+        # Absolute: artifacts are recorded relative to it whichever way the run directory was named.
+        self.run_dir = Path(run_dir).resolve()
         self.path = self.run_dir / "manifest.json"
         self._lock = threading.Lock()
         self.entries: dict[str, ManifestEntry] = {}
@@ -92,7 +99,42 @@ class Manifest:
             return False
         if entry.artifact is None:
             return True
-        return fingerprint(self.run_dir / entry.artifact) == entry.artifact_fingerprint
+        return not self.artifact_problems(entry, full=False)
+
+    def artifact_problems(self, entry: ManifestEntry, full: bool) -> list[str]:
+        """How ``entry``'s artifact differs from its record, one line per file (empty: intact).
+
+        ``full=False`` compares names, sizes and mtimes, re-hashing only files whose mtime moved;
+        ``full=True`` re-reads every file and compares its SHA-256.
+        """
+        if entry.artifact is None:
+            return []
+        path = self.run_dir / entry.artifact
+        if not entry.artifact_files or entry.artifact_fingerprint is None:
+            return [f"{entry.artifact}: no fingerprint recorded (made by an older modsent); its stage is redone"]
+        if not path.exists():
+            return [f"{entry.artifact}: missing"]
+        problems = []
+        current = {f.relative_to(path).as_posix() if f != path else f.name: f
+                   for f in ([path] if path.is_file() else path.rglob("*"))
+                   if f.is_file() and not f.name.startswith(".tmp-")}
+        for name in sorted(set(entry.artifact_files) - set(current)):
+            problems.append(f"{entry.artifact}/{name}: missing")
+        for name in sorted(set(current) - set(entry.artifact_files)):
+            problems.append(f"{entry.artifact}/{name}: not part of the recorded artifact")
+        for name in sorted(set(current) & set(entry.artifact_files)):
+            size, mtime_ns, digest = entry.artifact_files[name]
+            stat = current[name].stat()
+            if stat.st_size != size:
+                problems.append(f"{entry.artifact}/{name}: size {stat.st_size} bytes, recorded {size}")
+            elif (full or stat.st_mtime_ns != mtime_ns) and file_sha256(current[name], trust_record=not full) != digest:
+                problems.append(f"{entry.artifact}/{name}: content changed (SHA-256 differs from the one recorded)")
+        return problems
+
+    def verify(self) -> list[str]:
+        """Every finished entry's artifact re-read in full; one line per damaged file, naming it."""
+        return [f"{entry.language}/{entry.stage}: {problem}" for entry in self
+                if entry.status == "done" for problem in self.artifact_problems(entry, full=True)]
 
     def mark_running(self, language: str, stage: str, config_hash: str, input_hashes: dict[str, str]) -> None:
         with self._lock:
@@ -110,8 +152,9 @@ class Manifest:
             entry.seconds = round(entry.finished - (entry.started or entry.finished), 3)
             if artifact is not None:
                 path = Path(artifact)
-                entry.artifact = (path.relative_to(self.run_dir) if path.is_absolute() else path).as_posix()
-                entry.artifact_fingerprint = fingerprint(self.run_dir / entry.artifact)
+                entry.artifact = path.resolve().relative_to(self.run_dir).as_posix()
+                entry.artifact_files = artifact_files(self.run_dir / entry.artifact)
+                entry.artifact_fingerprint = content_digest(entry.artifact_files)
             entry.error = None
             self.save()
             return entry

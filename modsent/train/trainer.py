@@ -47,6 +47,7 @@ from modsent.train.checkpoint import (
     write_manifest,
 )
 from modsent.train.data import ResumableBatches, derive_seed
+from modsent.dirlock import hold_directory
 from modsent.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed, run_on_main
 from modsent.train.ds_config import build_ds_config, resolve_precision, uses_offload
 from modsent.train.export import gather_full_state_dict, save_pretrained_dir
@@ -330,6 +331,7 @@ class Trainer:
                 grad_norm = engine.get_global_grad_norm()
                 record = {
                     "loss": loss_sum / (window_steps * self.dist.world_size),
+                    "total_steps": self.total_steps,  # for the operator's view of `modsent run`
                     "lr": engine.get_lr()[0],
                     "grad_norm": float(grad_norm) if grad_norm is not None else None,
                     "epoch": self._epoch(),
@@ -374,6 +376,8 @@ def start_run(config: Any, output_dir: str | Path, command: str) -> DistInfo:
     The first step of every recipe's ``run_*`` function, before it builds its task.
     """
     dist_info = init_distributed()
+    # Every rank fails alike when another live process is writing this run directory.
+    run_on_main(lambda: hold_directory(output_dir, command) and None)
     if dist_info.is_main:
         check_output_dir(output_dir, f"output directory of {command}")
         run = RunDir.create(output_dir)

@@ -33,9 +33,11 @@ import numpy as np
 
 from modsent.config import ConfigError, dump_config
 from modsent.corpus import write_dataset
+from modsent.dirlock import hold_directory
 from modsent.io import (atomic_directory, atomic_write_json, atomic_write_text, check_output_dir,
                         remove_stale_temporaries, setup_logging, sha256_file)
 from modsent.languages import resolve, resolve_many
+from modsent.progress import report_progress
 from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
 from modsent.translate.model import PreparedModel, check_language_tokens, fit_decoding, prepare_model, resolve_device
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
@@ -228,6 +230,7 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
                 store.save(unit, buffer)  # type: ignore[arg-type]
                 del buffers[key], missing[key]
                 finished += 1
+                report_progress(finished, len(pending), "units")
         if time.monotonic() - last_log > 10:
             logger.info("translated %d/%d units (%d sentences)", finished, len(pending), examples)
             last_log = time.monotonic()
@@ -308,6 +311,7 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
                 len(languages))
     output_dir = check_output_dir(config.output_dir, "translate output directory",
                                   need_bytes=estimated_output_bytes(corpus, len(languages)))
+    hold_directory(output_dir, "modsent translate")  # before the clean-up: another live run's temporaries are its own
     remove_stale_temporaries(output_dir, "corpus")  # a run killed while assembling the corpus left them
     if corpus.blank_occurrences:
         logger.warning("%d source lines are blank: they stay blank in every language (blank_source_lines in the "

@@ -38,6 +38,7 @@ import transformers
 from transformers import AutoConfig, AutoModel
 
 from modsent.config import to_dict
+from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
 from modsent.languages import resolve
 from modsent.models.files import load_weights
@@ -184,6 +185,7 @@ def run_vocab(config: VocabConfig) -> Path:
     source_dir, output_dir = Path(config.source_model), Path(config.output_dir)
     if config.method not in METHODS:
         raise VocabError(f"method={config.method!r}: choose one of {', '.join(METHODS)}")
+    hold_directory(output_dir, "modsent vocab")
     if not config.text_files:
         raise VocabError(f"text_files is empty: give the {lang} text to build the vocabulary from")
     _check_source_model(source_dir)

@@ -1,5 +1,11 @@
+import hashlib
+import os
+from pathlib import Path
+
 import pytest
 
+from modsent.cli import main
+from modsent.io import atomic_directory
 from modsent.pipeline.manifest import Manifest, ManifestError
 
 
@@ -52,3 +58,67 @@ def test_status_of_a_translate_output_says_what_it_is_and_a_read_only_run_still_
     (run / "status.md" / "keep").write_text("")
     text = write_status(run)
     assert "| deu_Latn | - | - | - | done | - | - |" in text
+def _flip_byte_keeping_size_and_mtime(path, offset):
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _safetensors_artifact(directory):
+    import torch
+    from safetensors.torch import save_file
+
+    with atomic_directory(directory) as staging:
+        save_file({"weight": torch.arange(64, dtype=torch.float32)}, staging / "model.safetensors")
+        (staging / "config.json").write_text('{"hidden_size": 64}\n')
+
+
+def test_artifacts_are_fingerprinted_file_by_file_with_a_relative_run_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    art = Path("run") / "artifacts" / "train" / "deu_Latn" / "model"
+    _safetensors_artifact(art)
+    manifest = Manifest("run")
+    manifest.mark_running("deu_Latn", "train", "cfg", {})
+    entry = manifest.mark_done("deu_Latn", "train", art)
+    assert entry.artifact == "artifacts/train/deu_Latn/model"
+    assert entry.artifact_fingerprint is not None
+    size, _, digest = entry.artifact_files["model.safetensors"]
+    assert size == (art / "model.safetensors").stat().st_size
+    assert digest == hashlib.sha256((art / "model.safetensors").read_bytes()).hexdigest()
+    assert set(entry.artifact_files) == {"model.safetensors", "config.json"}
+    assert Manifest(tmp_path / "run").is_valid("deu_Latn", "train", "cfg", {})  # the same run, named absolutely
+
+
+def test_cheap_check_on_use_and_full_verify(tmp_path, capsys):
+    art = tmp_path / "artifacts" / "train" / "deu_Latn" / "model"
+    _safetensors_artifact(art)
+    manifest = Manifest(tmp_path)
+    manifest.mark_running("deu_Latn", "train", "cfg", {})
+    manifest.mark_done("deu_Latn", "train", art)
+    weights = art / "model.safetensors"
+
+    os.utime(weights)  # touched, same bytes: re-hashed on use and still valid
+    assert Manifest(tmp_path).is_valid("deu_Latn", "train", "cfg", {}) and Manifest(tmp_path).verify() == []
+    assert main(["status", str(tmp_path), "--verify"]) == 0
+
+    _flip_byte_keeping_size_and_mtime(weights, offset=weights.stat().st_size - 3)
+    # Using the entry looks at sizes and mtimes only; --verify reads every byte and names the file.
+    assert Manifest(tmp_path).is_valid("deu_Latn", "train", "cfg", {})
+    assert Manifest(tmp_path).verify() == [
+        "deu_Latn/train: artifacts/train/deu_Latn/model/model.safetensors: content changed "
+        "(SHA-256 differs from the one recorded)"]
+    capsys.readouterr()
+    assert main(["status", str(tmp_path), "--verify"]) == 1
+    err = capsys.readouterr().err
+    assert "modsent status: deu_Latn/train: artifacts/train/deu_Latn/model/model.safetensors: content changed" in err
+
+    weights.write_bytes(weights.read_bytes() + b"\0")  # grown (and a new mtime): refused on use
+    assert not Manifest(tmp_path).is_valid("deu_Latn", "train", "cfg", {})
+    (art / "extra.bin").write_bytes(b"x")
+    (art / "config.json").unlink()
+    problems = Manifest(tmp_path).verify()
+    assert any("model.safetensors: size" in p for p in problems)
+    assert any("config.json: missing" in p for p in problems)
+    assert any("extra.bin: not part of the recorded artifact" in p for p in problems)

@@ -8,6 +8,8 @@ resumed ends with the same reports.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -74,12 +76,14 @@ def reference_run(tmp_path_factory, model_cache):
     root = tmp_path_factory.mktemp("pipeline")
     data = pipeline_dict(root, model_cache)
     cfg = from_dict(PipelineConfig, data)
-    results = run_pipeline(cfg)
-    return root, data, cfg, results
+    terminal = io.StringIO()
+    with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+        results = run_pipeline(cfg)
+    return root, data, cfg, results, terminal.getvalue()
 
 
 def test_whole_pipeline_runs_every_stage(reference_run):
-    root, data, cfg, results = reference_run
+    root, data, cfg, results, _ = reference_run
     assert {name: r.status for name, r in results.items() if r.status != "done"} == {}
     manifest = Manifest(cfg.run_dir)
     for lang in LANGS:
@@ -102,7 +106,7 @@ def test_whole_pipeline_runs_every_stage(reference_run):
 
 
 def test_second_run_does_nothing(reference_run):
-    root, data, cfg, _ = reference_run
+    root, data, cfg, _, _ = reference_run
     before = finished(cfg.run_dir)
     start = time.time()
     results = run_pipeline(cfg)
@@ -112,7 +116,7 @@ def test_second_run_does_nothing(reference_run):
 
 
 def test_deleting_one_adapter_redoes_only_that(reference_run):
-    root, data, cfg, _ = reference_run
+    root, data, cfg, _, _ = reference_run
     before = finished(cfg.run_dir)
     reports = report_json(Path(cfg.run_dir))
     shutil.rmtree(Path(cfg.run_dir) / "artifacts" / "align" / "rus_Cyrl")
@@ -126,7 +130,7 @@ def test_deleting_one_adapter_redoes_only_that(reference_run):
 
 def test_killed_run_resumes_to_the_same_results(reference_run, tmp_path):
     """Kill the orchestrator and its jobs during the alignment stage, rerun, compare with the reference."""
-    root, data, cfg, _ = reference_run
+    root, data, cfg, _, _ = reference_run
     run_dir = tmp_path / "run"
     shutil.copytree(cfg.run_dir, run_dir, symlinks=True)
     for stale in (run_dir / "artifacts" / "align", run_dir / "reports", run_dir / "model"):
@@ -157,7 +161,7 @@ def test_killed_run_resumes_to_the_same_results(reference_run, tmp_path):
 
 
 def test_bad_input_fails_before_any_work(reference_run, tmp_path):
-    root, data, _, _ = reference_run
+    root, data, _, _, _ = reference_run
     with pytest.raises(ConfigError, match="listed twice"):
         run_pipeline(from_dict(PipelineConfig, dict(data, run_dir=str(tmp_path / "a"),
                                                     languages=["eng_Latn", "de", "deu_Latn"])))
@@ -171,3 +175,19 @@ def test_bad_input_fails_before_any_work(reference_run, tmp_path):
     assert not (tmp_path / "a" / "manifest.json").exists() and not (tmp_path / "b" / "manifest.json").exists()
     assert not (tmp_path / "c" / "manifest.json").exists()
 
+
+
+def test_the_terminal_shows_jobs_and_results_while_third_party_chatter_stays_in_job_logs(reference_run):
+    root, data, cfg, results, terminal = reference_run
+    for noise in ("Loading weights", "builder.cc", "FutureWarning", "Writing model shards", "Ray"):
+        assert noise not in terminal, noise
+    assert "start   deu_Latn/train" in terminal and "done    all/evaluate" in terminal
+    logs = Path(cfg.run_dir) / "logs"
+    assert "Loading weights" in (logs / "deu_Latn-adapt.log").read_text()  # where it went instead
+    assert "FutureWarning" not in (logs / "deu_Latn-adapt.log").read_text()  # and DeepSpeed's deprecation: nowhere
+    progress = json.loads((logs / "all-evaluate.progress.json").read_text())
+    assert progress["done"] == progress["total"] == 3 and progress["unit"] == "evaluations"  # 1 model x 3 bitext sets
+    assert progress["encodes"] > 0
+    train = [json.loads(line) for line in (Path(cfg.run_dir) / "artifacts" / "train" / "deu_Latn" / "metrics"
+                                           / "metrics.jsonl").read_text().splitlines()]
+    assert [r["total_steps"] for r in train if r["split"] == "train"][-1] == 2

