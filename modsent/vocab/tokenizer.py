@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase

@@ -18,7 +18,8 @@ def setup(tmp_path_factory, model_cache):
     root = tmp_path_factory.mktemp("selection")
     corpus = write_synthetic_corpus(root / "corpus", ["eng_Latn", "deu_Latn"], {"para": 40})
     return {"source_model": str(tiny_bert_mlm(model_cache)), "corpus": str(corpus),
-            "languages": ["eng_Latn", "deu_Latn"], "stages": ["vocab", "adapt", "train", "align"]}
+            "languages": ["eng_Latn", "deu_Latn"], "stages": ["vocab", "adapt", "train", "align"],
+            "vocab": {"text": "corpus"}, "adapt": {"text": "corpus"}}
 
 
 def test_a_misspelt_stage_or_a_language_outside_the_run_names_the_closest_valid_one():
