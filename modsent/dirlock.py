@@ -18,6 +18,7 @@ import socket
 from pathlib import Path
 
 from modsent.errors import ModsentError
+from modsent.io import OutputError
 
 __all__ = ["DirectoryBusyError", "DirectoryLock", "hold_directory", "lock_path"]
 
@@ -37,8 +38,12 @@ class DirectoryLock:
     def __init__(self, directory: str | os.PathLike, purpose: str) -> None:
         self.directory = Path(directory)
         self.path = lock_path(directory)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:  # the lock sits beside the directory: its parent must be writable too
+            raise OutputError(f"{self.directory}: the output directory of {purpose} is not writable ({err.strerror} "
+                              f"for its lock file {self.path}); fix the permissions or choose another path") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

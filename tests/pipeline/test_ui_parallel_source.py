@@ -43,7 +43,8 @@ def test_alignment_and_held_out_evaluation_read_the_ui_corpus_with_a_pair_cap(tm
     cfg = from_dict(PipelineConfig, {
         "run_dir": str(tmp_path / "run"), "languages": ["eng_Latn", "deu_Latn", "jpn_Jpan"],
         "source_model": str(tmp_path / "model"), "corpus": str(tmp_path / "paraphrases"),
-        "parallel_text": str(corpus), "parallel_text_max_pairs": 1, "stages": ["align", "evaluate"]})
+        "parallel_text": str(corpus), "parallel_text_max_pairs": 1, "stages": ["align", "evaluate"],
+        "align": {"use_corpus": False}})  # the parallel text alone (the default combines it with the corpus)
     _, jobs = plan_jobs(cfg)
     align = {job.lang: job.config for job in jobs if job.stage == "align"}
 
