@@ -24,7 +24,7 @@ import os
 import types
 from dataclasses import MISSING, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Iterable, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -284,3 +284,25 @@ def replace(config: T, **changes: Any) -> T:
     """``dataclasses.replace`` re-exported so stages need one import for config work."""
     return dataclasses.replace(config, **changes)
 
+
+
+def config_job_main(prog: str, description: str, config_class: type[T], run: Callable[[T], Any],
+                    argv: list[str] | None = None) -> int:
+    """The ``main`` of a job script: ``--config FILE.yaml key.sub=value …`` → ``run(config)``.
+
+    Bad input (any :class:`~modsent.errors.ModsentError`) is one line on stderr and exit status 2.
+    Used by the thin entry points in ``ray_jobs/``, which Ray ships without installing modsent.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", "-c", required=True, help="YAML config")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    args = parser.parse_args(argv)
+    try:
+        run(load_config(config_class, args.config, args.overrides))
+    except ModsentError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

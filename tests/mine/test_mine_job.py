@@ -30,6 +30,7 @@ from modsent.testing import (
     tiny_bert_mlm,
     translate_synthetic,
 )
+from modsent.testing.sentences import JAPANESE_SENTENCE, LANGUAGE_ID_SENTENCES
 
 pytestmark = pytest.mark.slow
 
@@ -156,15 +157,7 @@ def test_rerun_with_an_ivf_index_reuses_every_shard_and_finds_the_same_pairs(ref
     assert {row.split("\t")[1] for row in rows[1:]} == set(SENTENCES[:PLANTED]) and len(rows) == PLANTED + 1
 
 
-MIXED = {  # real sentences: the language identifier must get them right
-    "eng_Latn": ["The children are playing football in the park after school.",
-                 "Please save your changes before closing the window."],
-    "deu_Latn": ["Die Kinder spielen nach der Schule im Park Fußball.",
-                 "Bitte speichern Sie Ihre Änderungen, bevor Sie das Fenster schließen."],
-    "rus_Cyrl": ["Дети играют в футбол в парке после школы.",
-                 "Пожалуйста, сохраните изменения перед закрытием окна."],
-}
-JAPANESE = "子供たちは放課後に公園でサッカーをしています。"
+MIXED, JAPANESE = LANGUAGE_ID_SENTENCES, JAPANESE_SENTENCE  # language identification must get these right
 
 
 def test_auto_language_routes_each_sentence_to_its_encoder_or_the_fallback(ray_local, encoder_dir, tmp_path,

@@ -8,16 +8,9 @@ import pytest
 from modsent.models.langid import identification_accuracy, identifier_labels, identify_languages
 from modsent.models.modular import ModularEncoder, ModularModelError
 from modsent.testing import save_tiny_modular, tiny_bert_mlm
+from modsent.testing.sentences import JAPANESE_SENTENCE, LANGUAGE_ID_SENTENCES
 
-TEXTS = {
-    "eng_Latn": ["The children are playing football in the park after school.",
-                 "Please save your changes before closing the window."],
-    "deu_Latn": ["Die Kinder spielen nach der Schule im Park Fußball.",
-                 "Bitte speichern Sie Ihre Änderungen, bevor Sie das Fenster schließen."],
-    "rus_Cyrl": ["Дети играют в футбол в парке после школы.",
-                 "Пожалуйста, сохраните изменения перед закрытием окна."],
-}
-JAPANESE = "子供たちは放課後に公園でサッカーをしています。"
+TEXTS, JAPANESE = LANGUAGE_ID_SENTENCES, JAPANESE_SENTENCE
 
 
 def test_identifier_maps_labels_to_registry_codes():
