@@ -16,6 +16,7 @@ from modsent.testing.synthetic import (
 from modsent.testing.tiny_models import (
     default_cache_dir,
     save_perturbed_encoder,
+    save_random_adapter,
     save_tiny_modular,
     tiny_bert_mlm,
     tiny_nllb,
@@ -25,6 +26,7 @@ from modsent.testing.tiny_models import (
 __all__ = [
     "default_cache_dir",
     "save_perturbed_encoder",
+    "save_random_adapter",
     "save_tiny_modular",
     "synthetic_paraphrase_rows",
     "synthetic_sentences",

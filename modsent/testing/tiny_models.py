@@ -218,15 +218,28 @@ def save_perturbed_encoder(base: str | os.PathLike, out: str | os.PathLike, seed
     return encoder.save(out)
 
 
+def save_random_adapter(encoder_dir: str | os.PathLike, out: str | os.PathLike, seed: int,
+                        scale: float = 0.1) -> Path:
+    """A cross-lingual adapter for the encoder in ``encoder_dir`` with seeded N(0, ``scale``) weights
+    (an untrained adapter adds exactly 0), saved to ``out``; returns ``out``."""
+    import torch
+
+    from modsent.models.adapter import ParallelAdapter
+    from modsent.models.encoder import SentenceEncoder
+
+    adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder_dir))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in adapter.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    return adapter.save(out, base_path=encoder_dir)
+
+
 def save_tiny_modular(root: str | os.PathLike, base: str | os.PathLike, seeds: dict[str, int | None],
                       pivot: str = "eng_Latn", adapter_scale: float = 0.1) -> Path:
     """A modular model directory under ``root``: per language in ``seeds`` a perturbed copy of ``base``
     (:func:`save_perturbed_encoder` with that seed) and, except for ``pivot``, a seeded random
     cross-lingual adapter (weights ~ N(0, ``adapter_scale``)). Returns ``root``."""
-    import torch
-
-    from modsent.models.adapter import ParallelAdapter
-    from modsent.models.encoder import SentenceEncoder
     from modsent.models.modular import write_modular_manifest
 
     root = Path(root)
@@ -235,12 +248,7 @@ def save_tiny_modular(root: str | os.PathLike, base: str | os.PathLike, seeds: d
         encoder = save_perturbed_encoder(base, root / "encoders" / lang, seed, 32)
         adapter_dir = None
         if lang != pivot:
-            adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder))
-            generator = torch.Generator().manual_seed(1000 + index)
-            with torch.no_grad():
-                for param in adapter.parameters():
-                    param.copy_(torch.randn(param.shape, generator=generator) * adapter_scale)
-            adapter_dir = adapter.save(root / "adapters" / lang, base_path=encoder)
+            adapter_dir = save_random_adapter(encoder, root / "adapters" / lang, 1000 + index, adapter_scale)
         modules[lang] = (encoder, adapter_dir)
     write_modular_manifest(root, pivot, modules)
     return root

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from modsent.models.adapter import AdapterMismatchError, ParallelAdapter
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.modular import ModularEncoder, ModularModelError, write_modular_manifest
-from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
+from modsent.testing import (save_perturbed_encoder, save_random_adapter, synthetic_sentences, tiny_bert_mlm,
+                             translate_synthetic)
 
 TEXTS = synthetic_sentences(6, seed=2)
 GERMAN = translate_synthetic(TEXTS, "deu_Latn")
@@ -28,15 +28,6 @@ class ModularFixture:
 
 
 
-def _save_adapter(encoder_dir: Path, out: Path, seed: int) -> Path:
-    adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder_dir))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in adapter.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-    return adapter.save(out, base_path=encoder_dir)
-
-
 @pytest.fixture(scope="module")
 def modular(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> ModularFixture:
     root = tmp_path_factory.mktemp("modular")
@@ -44,8 +35,8 @@ def modular(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Modu
     encoders = {"eng_Latn": save_perturbed_encoder(base, root / "encoders" / "eng_Latn", None, 32),
                 "deu_Latn": save_perturbed_encoder(base, root / "encoders" / "deu_Latn", 1, 32),
                 "fra_Latn": save_perturbed_encoder(base, root / "encoders" / "fra_Latn", 2, 32)}
-    adapters = {"deu_Latn": _save_adapter(encoders["deu_Latn"], root / "adapters" / "deu_Latn", 3),
-                "fra_Latn": _save_adapter(encoders["fra_Latn"], root / "adapters" / "fra_Latn", 4)}
+    adapters = {"deu_Latn": save_random_adapter(encoders["deu_Latn"], root / "adapters" / "deu_Latn", 3),
+                "fra_Latn": save_random_adapter(encoders["fra_Latn"], root / "adapters" / "fra_Latn", 4)}
     write_modular_manifest(root, "en", {"en": (encoders["eng_Latn"], None),
                                         "de": (encoders["deu_Latn"], adapters["deu_Latn"]),
                                         "fra_Latn": (encoders["fra_Latn"], adapters["fra_Latn"])})

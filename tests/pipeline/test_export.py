@@ -6,26 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from modsent.cli import main
-from modsent.models.adapter import ParallelAdapter
-from modsent.models.encoder import SentenceEncoder
 from modsent.models.modular import ModularEncoder, write_modular_manifest
 from modsent.pipeline.export import ExportError, export_model
-from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
+from modsent.testing import (save_perturbed_encoder, save_random_adapter, synthetic_sentences, tiny_bert_mlm,
+                             translate_synthetic)
 
 TEXTS = synthetic_sentences(5, seed=4)
-
-
-def _adapter(encoder_dir: Path, out: Path, seed: int) -> Path:
-    adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder_dir))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in adapter.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-    return adapter.save(out, base_path=encoder_dir)
 
 
 @pytest.fixture
@@ -38,8 +27,9 @@ def run_dir(tmp_path: Path, model_cache: Path) -> Path:
     shared_again = shutil.copytree(shared, imports / "e5-small-2")
     run = tmp_path / "runs" / "demo"
     english = save_perturbed_encoder(base, run / "artifacts" / "train" / "eng_Latn" / "artifacts" / "model", None, 32)
-    adapters = {"deu_Latn": _adapter(shared, run / "artifacts" / "align" / "deu_Latn" / "artifacts" / "adapter", 3),
-                "fra_Latn": _adapter(shared_again, run / "artifacts" / "align" / "fra_Latn" / "artifacts" / "adapter", 4)}
+    align = run / "artifacts" / "align"
+    adapters = {"deu_Latn": save_random_adapter(shared, align / "deu_Latn" / "artifacts" / "adapter", 3),
+                "fra_Latn": save_random_adapter(shared_again, align / "fra_Latn" / "artifacts" / "adapter", 4)}
     write_modular_manifest(run / "model", "eng_Latn", {"eng_Latn": (english, None),
                                                        "deu_Latn": (shared, adapters["deu_Latn"]),
                                                        "fra_Latn": (shared_again, adapters["fra_Latn"])})
