@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from tokenizers import ByteLevelBPETokenizer, Tokenizer
 from transformers import PreTrainedTokenizerFast
 
-from modsent.testing import synthetic_sentences, translate_synthetic
+from modsent.testing import synthetic_sentences, tiny_bert_mlm, translate_synthetic
 from modsent.vocab import (
     FastTextOptions,
     VocabError,
@@ -22,6 +23,7 @@ from modsent.vocab import (
     train_token_fasttext,
     train_tokenizer,
 )
+from modsent.vocab.stage import load_input_embeddings
 
 RARE_LETTERS = "ŧŋ"  # the conftest's RARE_LINE letters: in the target vocabulary, seen once
 
@@ -124,20 +126,51 @@ def test_new_tokens_without_fasttext_vector_are_drawn_from_source_statistics(foc
     assert drawn.std().item() == pytest.approx(source_embeddings.std().item(), rel=0.3)
 
 
-def test_target_script_without_shared_subwords_gets_random_draws(source_embeddings, source_tokenizer, caplog):
+def _in_fresh_process(target) -> None:
+    """Run ``target`` (a module-level function of this file) in a new interpreter; its failure fails the test.
+
+    These fastText trainings diverged ("Encountered NaN" at every learning rate, each in ~0.1 s)
+    only inside the long pytest process after most of the suite had run, never in a fresh process
+    (where `modsent vocab` always runs: the CLI and the pipeline's jobs). The cause is not found
+    yet; a fresh interpreter keeps what these tests check independent of what ran before them.
+    """
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(target)
+
+
+def _source() -> tuple:
+    source_dir = tiny_bert_mlm()
+    return load_tokenizer(source_dir), load_input_embeddings(source_dir)
+
+
+def _warnings_of(logger_name: str) -> list[str]:
+    """Collect the warning messages of ``logger_name`` into the returned (growing) list."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger(logger_name).addHandler(handler)
+    return messages
+
+
+def _target_script_without_shared_subwords_gets_random_draws() -> None:
     # Ethiopic shares no letter or punctuation mark with English: only the special tokens are
     # shared, and they never occur in running text, so no anchor has a fastText vector.
+    source_tokenizer, source_embeddings = _source()
     lines = translate_synthetic(synthetic_sentences(1000, seed=4), "amh_Ethi")
     target = train_tokenizer(source_tokenizer, iter(lines), vocab_size=200)
-    with caplog.at_level(logging.WARNING, logger="modsent.vocab.focus"):
-        result = focus_init(source_embeddings, source_tokenizer, target, iter(lines),
-                            fasttext_options=FastTextOptions(dim=8, epochs=1, min_count=2, threads=1), seed=3)
-    assert "no shared token has a fastText vector" in caplog.text
+    warnings = _warnings_of("modsent.vocab.focus")
+    result = focus_init(source_embeddings, source_tokenizer, target, iter(lines),
+                        fasttext_options=FastTextOptions(dim=8, epochs=1, min_count=2, threads=1), seed=3)
+    assert any("no shared token has a fastText vector" in message for message in warnings), warnings
     assert {target.convert_ids_to_tokens(t) for t in result.shared} == set(source_tokenizer.all_special_tokens)
     assert result.weights == {} and result.report["n_shared_with_fasttext"] == 0
     assert result.report["n_new_without_fasttext"] == result.report["n_new"] == len(result.random_init)
     for target_id, source_id in result.shared.items():
         assert torch.equal(result.embeddings[target_id], source_embeddings[source_id])
+
+
+def test_target_script_without_shared_subwords_gets_random_draws():
+    _in_fresh_process(_target_script_without_shared_subwords_gets_random_draws)
 
 
 def test_min_count_above_every_token_count_is_a_clear_error(source_embeddings, source_tokenizer, target_tokenizer,
@@ -148,10 +181,11 @@ def test_min_count_above_every_token_count_is_a_clear_error(source_embeddings, s
                    fasttext_options=options)
 
 
-def test_diverging_fasttext_is_retried_at_a_lower_learning_rate(source_tokenizer, monkeypatch, caplog):
+def _diverging_fasttext_is_retried_at_a_lower_learning_rate() -> None:
     """fastText sometimes stops with "Encountered NaN" on small texts: FOCUS retries at lr / 4."""
     import fasttext
 
+    source_tokenizer, _ = _source()
     real, calls = fasttext.train_unsupervised, []
 
     def diverge_once(*args, **kwargs):
@@ -160,10 +194,14 @@ def test_diverging_fasttext_is_retried_at_a_lower_learning_rate(source_tokenizer
             raise RuntimeError("Encountered NaN.")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fasttext, "train_unsupervised", diverge_once)
+    fasttext.train_unsupervised = diverge_once
     lines = translate_synthetic(synthetic_sentences(300, seed=5), "deu_Latn")
-    with caplog.at_level(logging.WARNING, logger="modsent.vocab.focus"):
-        model, count = train_token_fasttext(source_tokenizer, iter(lines),
-                                            FastTextOptions(dim=8, epochs=1, min_count=1, threads=1))
+    warnings = _warnings_of("modsent.vocab.focus")
+    model, count = train_token_fasttext(source_tokenizer, iter(lines),
+                                        FastTextOptions(dim=8, epochs=1, min_count=1, threads=1))
     assert calls == [0.05, 0.0125] and count == 300 and len(model.words) > 10
-    assert "diverged at lr=0.05" in caplog.text
+    assert any("diverged at lr=0.05" in message for message in warnings), warnings
+
+
+def test_diverging_fasttext_is_retried_at_a_lower_learning_rate():
+    _in_fresh_process(_diverging_fasttext_is_retried_at_a_lower_learning_rate)
