@@ -41,6 +41,7 @@ from modsent.models.files import load_weights, require_model_dir, require_vocabu
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
 __all__ = [
+    "read_prompts",
     "EncoderLoadError",
     "LanguageRequiredError",
     "SentenceEncoder",
@@ -173,7 +174,7 @@ def _pooling_from_config(config: Mapping[str, Any], source: Path) -> str:
     return modes[0]
 
 
-def _read_prompts(root: Path) -> tuple[dict[str, str], str | None]:
+def read_prompts(root: Path) -> tuple[dict[str, str], str | None]:
     """``prompts`` and ``default_prompt_name`` of ``config_sentence_transformers.json`` (none when absent)."""
     path = root / "config_sentence_transformers.json"
     if not path.is_file():
@@ -196,7 +197,7 @@ def _read_sentence_transformers_layout(root: Path) -> dict[str, Any]:
             "dense" in kinds and "pooling" not in kinds):
         raise EncoderLoadError(f"{modules_json}: modules {kinds} are not Transformer → Pooling → [Dense] → "
                                "[Normalize], each at most once; re-export the model in that layout")
-    prompts, default_prompt_name = _read_prompts(root)
+    prompts, default_prompt_name = read_prompts(root)
     layout: dict[str, Any] = {"transformer_dir": root / entries[0].get("path", ""), "pooling": "mean",
                               "normalize": "normalize" in kinds, "max_seq_length": None, "dense": None,
                               "prompts": prompts, "default_prompt_name": default_prompt_name}

@@ -22,7 +22,6 @@ The MLM adaptation stage loads the source model, resizes its input embeddings to
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import shutil
@@ -41,6 +40,7 @@ from modsent.config import to_dict
 from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
 from modsent.languages import resolve
+from modsent.models.encoder import read_prompts
 from modsent.models.files import load_weights
 
 from .errors import SourceModelError, VocabError
@@ -140,7 +140,8 @@ def _trim_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, sour
                          "source model's; unset target_tokenizer or use method: focus")
     start = time.perf_counter()
     # The model's prompts ("query: " for e5) are prepended to every text it encodes: keep their tokens too.
-    texts = itertools.chain(_prompts(Path(config.source_model)), iter_texts(config.text_files, lang))
+    prompts, _ = read_prompts(Path(config.source_model))
+    texts = itertools.chain(prompts.values(), iter_texts(config.text_files, lang))
     result = trim_vocabulary(source_tokenizer, texts, config.vocab_size, config.min_count)
     rows = source_model.get_input_embeddings().weight.detach()[torch.tensor(result.source_ids)].clone()
     source_model.resize_token_embeddings(len(result.source_ids))
@@ -148,12 +149,6 @@ def _trim_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, sour
         source_model.get_input_embeddings().weight.copy_(rows)
     timings["trim_s"] = time.perf_counter() - start
     return result.tokenizer, rows, result.report
-
-
-def _prompts(model_dir: Path) -> list[str]:
-    """The prompts of a sentence-transformers model (``config_sentence_transformers.json``), if any."""
-    path = model_dir / "config_sentence_transformers.json"
-    return list((json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}).values()) if path.is_file() else []
 
 
 def _write_model(source_dir: Path, target_dir: Path, model: Any, tokenizer: Any) -> None:
