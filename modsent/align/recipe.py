@@ -41,11 +41,10 @@ encoder and its weights fingerprint, ``adapter.safetensors``).
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -54,6 +53,7 @@ from torch import nn
 from modsent.align.pivot_cache import CacheDtype, PivotCache, PivotIdentity
 from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
+from modsent.corpus.parallel import parallel_dataset
 from modsent.errors import ModsentError
 from modsent.io import seed_everything
 from modsent.languages import resolve
@@ -73,11 +73,11 @@ __all__ = [
     "AlignCollate",
     "RetrievalEvaluator",
     "AlignJob",
+    "batches_per_epoch",
     "build_align_job",
     "cross_model_loss",
     "encode_pivot",
     "fill_pivot_cache",
-    "parallel_dataset",
     "pivot_features",
     "SplitBatch",
     "split_batch",
@@ -171,44 +171,6 @@ class AlignConfig:
 # Data
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
-class _FirstRows(ParaphraseDataset):
-    """A dataset read only up to its first ``max_rows`` rows."""
-
-    max_rows: Optional[int] = None
-
-    def iter_rows(self, keys: Sequence[tuple[str, int]]) -> Iterator[tuple[str, ...]]:
-        return itertools.islice(super().iter_rows(keys), self.max_rows)
-
-
-def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str,
-                     max_rows: Optional[int] = None) -> ParaphraseDataset:
-    """A directory of line-aligned ``<pivot>.txt`` / ``<lang>.txt`` as a two-column paraphrase dataset.
-
-    Both columns of a language read the same file, so a cross-lingual batch row pairs line ``i``
-    in one language with line ``i`` in the other. ``max_rows``: only the first lines.
-    """
-    root = Path(directory)
-    if not root.is_dir():
-        raise AlignDataError(f"data.parallel: {root} is not a directory (expected {pivot_lang}.txt and {lang}.txt in it)")
-    files: dict[str, str] = {}
-    for path in sorted(root.glob("*.txt")):
-        try:
-            code = resolve(path.stem).code
-        except ModsentError:
-            continue
-        if code in (pivot_lang, lang):
-            if code in files:
-                raise AlignDataError(f"{root}: both {files[code]} and {path.name} hold {code}; keep one")
-            files[code] = path.name
-    for code in (pivot_lang, lang):
-        if code not in files:
-            raise AlignDataError(f"{root}: no {code}.txt (parallel text needs {pivot_lang}.txt and {lang}.txt, "
-                                 "line i of one translating line i of the other)")
-    columns = {(code, column): files[code] for code in (pivot_lang, lang) for column in (1, 2)}
-    return _FirstRows(name=f"parallel:{root.name}", path=root, format="seed", columns=columns, max_rows=max_rows)
-
-
 def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
     if not cfg.data.paraphrase and not cfg.data.parallel:
         raise AlignDataError("no training data: set data.paraphrase (paraphrase corpora) and/or data.parallel "
@@ -217,6 +179,17 @@ def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
     datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang, cfg.data.max_parallel_pairs)
                  for path in cfg.data.parallel]
     return datasets
+
+
+def batches_per_epoch(cfg: AlignConfig) -> int:
+    """Global batches in one epoch of ``cfg``'s data (what ``trainer.epochs`` counts), read without a model."""
+    try:
+        batches = ParaphraseBatches(_datasets(cfg), [cfg.pivot_lang, cfg.lang],
+                                    cfg.trainer.global_batch_size // cfg.trainer.grad_accum, "cross",
+                                    use_hard_negatives=cfg.data.use_hard_negatives)
+    except CorpusError as err:
+        raise AlignDataError(f"{err}") from None
+    return batches.batches_per_epoch
 
 
 @dataclass(frozen=True)

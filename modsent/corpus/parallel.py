@@ -14,15 +14,19 @@ Splits are ``train`` and ``test``. Read one language's held-out pairs with
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from modsent.corpus.formats import CorpusError, MisalignedCorpusError, read_lines
+from modsent.corpus.formats import ColumnKey, CorpusError, MisalignedCorpusError, ParaphraseDataset, read_lines
+from modsent.errors import ModsentError
 from modsent.languages import resolve
 
-__all__ = ["PROJECTS_FILE", "ParallelPairs", "is_parallel_corpus", "parallel_languages", "parallel_stats",
-           "read_parallel_pairs"]
+__all__ = ["PROJECTS_FILE", "ParallelPairs", "is_parallel_corpus", "parallel_dataset", "parallel_languages",
+           "parallel_stats", "read_parallel_pairs"]
 
 PROJECTS_FILE = "projects.txt"
 
@@ -103,3 +107,41 @@ def parallel_stats(corpus: str | Path) -> list[dict]:
                 })
     return rows
 
+
+@dataclass
+class _FirstRows(ParaphraseDataset):
+    """A dataset read only up to its first ``max_rows`` rows."""
+
+    max_rows: Optional[int] = None
+
+    def iter_rows(self, keys: Sequence[ColumnKey]) -> Iterator[tuple[str, ...]]:
+        return itertools.islice(super().iter_rows(keys), self.max_rows)
+
+
+def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str,
+                     max_rows: Optional[int] = None) -> ParaphraseDataset:
+    """A directory of line-aligned ``<pivot>.txt`` / ``<lang>.txt`` as a two-column paraphrase dataset.
+
+    Both columns of a language read the same file, so a cross-lingual batch row pairs line ``i``
+    in one language with line ``i`` in the other (alignment, and the multilingual Single_c
+    baseline, train on such rows). ``max_rows``: only the first lines.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise CorpusError(f"parallel text: {root} is not a directory (expected {pivot_lang}.txt and {lang}.txt in it)")
+    files: dict[str, str] = {}
+    for path in sorted(root.glob("*.txt")):
+        try:
+            code = resolve(path.stem).code
+        except ModsentError:
+            continue
+        if code in (pivot_lang, lang):
+            if code in files:
+                raise CorpusError(f"{root}: both {files[code]} and {path.name} hold {code}; keep one")
+            files[code] = path.name
+    for code in (pivot_lang, lang):
+        if code not in files:
+            raise CorpusError(f"{root}: no {code}.txt (parallel text needs {pivot_lang}.txt and {lang}.txt, "
+                              "line i of one translating line i of the other)")
+    columns = {(code, column): files[code] for code in (pivot_lang, lang) for column in (1, 2)}
+    return _FirstRows(name=f"parallel:{root.name}", path=root, format="seed", columns=columns, max_rows=max_rows)

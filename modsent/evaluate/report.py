@@ -24,7 +24,7 @@ import numpy as np
 from modsent.evaluate.scores import LOWER_IS_BETTER, Score, group_scores, score_matrix, summarize
 from modsent.io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["write_reports", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "markdown_table", "csv_text",
+__all__ = ["write_reports", "system_table", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "markdown_table", "csv_text",
            "delta_rows"]
 
 HEATMAP_DPI = 100
@@ -231,4 +231,47 @@ def headline_table(results: dict) -> str:
     for (dataset, metric, pair), values in rows.items():
         cells = [f"{values[e]:.1f}" if e in values else "" for e in encoders]
         lines.append(f"| {dataset} | {metric} | {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def system_table(results: dict, pivot: str) -> str:
+    """One row per encoder, one column per language: what a modular run is judged by, in Markdown.
+
+    Columns: bitext P@1 (cosine) of each language's sentences retrieving their ``pivot``
+    translations, from the bitext sets of two languages (a language's own held-out pairs,
+    not a set shared by many languages), then their mean, then Spearman of every STS set in
+    ``pivot`` alone. Empty when the results hold neither.
+    """
+    cells: dict[tuple[str, str], float] = {}
+    columns: list[str] = []
+    encoders: list[str] = []
+    langs_of: dict[str, set[str]] = {}
+    for score in results["scores"]:
+        langs_of.setdefault(score["dataset"], set()).update((score["lang1"], score["lang2"]))
+    for score in results["scores"]:
+        if score["task"] == "bitext" and score["metric"] == "p_at_1_cosine" and score["directed"] \
+                and score["lang2"] == pivot and score["lang1"] != pivot and len(langs_of[score["dataset"]]) == 2:
+            column = f"{score['lang1']} → {pivot.split('_')[0]}"
+        elif score["task"] == "sts" and score["metric"] == "spearman" and score["lang1"] == score["lang2"] == pivot:
+            column = f"{score['dataset']} ({pivot.split('_')[0]})"
+        else:
+            continue
+        if column not in columns:
+            columns.append(column)
+        if score["encoder"] not in encoders:
+            encoders.append(score["encoder"])
+        cells[score["encoder"], column] = score["value"]
+    if not columns:
+        return ""
+    bitext = [c for c in columns if "→" in c]
+    sts = [c for c in columns if "→" not in c]
+    header = ["system", *bitext, *(["mean P@1"] if len(bitext) > 1 else []), *sts]
+    rows = []
+    for encoder in encoders:
+        values = [cells.get((encoder, c)) for c in bitext]
+        known = [v for v in values if v is not None]
+        mean = [sum(known) / len(known) if len(known) == len(values) else None] if len(bitext) > 1 else []
+        rows.append([encoder, *values, *mean, *(cells.get((encoder, c)) for c in sts)])
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join([row[0], *("" if v is None else f"{v:.1f}" for v in row[1:])]) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -51,6 +51,13 @@ class PipelineConfig:
     - ``vocab.text`` / ``adapt.text``: ``monolingual`` (default) or ``corpus``, see :data:`TEXT_SOURCES`.
     - ``align.use_corpus`` (default true): align on the paraphrase corpus's English/target columns,
       together with ``parallel_text`` when that is set too; false aligns on ``parallel_text`` alone.
+
+    ``single_c`` (a section, ``{}`` for the defaults): also train the paper's multilingual baseline
+    Single_c — ``source_model`` trained with ``train_type: cross`` on the same data the modular
+    model sees (the paraphrase corpus in every language it holds, and every language's
+    ``parallel_text`` pairs), with the ``train`` section's settings and as many optimiser steps as
+    the modular model's train and align jobs take together (``single_c.trainer.max_steps`` sets
+    another number). Evaluation reports it as ``Single_c``.
     """
 
     run_dir: Path
@@ -63,8 +70,10 @@ class PipelineConfig:
     stage_languages: dict[str, list[str]] = field(default_factory=dict)  # run a stage for these languages only
     parallel_text: Optional[str] = None  # English↔target text for alignment (<split>/eng_Latn-<lang>/<lang>.txt)
     parallel_text_max_pairs: Optional[int] = None  # short runs: first N pairs per language, train and held-out
+    parallel_text_max_test_pairs: Optional[int] = None  # held-out pairs evaluated (default: parallel_text_max_pairs)
     monolingual_text: dict[str, str] = field(default_factory=dict)  # language -> text file for vocab/adapt
     baselines: dict[str, str] = field(default_factory=dict)  # name -> single multilingual model, evaluated alike
+    single_c: Optional[dict[str, Any]] = None  # train the multilingual baseline too (see above)
     translate: dict[str, Any] = field(default_factory=dict)
     vocab: dict[str, Any] = field(default_factory=dict)
     adapt: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +106,10 @@ class PipelineConfig:
     def align_uses_corpus(self) -> bool:
         return self.align.get("use_corpus", True)
 
+    def max_test_pairs(self) -> Optional[int]:
+        """Held-out pairs per language that evaluation reads (None: all)."""
+        return self.parallel_text_max_test_pairs or self.parallel_text_max_pairs
+
     def __post_init__(self) -> None:
         for stage in ("vocab", "adapt"):
             if self.text_source(stage) not in TEXT_SOURCES:
@@ -104,8 +117,9 @@ class PipelineConfig:
                                  f"got {self.text_source(stage)!r}")
         if not isinstance(self.align_uses_corpus(), bool):
             raise ValueError(f"align.use_corpus must be true or false, got {self.align_uses_corpus()!r}")
-        if self.parallel_text_max_pairs is not None and self.parallel_text_max_pairs < 1:
-            raise ValueError(f"parallel_text_max_pairs must be >= 1 or null, got {self.parallel_text_max_pairs}")
+        for key in ("parallel_text_max_pairs", "parallel_text_max_test_pairs"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1 or null, got {getattr(self, key)}")
         unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")

@@ -50,6 +50,15 @@ def model_parameters(model_dir: str | Path) -> int:
     return int(layers * per_layer + (vocab + positions + 2) * hidden)
 
 
+def compute_parameters(model_dir: str | Path) -> int:
+    """The parameters a token's forward pass multiplies through: the layers, not the embedding tables
+    (a lookup costs no FLOPs; e5-small's 250k-token vocabulary is 80% of its parameters)."""
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    hidden = cfg.get("hidden_size") or cfg.get("d_model")
+    vocab, positions = cfg.get("vocab_size", 0), cfg.get("max_position_embeddings", 512)
+    return model_parameters(model_dir) - (vocab + positions + 2) * hidden
+
+
 def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
     """Approximate tokens in text files (or directories of them) from their sizes."""
     total = 0
@@ -87,12 +96,18 @@ class Plan:
 def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,
                   english_tokens: int, costs: dict, devices: int, device_kind: str, ranks_per_job: int,
                   epochs: dict[str, float] | None = None,
-                  enabled: Callable[[str, str], bool] | None = None) -> Plan:
+                  enabled: Callable[[str, str], bool] | None = None,
+                  align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
+                  single_c_tokens: int | None = None) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
+    ``source_params``: the parameters each token is multiplied through (:func:`compute_parameters`).
     Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
     within a stage are packed (wall = max(total / devices, one job's own time)). ``enabled(stage,
     lang)`` narrows which languages run a stage (default: all; never translate/align the pivot).
+    ``align_tokens``: tokens each language's alignment reads besides ``english_tokens`` (its
+    parallel text, both sides); with ``align_uses_corpus: false`` alignment reads those alone.
+    ``single_c_tokens``: tokens the multilingual Single_c baseline trains on (one job, its own row).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -113,18 +128,29 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             jobs = 1
             device_s = len(languages) * rates["evaluate_s_per_language"]
             wall_s = device_s / min(devices, len(languages))
-        else:
-            if stage == "vocab":
-                seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
-                job_devices = 1
-            else:
-                flops = costs["flops_per_token"][stage] * source_params * english_tokens * epochs[stage]
-                seconds_per_job = flops / (rates["effective_flops"] * ranks_per_job)
-                job_devices = ranks_per_job
-            device_s = jobs * seconds_per_job * job_devices
+        elif stage == "vocab":
+            seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
+            device_s = jobs * seconds_per_job
             wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
+        else:
+            def stage_tokens(lang: str) -> float:
+                if stage != "align":
+                    return english_tokens
+                return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
+
+            job_seconds = [_training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
+                                             ranks_per_job) for lang in languages if runs(stage, lang)]
+            device_s = sum(job_seconds) * ranks_per_job
+            wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0
         plans.append(StageEstimate(stage, jobs, device_s / 3600, wall_s / 3600))
+    if single_c_tokens:
+        seconds = _training_seconds(costs, rates, "train", source_params, single_c_tokens, ranks_per_job)
+        plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
     return Plan(list(languages), plans, devices, device_kind)
+
+
+def _training_seconds(costs: dict, rates: dict, stage: str, params: int, tokens: float, ranks: int) -> float:
+    return costs["flops_per_token"][stage] * params * tokens / (rates["effective_flops"] * ranks)
 
 
 def format_plan(plan: Plan) -> str:
@@ -160,19 +186,45 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
         raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
     source = cfg.models.get(pivot, cfg.source_model)
     params = model_parameters(resolve_source(source))
+    flop_params = compute_parameters(resolve_source(source))
     corpus = resolve_source(cfg.corpus, languages)
     tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
     stages = list(cfg.stages)
+
     def enabled(stage: str, lang: str) -> bool:
         return cfg.stage_enabled(stage, lang, pivot)
 
-    plan = estimate_plan(languages, pivot, stages, params, tokens, costs, devices, kind, cfg.resources.ranks_per_job,
-                         enabled=enabled)
-    header = (f"source model: {params / 1e6:.1f}M parameters; corpus: ~{tokens / 1e6:.2f}M English tokens; "
+    align_tokens: dict[str, int] = {}
+    if cfg.parallel_text:
+        parallel = resolve_source(cfg.parallel_text, languages)
+        for lang in languages:
+            pair = parallel / "train" / f"{pivot}-{lang}"
+            if pair.is_dir():
+                align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
+                                                      costs.get("bytes_per_token", 4.0))
+    single_c = None
+    if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
+        single_c = sum(tokens for lang in languages if enabled("train", lang)) + sum(
+            tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
+    plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, cfg.resources.ranks_per_job,
+                         enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
+                         single_c_tokens=single_c)
+    header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
         f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
     return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _parallel_tokens(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> int:
+    """Tokens of both sides of a parallel-text directory (its first ``max_pairs`` lines)."""
+    files = sorted(pair_dir.glob("*_*.txt"))
+    total = sum(f.stat().st_size for f in files)
+    if max_pairs:
+        with open(files[0], "rb") as handle:
+            lines = sum(1 for _ in handle)
+        total = total * min(1.0, max_pairs / max(1, lines))
+    return int(total / bytes_per_token)
 
 
 def _pivot_files(corpus: Path, pivot: str) -> list[Path]:

@@ -41,7 +41,8 @@ __all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run
 
 logger = logging.getLogger(__name__)
 
-ALL = "all"  # the "language" of jobs that cover every language (translate, evaluate)
+ALL = "all"  # the "language" of jobs that cover every language (translate, Single_c's training, evaluate)
+SINGLE_C = "Single_c"  # the paper's name for the multilingual baseline trained on every language
 DISTRIBUTED_STAGES = ("adapt", "train", "align")
 
 
@@ -173,6 +174,8 @@ class _Planner:
             jobs.append(StageJob(ALL, "translate", config, self.corpus(), external={"corpus": resolve_source(self.cfg.corpus)}))
         for lang in self.languages:
             jobs += self._language_jobs(lang, corpus_deps)
+        if self.trains_single_c():
+            jobs.append(self._single_c_job(jobs, corpus_deps))
         if "evaluate" in self.cfg.stages:
             jobs.append(self._evaluate_job())
         return jobs
@@ -247,6 +250,34 @@ class _Planner:
     def align_uses_corpus(self) -> bool:
         return self.cfg.align_uses_corpus()
 
+    def trains_single_c(self) -> bool:
+        return self.cfg.single_c is not None and "train" in self.cfg.stages
+
+    def single_c_dir(self) -> Path:
+        return self.run.artifacts / "train" / SINGLE_C
+
+    def _single_c_job(self, jobs: list[StageJob], corpus_deps: list[tuple[str, str]]) -> StageJob:
+        """The multilingual baseline: the source model trained on everything the modular model trains on."""
+        from modsent.train.contrastive import ContrastiveConfig
+
+        section = _merge(self.cfg.train, dict(self.cfg.single_c or {}))
+        filled: dict[str, Any] = {
+            "model": str(resolve_source(self.cfg.source_model)), "corpus": str(self.corpus()),
+            "langs": list(self.languages), "train_type": "cross", "partial_datasets": True,
+            "trainer": {"output_dir": str(self.single_c_dir())}}
+        external = {"source_model": resolve_source(self.cfg.source_model)}
+        if self.cfg.parallel_text:
+            parallel = resolve_source(self.cfg.parallel_text, self.languages)
+            filled["parallel"] = [str(parallel / "train" / f"{self.pivot}-{lang}") for lang in self.targets
+                                  if (parallel / "train" / f"{self.pivot}-{lang}").is_dir()]
+            filled["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
+            external["parallel"] = parallel / "train"
+        if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
+            filled["trainer"]["max_steps"] = sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))
+        config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
+        return StageJob(ALL, "train", config, self.single_c_dir() / "artifacts" / "model", deps=list(corpus_deps),
+                        external=external)
+
     def adapter_dir(self, lang: str) -> Path:
         return self.run.artifacts / "align" / lang / "artifacts" / "adapter"
 
@@ -263,6 +294,8 @@ class _Planner:
 
         models = {"modular": str(self.run.root / "model")}
         models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})
+        if self.trains_single_c():
+            models[SINGLE_C] = str(self.single_c_dir() / "artifacts" / "model")
         section = _resolve_references(dict(self.cfg.evaluate), self.languages)
         if self.cfg.parallel_text and "bitext" not in section:
             section["bitext"] = self._held_out_bitext()
@@ -270,8 +303,8 @@ class _Planner:
             "output_dir": str(self.run.root / "reports"), "models": models,
             "languages": section.get("languages") or self.languages}, self.where("evaluate"))
         deps = [(lang, stage) for lang in self.languages for stage in ("train", "adapt", "align")
-                if self.enabled(stage, lang)]
-        external = {name: Path(path) for name, path in models.items() if name != "modular"}
+                if self.enabled(stage, lang)] + ([(ALL, "train")] if self.trains_single_c() else [])
+        external = {name: Path(path) for name, path in models.items() if name not in ("modular", SINGLE_C)}
         return StageJob(ALL, "evaluate", config, self.run.root / "reports", deps=deps, external=external)
 
 
@@ -283,7 +316,7 @@ class _Planner:
             pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
             if pair_dir.exists():
                 files = {code: pair_dir / f"{code}.txt" for code in (self.pivot, lang)}
-                if self.cfg.parallel_text_max_pairs:
+                if self.cfg.max_test_pairs():
                     files = self._first_lines(files, self.run.artifacts / "heldout" / lang)
                 sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
         if len(sets) > 1:
@@ -302,7 +335,7 @@ class _Planner:
                 english = read_lines(pair_dir / f"{self.pivot}.txt")
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
         common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
-        common = common[:self.cfg.parallel_text_max_pairs]  # None: all
+        common = common[:self.cfg.max_test_pairs()]  # None: all
         out = self.run.artifacts / "heldout-all"
         files = {self.pivot: out / f"{self.pivot}.txt"}
         atomic_write_text(files[self.pivot], "".join(f"{en}\n" for en in common))
@@ -312,13 +345,23 @@ class _Planner:
         return {lang: str(path) for lang, path in files.items()}
 
     def _first_lines(self, files: dict[str, Path], out: Path) -> dict[str, Path]:
-        """Copies of line-aligned files cut to ``parallel_text_max_pairs`` lines, in ``out``."""
+        """Copies of line-aligned files cut to ``max_test_pairs()`` lines, in ``out``."""
         copies = {}
         for code, path in files.items():
             copies[code] = out / path.name
-            lines = itertools.islice(read_lines(path), self.cfg.parallel_text_max_pairs)
+            lines = itertools.islice(read_lines(path), self.cfg.max_test_pairs())
             atomic_write_text(copies[code], "".join(f"{line}\n" for line in lines))
         return copies
+
+
+def modular_steps(job: StageJob) -> int:
+    """Optimiser steps a train or align job will take (its data is read to count an epoch)."""
+    if job.stage == "align":
+        from modsent.align.recipe import batches_per_epoch
+    else:
+        from modsent.train.contrastive import batches_per_epoch
+    trainer = job.config.trainer
+    return trainer.total_steps(0 if trainer.max_steps is not None else batches_per_epoch(job.config))
 
 
 def _resolve_references(value: Any, languages: list[str]) -> Any:
@@ -469,7 +512,9 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         cfg.resources.gpus is None and _cuda_devices() > 0)
     devices = device_pool(cfg.resources.gpus, cfg.resources.hostfile, cfg.resources.ranks_per_job,
                           cfg.resources.parallel_jobs)
-    env = {} if use_gpus else {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    # CPU: each rank of each concurrent job gets its share of the cores (one job of one rank: all of them).
+    threads = max(1, (os.cpu_count() or 1) // (cfg.resources.ranks_per_job * cfg.resources.parallel_jobs))
+    env = {} if use_gpus else {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads)),
                                "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu")}
     fanout_jobs = []
     for job in jobs:
@@ -509,11 +554,13 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         summary.append(vocab)
         print(f"\n{vocab}", flush=True)
     if "evaluate" in selected_stages and results_file.exists():
-        from modsent.evaluate.report import headline_table
+        from modsent.evaluate.report import headline_table, system_table
 
-        table = headline_table(json.loads(results_file.read_text(encoding="utf-8")))
-        summary.append(table)
-        print(f"\nResults ({run.root / 'reports'} has every table and heatmap):\n\n{table}", flush=True)
+        results_json = json.loads(results_file.read_text(encoding="utf-8"))
+        systems = system_table(results_json, planner.pivot)
+        table = headline_table(results_json)
+        summary += [systems, table] if systems else [table]
+        print(f"\nResults ({run.root / 'reports'} has every table and heatmap):\n\n{systems or table}", flush=True)
     if summary:
         # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.
         atomic_write_text(run.root / "summary.md", "\n".join(summary))

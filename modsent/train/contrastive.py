@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
+from modsent.corpus.parallel import parallel_dataset
 from modsent.errors import ModsentError
 from modsent.io import seed_everything
 from modsent.languages import resolve_many
@@ -50,6 +51,9 @@ __all__ = [
     "RetrievalEvaluator",
     "TokenizeBatch",
     "select_datasets",
+    "training_datasets",
+    "parallel_pair",
+    "batches_per_epoch",
     "build_contrastive_task",
     "run_contrastive",
 ]
@@ -94,7 +98,12 @@ class ContrastiveConfig:
     code the registry resolves. ``trainer.global_batch_size`` pairs per step, on any number of
     ranks; every anchor sees the positives of the whole batch (gathered from every rank) as
     negatives. ``trainer.grad_accum`` > 1 splits the step into batches with fewer negatives
-    each: prefer ``loss.cached``. ``eval_corpus``: held-out
+    each: prefer ``loss.cached``. ``parallel``: directories of line-aligned text named
+    ``<lang1>-<lang2>`` holding ``<lang1>.txt`` and ``<lang2>.txt`` (e.g. ``pypi:ui-parallel``'s
+    ``train/eng_Latn-deu_Latn``), each one more dataset whose rows pair a line with its
+    translation (first ``max_parallel_pairs`` lines); with them, and with an English-only corpus in a
+    ``cross`` run (the multilingual Single_c baseline), set ``partial_datasets: true`` so each
+    dataset trains on the languages it holds. ``eval_corpus``: held-out
     paraphrases; the first ``eval_rows`` rows of each of its datasets measure anchor→positive
     retrieval accuracy.
     """
@@ -104,6 +113,9 @@ class ContrastiveConfig:
     langs: list[str]
     train_type: TrainType = "mono"
     datasets: list[str] = field(default_factory=list)
+    parallel: list[str] = field(default_factory=list)
+    max_parallel_pairs: Optional[int] = None
+    partial_datasets: bool = False
     max_seq_length: int = 64
     pooling: Optional[PoolingMode] = None  # null: the model's own (a sentence-transformers dir's, else mean)
     loss: ContrastiveLossConfig = field(default_factory=ContrastiveLossConfig)
@@ -120,6 +132,10 @@ class ContrastiveConfig:
     def __post_init__(self) -> None:
         if self.max_seq_length < 2:
             raise ValueError(f"max_seq_length must be at least 2, got {self.max_seq_length}")
+        if self.max_parallel_pairs is not None and self.max_parallel_pairs < 1:
+            raise ValueError(f"max_parallel_pairs must be >= 1 or null, got {self.max_parallel_pairs}")
+        for directory in self.parallel:
+            parallel_pair(directory)  # a clear error now, not when the ranks start
         if self.eval_rows < 1:
             raise ValueError(f"eval_rows must be >= 1, got {self.eval_rows}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
@@ -136,6 +152,36 @@ def select_datasets(corpus: str | Path, names: list[str]) -> list[ParaphraseData
     if unknown:
         raise ContrastiveConfigError(f"datasets {unknown} are not in {corpus} (it has {sorted(by_name)})")
     return [by_name[name] for name in names]
+
+
+def parallel_pair(directory: str | Path) -> tuple[str, str]:
+    """The two languages of a parallel-text directory, from its name ``<lang1>-<lang2>``."""
+    name = Path(directory).name
+    parts = name.split("-")
+    try:
+        if len(parts) != 2:
+            raise ValueError(name)
+        first, second = (lang.code for lang in resolve_many(parts))
+    except (ValueError, ModsentError):
+        raise ContrastiveConfigError(f"parallel: {directory}: name the directory <lang1>-<lang2> (e.g. "
+                                     "eng_Latn-deu_Latn), holding <lang1>.txt and <lang2>.txt") from None
+    return first, second
+
+
+def training_datasets(cfg: ContrastiveConfig) -> list[ParaphraseDataset]:
+    """The corpus's selected datasets, then one dataset per ``parallel`` directory."""
+    datasets = select_datasets(cfg.corpus, cfg.datasets)
+    return datasets + [parallel_dataset(directory, *parallel_pair(directory), cfg.max_parallel_pairs)
+                       for directory in cfg.parallel]
+
+
+def batches_per_epoch(cfg: ContrastiveConfig) -> int:
+    """Global batches in one epoch of ``cfg``'s data (what ``trainer.epochs`` counts), read without a model."""
+    langs = [lang.code for lang in resolve_many(cfg.langs)]
+    batches = ParaphraseBatches(training_datasets(cfg), langs, cfg.trainer.global_batch_size // cfg.trainer.grad_accum,
+                                cfg.train_type, max_langs_per_batch=cfg.max_langs_per_batch,
+                                use_hard_negatives=cfg.use_hard_negatives, partial_datasets=cfg.partial_datasets)
+    return batches.batches_per_epoch
 
 
 class TokenizeBatch:
@@ -240,7 +286,7 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     """The contrastive :class:`TrainTask` for ``cfg`` on this rank, and its (not yet trained) encoder."""
     _check_cached_loss_engine(cfg, dist_info)
     langs = [lang.code for lang in resolve_many(cfg.langs)]
-    datasets = select_datasets(cfg.corpus, cfg.datasets)
+    datasets = training_datasets(cfg)
     seed_everything(cfg.trainer.seed)  # weights a checkpoint lacks (e.g. BERT's pooler) must match on every rank
     encoder = SentenceEncoder.from_pretrained(cfg.model, pooling=cfg.pooling, max_seq_length=cfg.max_seq_length)
     if cfg.gradient_checkpointing:
@@ -250,7 +296,8 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
         datasets, langs, micro_batch, cfg.train_type, seed=cfg.trainer.seed, rank=dist_info.rank,
         world_size=dist_info.world_size, group_by_length=cfg.group_by_length,
         length_group_batches=cfg.length_group_batches, max_langs_per_batch=cfg.max_langs_per_batch,
-        use_hard_negatives=cfg.use_hard_negatives, collate=TokenizeBatch(encoder),
+        use_hard_negatives=cfg.use_hard_negatives, partial_datasets=cfg.partial_datasets,
+        collate=TokenizeBatch(encoder),
         length_fn=lambda texts, lang: [len(ids) for ids in encoder.token_ids(texts, lang)])
     evaluator = None
     if cfg.eval_corpus is not None:

@@ -10,6 +10,9 @@
   ``train_type="cross"`` (the multilingual baseline): a batch draws up to ``max_langs_per_batch``
   (6) of the languages and every row mixes them across its columns (distinct languages when the
   batch has three or more).
+* ``partial_datasets``: a dataset may hold only some of ``langs`` (plain parallel text, an
+  English-only paraphrase corpus) and its batches draw from those; by default every dataset must
+  hold every language, so a language missing from a translated corpus is an error, not a gap.
 * ``group_by_length``: inside a dataset, chunks of ``length_group_batches`` global batches are
   sorted by row length (the longest text of the row, as ``length_fn`` measures it: pass the
   model's token count, since character counts predict padding poorly) before being cut into
@@ -35,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modsent.corpus import ParaphraseDataset
+from modsent.corpus import CorpusError, ParaphraseDataset
 from modsent.errors import ModsentError
 from modsent.train.data import BatchStateError, derive_seed
 
@@ -75,6 +78,7 @@ class ParaphraseBatch:
 @dataclass
 class _LoadedDataset:
     name: str
+    langs: list[str]  # the languages its batches draw from
     num_columns: int
     # (lang, column) -> that column's sentences; row i of every list is the same example
     columns: dict[tuple[str, int], list[str]]
@@ -86,7 +90,11 @@ class _LoadedDataset:
 
 
 def _column_count(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: bool) -> int:
-    dataset.require(langs, columns=(1, 2))  # raises CorpusError naming the missing language
+    try:
+        dataset.require(langs, columns=(1, 2))
+    except CorpusError as err:  # names the missing language
+        raise CorpusError(f"{err} (a dataset meant to hold only some of the languages, such as parallel text or an "
+                          "English-only corpus, needs partial_datasets: true)") from None
     with_negatives = [lang for lang in langs if (lang, 3) in dataset.columns]
     if not use_hard_negatives or not with_negatives:
         return 2
@@ -117,6 +125,16 @@ def _character_counts(texts: Sequence[str], lang: str) -> list[int]:
     return [len(text) for text in texts]
 
 
+def _own_languages(dataset: ParaphraseDataset, langs: Sequence[str]) -> list[str]:
+    """The languages of ``langs`` that ``dataset`` holds as pairs (``partial_datasets``)."""
+    own = [lang for lang in langs if (lang, 1) in dataset.columns and (lang, 2) in dataset.columns]
+    if not own:
+        raise ParaphraseBatchError(f"dataset '{dataset.name}' ({dataset.path}) holds none of the languages trained on "
+                                   f"({', '.join(langs)}); it has {', '.join(dataset.languages)}: drop it or add "
+                                   "one of its languages")
+    return own
+
+
 def _load(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: bool,
           length_fn: LengthFn | None) -> _LoadedDataset:
     num_columns = _column_count(dataset, langs, use_hard_negatives)
@@ -142,7 +160,7 @@ def _load(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: 
                        dataset.path, skipped, skipped + len(values[0]), where)
     columns = dict(zip(keys, values))
     lengths = _row_lengths(columns, length_fn) if length_fn is not None else None
-    return _LoadedDataset(dataset.name, num_columns, columns, lengths)
+    return _LoadedDataset(dataset.name, list(langs), num_columns, columns, lengths)
 
 
 class ParaphraseBatches:
@@ -174,6 +192,7 @@ class ParaphraseBatches:
         length_group_batches: int = 16,
         max_langs_per_batch: int = MAX_LANGS_PER_BATCH,
         use_hard_negatives: bool = True,
+        partial_datasets: bool = False,
         length_fn: LengthFn | None = None,
         collate: Callable[[ParaphraseBatch], Any] | None = None,
     ) -> None:
@@ -201,7 +220,9 @@ class ParaphraseBatches:
         self.collate = collate
         if group_by_length and length_fn is None:
             length_fn = _character_counts
-        self.datasets = [_load(dataset, self.langs, use_hard_negatives, length_fn if group_by_length else None)
+        self.partial_datasets = partial_datasets
+        self.datasets = [_load(dataset, _own_languages(dataset, self.langs) if partial_datasets else self.langs,
+                               use_hard_negatives, length_fn if group_by_length else None)
                          for dataset in datasets]
         for loaded, source in zip(self.datasets, datasets):
             if loaded.num_rows < self.global_batch:
@@ -249,13 +270,16 @@ class ParaphraseBatches:
         self._pass_cache[dataset] = (pass_number, batches)
         return batches
 
-    def _row_languages(self, rng: np.random.Generator, num_columns: int) -> list[list[str]]:
-        """Language of every (row, column) of one global batch."""
-        if self.train_type == "mono":
-            lang = self.langs[int(rng.integers(len(self.langs)))]
+    def _row_languages(self, rng: np.random.Generator, langs: list[str], num_columns: int) -> list[list[str]]:
+        """Language of every (row, column) of one global batch of a dataset holding ``langs``.
+
+        A dataset with a single language (an English-only corpus in a ``cross`` run) gives
+        batches in that language alone.
+        """
+        if self.train_type == "mono" or len(langs) == 1:
+            lang = langs[int(rng.integers(len(langs)))]
             return [[lang] * num_columns for _ in range(self.global_batch)]
-        chosen = [self.langs[i] for i in rng.choice(len(self.langs), min(self.max_langs_per_batch, len(self.langs)),
-                                                     replace=False)]
+        chosen = [langs[i] for i in rng.choice(len(langs), min(self.max_langs_per_batch, len(langs)), replace=False)]
         rows = []
         for _ in range(self.global_batch):
             if len(chosen) >= num_columns:
@@ -271,7 +295,8 @@ class ParaphraseBatches:
         pass_number, within = divmod(visits, self.batches_per_pass[dataset])
         rows = self._pass_batches(dataset, pass_number)[within]
         loaded = self.datasets[dataset]
-        languages = self._row_languages(np.random.default_rng(derive_seed(self.seed, "langs", index)), loaded.num_columns)
+        languages = self._row_languages(np.random.default_rng(derive_seed(self.seed, "langs", index)), loaded.langs,
+                                        loaded.num_columns)
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         texts, langs = [], []
         for column in range(loaded.num_columns):
@@ -298,6 +323,7 @@ class ParaphraseBatches:
     def signature(self) -> dict[str, Any]:
         return {"seed": self.seed, "world_size": self.world_size, "batch_size": self.batch_size,
                 "train_type": self.train_type, "langs": self.langs, "group_by_length": self.group_by_length,
+                **({"partial_datasets": True} if self.partial_datasets else {}),  # earlier runs' state lacks it
                 "length_group_batches": self.length_group_batches,
                 "datasets": [[d.name, d.num_rows, d.num_columns] for d in self.datasets]}
 

@@ -18,7 +18,6 @@ Output layout under ``trainer.output_dir``: ``checkpoints/step-XXXXXXXX/`` (see
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -157,10 +156,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _total_steps(self) -> int:
-        if self.cfg.max_steps is not None:
-            return self.cfg.max_steps
-        micro_batches = self.cfg.epochs * self.task.train_batches.batches_per_epoch
-        return max(1, math.ceil(micro_batches / self.cfg.grad_accum))
+        return self.cfg.total_steps(self.task.train_batches.batches_per_epoch)
 
     def _fingerprint(self) -> dict[str, Any]:
         trainer = {k: v for k, v in to_dict(self.cfg).items() if k not in BOOKKEEPING_FIELDS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -124,3 +125,14 @@ class TrainerConfig:
                 f"trainer.grad_accum={self.grad_accum}; set it to a multiple of {split} (e.g. "
                 f"{upper if lower == 0 else f'{lower} or {upper}'}) or change grad_accum")
         return self.global_batch_size // split
+
+    def total_steps(self, batches_per_epoch: int) -> int:
+        """Optimiser steps of the run: ``max_steps``, else ``epochs`` passes of ``batches_per_epoch``
+        micro-batch rounds (``global_batch_size / grad_accum`` rows each over all ranks).
+
+        >>> TrainerConfig(epochs=2, grad_accum=2).total_steps(batches_per_epoch=15)
+        15
+        """
+        if self.max_steps is not None:
+            return self.max_steps
+        return max(1, math.ceil(self.epochs * batches_per_epoch / self.grad_accum))

@@ -14,7 +14,9 @@ import torch
 import yaml
 
 from modsent import cli
-from modsent.align.recipe import AlignConfig, AlignDataError, build_align_job, fill_pivot_cache, parallel_dataset, run_align
+from modsent.align.recipe import AlignConfig, AlignDataError, build_align_job, fill_pivot_cache, run_align
+from modsent.corpus import CorpusError
+from modsent.corpus.parallel import parallel_dataset
 from modsent.config import ConfigError, from_dict
 from modsent.models.adapter import ParallelAdapter, count_parameters
 from modsent.train import Trainer, init_distributed, read_metrics
@@ -129,7 +131,7 @@ def test_alignment_raises_heldout_target_to_english_retrieval(learnable_align, c
 def test_bad_data_and_config_give_clear_errors(align_data, config, tmp_path):
     (tmp_path / "bitext").mkdir()
     (tmp_path / "bitext" / "eng_Latn.txt").write_text("a\n")
-    with pytest.raises(AlignDataError, match="no deu_Latn.txt"):
+    with pytest.raises(CorpusError, match="no deu_Latn.txt"):
         parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG)
     (tmp_path / "bitext" / "deu.txt").write_text("b\n")  # any spelling of the code works
     assert parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG).columns[(LANG, 2)] == "deu.txt"

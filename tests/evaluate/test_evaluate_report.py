@@ -189,3 +189,29 @@ def test_language_matrix_keeps_one_order_on_both_axes():
     assert rows == cols == ["eng", "deu", "rus"]
     assert all(matrix[i, i] != matrix[i, i] for i in range(3))  # NaN diagonal
     assert matrix[rows.index("deu"), cols.index("rus")] == 3.0
+
+
+def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_pivot():
+    from modsent.evaluate.report import system_table
+
+    def score(encoder, task, dataset, metric, lang1, lang2, value, directed=True):
+        return {"encoder": encoder, "task": task, "dataset": dataset, "metric": metric, "lang1": lang1,
+                "lang2": lang2, "value": value, "directed": directed}
+
+    scores = []
+    for encoder, base in (("e5-small", 80.0), ("modular", 90.0)):
+        for lang, offset in (("deu_Latn", 0.0), ("ell_Grek", -10.0)):
+            scores += [score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", lang, "eng_Latn", base + offset),
+                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", "eng_Latn", lang, 1.0),
+                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_margin", lang, "eng_Latn", 2.0)]
+        # A set of three languages is the matrix, not a column: left out.
+        scores.append(score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "deu_Latn", "eng_Latn", 3.0))
+        scores.append(score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "ell_Grek", "eng_Latn", 3.0))
+        scores.append(score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 5, False))
+    scores.append(score("modular-unaligned", "bitext", "heldout-deu_Latn", "p_at_1_cosine", "deu_Latn", "eng_Latn", 5.0))
+    table = system_table({"scores": scores}, "eng_Latn").splitlines()
+    assert table[0] == "| system | deu_Latn → eng | ell_Grek → eng | mean P@1 | stsb-test (eng) |"
+    assert table[2] == "| e5-small | 80.0 | 70.0 | 75.0 | 75.0 |"
+    assert table[3] == "| modular | 90.0 | 80.0 | 85.0 | 85.0 |"
+    assert table[4] == "| modular-unaligned | 5.0 |  |  |  |"  # a missing figure leaves the mean out too
+    assert system_table({"scores": scores[2:3]}, "eng_Latn") == ""

@@ -40,3 +40,39 @@ def test_adaptation_still_comes_first_and_focus_vocab_is_never_a_start(tmp_path)
     assert Path(trimmed_then_adapted.config.model) == art / "adapt" / "deu_Latn" / "artifacts" / "model"
     focus = _jobs(tmp_path, ["vocab", "train"])["deu_Latn/train"]
     assert Path(focus.config.model) == tmp_path / "model" and ("deu_Latn", "vocab") not in focus.deps
+
+
+def test_single_c_trains_the_source_on_every_languages_data_for_the_modular_steps(tmp_path):
+    """Single_c: cross-lingual training of the source model, steps = the modular train + align steps."""
+    from modsent.corpus import write_dataset
+
+    english = [f"sentence {i}" for i in range(64)]
+    write_dataset(tmp_path / "corpus" / "en", {("eng_Latn", 1): english, ("eng_Latn", 2): english[::-1]})
+    for lang in ("deu_Latn", "ell_Grek"):
+        pair = tmp_path / "parallel" / "train" / f"eng_Latn-{lang}"
+        pair.mkdir(parents=True)
+        for code in ("eng_Latn", lang):
+            (pair / f"{code}.txt").write_text("".join(f"{code} line {i}\n" for i in range(100)), encoding="utf-8")
+    jobs = _jobs(tmp_path, ["train", "align", "evaluate"], languages=["eng_Latn", "deu_Latn", "ell_Grek"],
+                 parallel_text=str(tmp_path / "parallel"), parallel_text_max_pairs=80, single_c={},
+                 stage_languages={"train": ["eng_Latn"]},
+                 train={"trainer": {"max_steps": 7, "global_batch_size": 8, "lr": 3e-5}},
+                 align={"use_corpus": False, "trainer": {"epochs": 2, "global_batch_size": 16}})
+    single = jobs["all/train"].config
+    # eng train: 7 steps; each align: 2 epochs of 80 pairs // 16 = 10 steps.
+    assert single.trainer.max_steps == 7 + 10 + 10
+    assert single.train_type == "cross" and single.partial_datasets
+    assert single.langs == ["eng_Latn", "deu_Latn", "ell_Grek"]
+    assert Path(single.model) == tmp_path / "model" and single.corpus == str(tmp_path / "corpus")
+    assert [Path(p).name for p in single.parallel] == ["eng_Latn-deu_Latn", "eng_Latn-ell_Grek"]
+    assert single.max_parallel_pairs == 80
+    assert (single.trainer.global_batch_size, single.trainer.lr) == (8, 3e-5)  # the train section's settings
+    evaluate = jobs["all/evaluate"]
+    assert evaluate.config.models["Single_c"] == str(Path(single.trainer.output_dir) / "artifacts" / "model")
+    assert ("all", "train") in evaluate.deps and "Single_c" not in evaluate.external
+
+    fixed = _jobs(tmp_path, ["train", "align"], languages=["eng_Latn", "deu_Latn"],
+                  parallel_text=str(tmp_path / "parallel"), single_c={"trainer": {"max_steps": 5}},
+                  align={"use_corpus": False})
+    assert fixed["all/train"].config.trainer.max_steps == 5
+    assert "all/train" not in _jobs(tmp_path, ["train"])

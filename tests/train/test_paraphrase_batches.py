@@ -158,3 +158,48 @@ def test_rows_with_a_blank_sentence_are_skipped_and_an_all_blank_dataset_refused
     with pytest.raises(ParaphraseBatchError, match=r"'para' \(.*blank/para\): all 6 rows have a blank sentence "
                                                    r"\(blank lines per column: eng_Latn_1.txt \(6\), eng_Latn_2.txt \(5\)\)"):
         ParaphraseBatches(open_corpus(tmp_path / "blank"), ["eng_Latn"], batch_size=2)
+
+
+def test_partial_datasets_train_each_dataset_on_the_languages_it_holds(corpus: Path, tmp_path: Path) -> None:
+    """Single_c's data: an English-only paraphrase corpus and plain parallel text beside a multilingual corpus."""
+    from modsent.corpus import write_dataset
+    from modsent.corpus.parallel import parallel_dataset
+
+    english = [f"english sentence {i}" for i in range(40)]
+    write_dataset(tmp_path / "english" / "en-only", {("eng_Latn", 1): english,
+                                                      ("eng_Latn", 2): [f"{s}, said again" for s in english]})
+    bitext = tmp_path / "eng_Latn-ell_Grek"
+    bitext.mkdir()
+    (bitext / "eng_Latn.txt").write_text("".join(f"line {i}\n" for i in range(40)), encoding="utf-8")
+    (bitext / "ell_Grek.txt").write_text("".join(f"γραμμή {i}\n" for i in range(40)), encoding="utf-8")
+    datasets = [*open_corpus(corpus / "pairs"), *open_corpus(tmp_path / "english"),
+                parallel_dataset(bitext, "eng_Latn", "ell_Grek")]
+    langs = ["eng_Latn", "deu_Latn", "ell_Grek"]
+    with pytest.raises(CorpusError, match="partial_datasets: true"):
+        ParaphraseBatches(datasets, langs, batch_size=8, train_type="cross")
+
+    batches = ParaphraseBatches(datasets, langs, batch_size=8, train_type="cross", seed=4, partial_datasets=True)
+    assert batches.batches_per_epoch == (90 + 40 + 40) // 8
+    assert [d.langs for d in batches.datasets] == [langs, ["eng_Latn"], ["eng_Latn", "ell_Grek"]]
+    seen = Counter()
+    for _ in range(30):
+        batch = next(batches)
+        seen[batch.dataset] += 1
+        batch_langs = {lang for column in batch.langs for lang in column}
+        if batch.dataset == "en-only":
+            assert batch_langs == {"eng_Latn"}
+            assert all(p == f"{a}, said again" for a, p in zip(*batch.texts))
+        elif batch.dataset.startswith("parallel:"):
+            for i in range(batch.size):  # line i of one side with line i of the other, in either order
+                row_langs = {batch.langs[0][i], batch.langs[1][i]}
+                assert row_langs == {"eng_Latn", "ell_Grek"}
+                assert batch.texts[0][i].split()[-1] == batch.texts[1][i].split()[-1]
+        else:
+            assert batch_langs <= set(langs) and len(batch_langs) >= 2
+    assert set(seen) == {"pairs", "en-only", "parallel:eng_Latn-ell_Grek"}
+    assert "partial_datasets" in batches.state_dict()
+    assert "partial_datasets" not in ParaphraseBatches(datasets[:1], langs, batch_size=8).state_dict()
+
+    with pytest.raises(ParaphraseBatchError, match="holds none of the languages.*it has eng_Latn"):
+        ParaphraseBatches(open_corpus(tmp_path / "english"), ["deu_Latn", "ell_Grek"], batch_size=8,
+                          train_type="cross", partial_datasets=True)
