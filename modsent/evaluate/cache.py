@@ -89,7 +89,8 @@ class EmbeddingCache:
     def _build(self, encoder_name: str, encoder: Encoder, lang: str, space: bool, dataset_id: str,
                texts: Sequence[str]) -> _Table:
         unique = list(dict.fromkeys(texts))
-        fingerprint = getattr(encoder, "fingerprint", None)
+        by_space = getattr(encoder, "space_fingerprint", None)
+        fingerprint = by_space(lang, space) if by_space is not None else getattr(encoder, "fingerprint", None)
         path = None
         if self.cache_dir is not None and fingerprint:
             path = self.cache_dir / f"{sha256_json([fingerprint, space, lang, unique])}.npy"

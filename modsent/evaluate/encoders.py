@@ -11,7 +11,10 @@ Optional attributes the evaluator reads when present:
   on-disk embedding cache is used only for encoders that have one, so it never mixes models;
 - ``effective_aligned(lang, aligned) -> bool`` names the space ``encode(texts, lang, aligned)``
   really produces, so equal spaces are encoded once (a multilingual model returns ``False``
-  always; a modular one returns ``aligned and lang != pivot``).
+  always; a modular one returns ``aligned and lang != pivot``);
+- ``space_fingerprint(lang, space) -> str`` identifies the weights that embed ``lang`` in that
+  space, in place of ``fingerprint`` in the on-disk cache: two views of one modular model (with
+  adapters and without) then share what they embed alike, the pivot's texts.
 """
 
 from __future__ import annotations

@@ -40,6 +40,14 @@ class ModularModelEncoder:
         # The pivot has no adapter: its monolingual and aligned spaces are one.
         return aligned and resolve(lang).code != self.model.pivot
 
+    def space_fingerprint(self, lang: str, space: bool) -> str:
+        """The weights behind ``lang`` in that space: its encoder, and its adapter when aligned (the
+        manifest only names them, and a redone alignment rewrites an adapter in place)."""
+        module = self.model.modules.get(resolve(lang).code)  # a language it lacks fails in encode, with a message
+        parts = [] if module is None else [fingerprint(module.encoder)] + (
+            [fingerprint(module.adapter)] if space and module.adapter else [])
+        return sha256_json([resolve(lang).code, space, parts, {"max_seq_length": self.model.max_seq_length}])
+
     def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
         return self.model.encode(texts, lang=lang, aligned=aligned, batch_size=self.batch_size, normalize=True)
 
@@ -53,6 +61,9 @@ class UnalignedView:
 
     def effective_aligned(self, lang: str, aligned: bool) -> bool:
         return False
+
+    def space_fingerprint(self, lang: str, space: bool) -> str:
+        return self.modular.space_fingerprint(lang, False)  # the same embeddings as the model's own, adapters off
 
     def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
         return self.modular.encode(texts, lang, aligned=False)

@@ -42,6 +42,7 @@ __all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run
 logger = logging.getLogger(__name__)
 
 ALL = "all"  # the "language" of jobs that cover every language (translate, Single_c's training, evaluate)
+MIN_COMMON_HELD_OUT = 50  # fewer strings common to every language make no meaningful language x language matrix
 SINGLE_C = "Single_c"  # the paper's name for the multilingual baseline trained on every language
 DISTRIBUTED_STAGES = ("adapt", "train", "align")
 
@@ -300,6 +301,8 @@ class _Planner:
         if self.cfg.parallel_text and "bitext" not in section:
             section["bitext"] = self._held_out_bitext()
         config = _stage_config(EvaluateConfig, section, {
+            # On disk beside the reports: a rerun after a kill, and views of one model, reuse embeddings.
+            "cache_dir": section.get("cache_dir") or str(self.run.artifacts / "embeddings"),
             "output_dir": str(self.run.root / "reports"), "models": models,
             "languages": section.get("languages") or self.languages}, self.where("evaluate"))
         deps = [(lang, stage) for lang in self.languages for stage in ("train", "adapt", "align")
@@ -320,11 +323,14 @@ class _Planner:
                     files = self._first_lines(files, self.run.artifacts / "heldout" / lang)
                 sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
         if len(sets) > 1:
-            sets.append({"name": "heldout-all", "files": self._common_held_out(parallel)})
+            common = self._common_held_out(parallel)
+            if common:
+                sets.append({"name": "heldout-all", "files": common})
         return sets
 
     def _common_held_out(self, parallel: Path) -> dict[str, str]:
-        """The held-out English strings every language has, line-aligned across all languages.
+        """The held-out English strings every language has, line-aligned across all languages
+        (none when fewer than :data:`MIN_COMMON_HELD_OUT`).
 
         Retrieval among them fills the whole language × language matrix (target ↔ target too).
         """
@@ -336,6 +342,11 @@ class _Planner:
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
         common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
         common = common[:self.cfg.max_test_pairs()]  # None: all
+        if len(common) < MIN_COMMON_HELD_OUT:
+            logger.warning("only %d held-out English strings are translated into all %d languages: no "
+                           "language x language matrix (the per-language sets are evaluated)", len(common),
+                           len(by_lang))
+            return {}
         out = self.run.artifacts / "heldout-all"
         files = {self.pivot: out / f"{self.pivot}.txt"}
         atomic_write_text(files[self.pivot], "".join(f"{en}\n" for en in common))
@@ -571,22 +582,36 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
 
 
 def vocab_table(planner: _Planner) -> str:
-    """Per language: how the new vocabulary's tokens were initialised (FOCUS or random), as Markdown.
+    """Per language: how the vocabulary was made (FOCUS or random initialisation, or what trimming kept), as Markdown.
 
     Read from each finished vocab job's report; empty when no vocab output exists.
     """
     from modsent.vocab import REPORT_FILE
 
-    rows = []
+    rows, trimmed = [], []
     for lang in planner.languages:
         path = planner.run.artifacts / "vocab" / lang / REPORT_FILE
         if planner.enabled("vocab", lang) and path.exists():
             report = json.loads(path.read_text(encoding="utf-8"))
+            if report.get("method") == "trim":
+                source = report["model_params"] - report["embedding_params"]["target"] + report["embedding_params"]["source"]
+                trimmed.append(f"| {lang} | {planner.text_label(lang)} | {report['n_target_tokens']} | "
+                               f"{report['model_params'] / 1e6:.1f}M | {report['model_params'] / source:.2f}x |")
+                continue
             new, focus, drawn = report["n_new"], report["n_new_focus"], report["n_new_without_fasttext"]
             rows.append(f"| {lang} | {planner.text_label(lang)} | {report['n_target_tokens']} | {report['n_shared']} "
                         f"| {new} | {focus} | {drawn} | {100.0 * drawn / max(1, new):.1f}% |")
-    if not rows:
-        return ""
+    tables = []
+    if trimmed:
+        tables.append("Trimmed vocabularies (the source's tokens each language's text uses, exact embeddings)\n\n"
+                      "| language | text | tokens | parameters | of the source |\n|---|---|---|---|---|\n"
+                      + "\n".join(trimmed) + "\n")
+    if rows:
+        tables.append(_focus_table(rows))
+    return "\n".join(tables)
+
+
+def _focus_table(rows: list[str]) -> str:
     return ("Vocabulary initialisation (new tokens: FOCUS from fastText neighbours, or random without a fastText "
             "vector)\n\n| language | text | tokens | shared | new | FOCUS | random | random share |\n"
             "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")

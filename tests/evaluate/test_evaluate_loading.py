@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from modsent.evaluate.loading import load_encoder
-from modsent.evaluate.runner import EvaluateConfig
+from modsent.evaluate.runner import BitextConfig, EvaluateConfig
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.modular import write_modular_manifest
 from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm
@@ -59,3 +59,36 @@ def test_a_64_token_encoder_reads_a_300_token_passage_beyond_64_tokens(trained_a
 def test_evaluation_length_below_two_is_refused() -> None:
     with pytest.raises(ValueError, match="max_seq_length"):
         EvaluateConfig(max_seq_length=1)
+
+
+def test_views_of_one_modular_model_share_the_pivot_embeddings_on_disk_and_a_new_adapter_is_reencoded(
+        tmp_path: Path, model_cache: Path) -> None:
+    """compare_unaligned encodes the pivot's texts once; rewriting an adapter in place is never a stale hit."""
+    from modsent.evaluate.loading import run_evaluate
+    from modsent.testing import save_random_adapter, save_tiny_modular
+
+    model = save_tiny_modular(tmp_path / "modular", tiny_bert_mlm(cache_dir=model_cache),
+                              {"eng_Latn": None, "deu_Latn": 1})
+    english, german = synthetic_sentences(12, seed=1), synthetic_sentences(12, seed=2)
+    for lang, lines in (("eng_Latn", english), ("deu_Latn", german)):
+        (tmp_path / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def evaluate(output: str) -> dict:
+        config = EvaluateConfig(models={"modular": str(model)}, output_dir=tmp_path / output, tasks=["bitext"],
+                                languages=["eng_Latn", "deu_Latn"], compare_unaligned=True,
+                                cache_dir=tmp_path / "embeddings", heatmaps=False,
+                                bitext=[BitextConfig(name="b", files={lang: str(tmp_path / f"{lang}.txt")
+                                                                      for lang in ("eng_Latn", "deu_Latn")})])
+        return run_evaluate(config)
+
+    first = evaluate("first")
+    # English through the pivot is one space for both views: the unaligned view reads it from disk.
+    assert first["encode_calls"] == {"modular/aligned=False": 1, "modular/aligned=True": 1,
+                                     "modular-unaligned/aligned=False": 1}
+    assert first["disk_hits"] == {"modular-unaligned/aligned=False": 1}
+    save_random_adapter(model / "encoders" / "deu_Latn", model / "adapters" / "deu_Latn", seed=77, scale=0.1)
+    second = evaluate("second")
+    assert second["encode_calls"] == {"modular/aligned=True": 1}  # the rewritten adapter's German, only
+    changed = {(s["encoder"], s["lang1"], s["lang2"]): s["value"] for s in second["scores"]}
+    before = {(s["encoder"], s["lang1"], s["lang2"]): s["value"] for s in first["scores"]}
+    assert any(changed[k] != before[k] for k in before if k[0] == "modular")
