@@ -54,7 +54,7 @@ from modsent.testing import tiny_bert_mlm, tiny_nllb, write_parallel_text, write
 
 REPO = Path(__file__).resolve().parents[1]
 LANGS = ["eng_Latn", "deu_Latn"]
-TRAIN = {"ds_config": "zero1", "micro_batch_size": 4, "max_steps": 12, "save_every": 4, "eval_every": 0,
+TRAIN = {"ds_config": "zero1", "global_batch_size": 8, "max_steps": 12, "save_every": 4, "eval_every": 0,
          "eval_at_start": False, "progress_bar": False, "schedule": "constant"}
 # (fault name, job the kill targets, what of the clean run is removed so that job runs again)
 FAULTS = [
@@ -77,8 +77,9 @@ def pipeline_config(root: Path, run_dir: Path) -> dict:
         "translate": {"model": {"path": str(tiny_nllb(cache)), "quantization": "float32"},
                       "decoding": {"max_decoding_length": 16}, "shard_size": 16,
                       "ray": {"num_cpus": 2, "progress_bars": False, "temp_dir": str(root / "ray")}},
-        "vocab": {"vocab_size": 400, "fasttext": {"dim": 8, "epochs": 1, "min_count": 1, "threads": 1}},
-        "adapt": {"max_seq_length": 32, "valid_fraction": 0.25, "trainer": TRAIN},
+        # No monolingual text here: vocab and adapt opt into the translated corpus's sentences.
+        "vocab": {"text": "corpus", "vocab_size": 400, "fasttext": {"dim": 8, "epochs": 1, "min_count": 1, "threads": 1}},
+        "adapt": {"text": "corpus", "max_seq_length": 32, "valid_fraction": 0.25, "trainer": TRAIN},
         "train": {"max_seq_length": 32, "trainer": TRAIN},
         "align": {"max_seq_length": 32, "trainer": TRAIN},
         "evaluate": {"bitext": [{"name": "synthetic-deu_Latn", "files": {
