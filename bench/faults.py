@@ -27,9 +27,9 @@ The last line of stdout is the JSON record (see /work/shared/BENCH.md).
 
 from __future__ import annotations
 
-from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
-
 import argparse
+
+from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
 
 ARGS = bench_args(__doc__.split("\n\n")[0], "one kill per stage instead of three",
                   extra=lambda p: (p.add_argument("--seed", type=int, default=0),

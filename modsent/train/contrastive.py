@@ -40,7 +40,7 @@ from modsent.train.distributed import DistInfo
 from modsent.train.ds_config import build_ds_config
 from modsent.train.losses import CachedMultipleNegativesRankingLoss, mnrl_loss
 from modsent.train.paraphrase_batches import MAX_LANGS_PER_BATCH, ParaphraseBatch, ParaphraseBatches, TrainType
-from modsent.train.trainer import TrainResult, Trainer, TrainTask, start_run
+from modsent.train.trainer import Trainer, TrainResult, TrainTask, start_run
 from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [

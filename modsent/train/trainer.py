@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from modsent.config import dump_config, to_dict
+from modsent.dirlock import hold_directory
 from modsent.io import RunDir, atomic_directory, check_output_dir, seed_everything
 from modsent.train.checkpoint import (
     CheckpointError,
@@ -46,7 +47,6 @@ from modsent.train.checkpoint import (
     write_manifest,
 )
 from modsent.train.data import ResumableBatches, derive_seed
-from modsent.dirlock import hold_directory
 from modsent.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed, run_on_main
 from modsent.train.ds_config import build_ds_config, resolve_precision, uses_offload
 from modsent.train.export import gather_full_state_dict, save_pretrained_dir

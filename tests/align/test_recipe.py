@@ -15,9 +15,9 @@ import yaml
 
 from modsent import cli
 from modsent.align.recipe import AlignConfig, AlignDataError, build_align_job, fill_pivot_cache, run_align
+from modsent.config import ConfigError, from_dict
 from modsent.corpus import CorpusError
 from modsent.corpus.parallel import parallel_dataset
-from modsent.config import ConfigError, from_dict
 from modsent.models.adapter import ParallelAdapter, count_parameters
 from modsent.train import Trainer, init_distributed, read_metrics
 

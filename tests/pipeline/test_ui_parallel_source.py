@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from modsent.align.recipe import AlignDataConfig
-from modsent.corpus.parallel import parallel_dataset
 from modsent.config import from_dict, load_config
+from modsent.corpus.parallel import parallel_dataset
 from modsent.corpus.ui_catalogues import PACKAGES
 from modsent.corpus.ui_parallel import build_ui_parallel
 from modsent.pipeline.config import PipelineConfig
