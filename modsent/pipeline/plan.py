@@ -11,6 +11,7 @@ tokenizer/FOCUS stage cost tokens at their measured per-device rates.
 from __future__ import annotations
 
 import json
+import os
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -182,6 +183,11 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     kind = device_kind or (cfg.resources.device_kind if cfg.resources.device_kind != "auto" else
                            ("h100" if gpus else "cpu"))
     devices = gpus or cfg.resources.gpus or cfg.resources.ranks_per_job * cfg.resources.parallel_jobs
+    job_devices = cfg.resources.ranks_per_job
+    if kind == "cpu" and not (gpus or cfg.resources.gpus):
+        # CPU rates are per core, and `modsent run` gives each of its parallel jobs an equal share of them.
+        devices = os.cpu_count() or 1
+        job_devices = max(1, devices // cfg.resources.parallel_jobs)
     if nodes < 1 or devices % nodes:
         raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
     source = cfg.models.get(pivot, cfg.source_model)
@@ -206,7 +212,7 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
         single_c = sum(tokens for lang in languages if enabled("train", lang)) + sum(
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
-    plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, cfg.resources.ranks_per_job,
+    plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
                          single_c_tokens=single_c)
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "

@@ -55,3 +55,27 @@ def test_plan_errors(setup):
         plan_run(cfg, gpus=8, device_kind="tpu")
     with pytest.raises(PlanError, match="config.json does not exist"):
         model_parameters(setup["corpus"])
+
+
+def test_plan_counts_parallel_text_for_alignment_and_gives_single_c_its_row(setup, tmp_path):
+    from modsent.testing import write_parallel_text
+
+    parallel = tmp_path / "parallel"
+    write_parallel_text(parallel / "train" / "eng_Latn-deu_Latn", "deu_Latn", 400, seed=1)
+    base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["train", "align"], align={"use_corpus": False})
+    without = plan_run(from_dict(PipelineConfig, base), gpus=8, device_kind="h100")
+    with_text = plan_run(from_dict(PipelineConfig, dict(base, parallel_text=str(parallel), single_c={})),
+                         gpus=8, device_kind="h100")
+
+    assert "| single_c |" not in without and "| single_c | 1 |" in with_text
+    assert "outside the embeddings" in with_text
+    # Alignment's cost follows its parallel text, and without the corpus only that.
+    kwargs = dict(pivot="eng_Latn", stages=["align"], source_params=21_000_000, english_tokens=1_000_000,
+                  costs=load_costs(), devices=2, device_kind="cpu", ranks_per_job=2)
+    languages = ["eng_Latn", "deu_Latn", "kat_Geor"]
+    plan = estimate_plan(languages, **kwargs, align_tokens={"deu_Latn": 3_000_000, "kat_Geor": 1_000_000})
+    alone = estimate_plan(languages, **kwargs, align_tokens={"deu_Latn": 3_000_000, "kat_Geor": 1_000_000},
+                          align_uses_corpus=False)
+    corpus_only = estimate_plan(languages, **kwargs)
+    assert plan.stages[0].device_hours == pytest.approx(alone.stages[0].device_hours + corpus_only.stages[0].device_hours)
+    assert alone.stages[0].device_hours == pytest.approx(corpus_only.stages[0].device_hours * 2)  # 4M vs 2 x 1M
