@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from modsent.translate.config import RayConfig
+from modsent.raycluster import RayConfig
 
 __all__ = ["EmbedConfig", "IndexConfig", "ScoreConfig", "MineConfig", "MODES", "AUTO"]
 

@@ -1,11 +1,11 @@
 """k-NN search for mining: exact FAISS search for small sets, a trained factory index above a size threshold.
 
 Up to ``IndexConfig.exact_max_vectors`` database vectors the search is exact
-(:func:`modsent.evaluate.retrieval.knn_search`, ``IndexFlatIP`` in shards). Above it, the index
+(:func:`modsent.search.knn_search`, ``IndexFlatIP`` in shards). Above it, the index
 is built from a FAISS factory string (IVF-SQ8 by default; IVF-PQ, OPQ, HNSW all work), trained
 on a seeded sample, and its memory estimated and logged *before* it is built, so a size that
 would not fit is seen before the time is spent. FAISS's GPU index is used when FAISS sees a GPU
-(:func:`~modsent.evaluate.retrieval.faiss_gpu_count`, the one device check), falling back to the
+(:func:`~modsent.search.faiss_gpu_count`, the one device check), falling back to the
 CPU index for types the GPU build lacks (HNSW).
 """
 
@@ -21,8 +21,8 @@ import faiss
 import numpy as np
 
 from modsent.errors import ModsentError
-from modsent.evaluate.retrieval import faiss_gpu_count, knn_search
 from modsent.mine.config import IndexConfig
+from modsent.search import faiss_gpu_count, knn_search
 
 __all__ = ["MineIndexError", "BuiltIndex", "nlist_for", "resolve_factory", "estimate_index_bytes", "build_index",
            "Searcher"]

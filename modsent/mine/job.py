@@ -32,7 +32,13 @@ import numpy as np
 
 from modsent.config import dump_config
 from modsent.errors import ModsentError
-from modsent.io import atomic_write_bytes, atomic_write_json, atomic_write_text, fingerprint, setup_logging
+from modsent.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    fingerprint,
+    setup_logging,
+)
 from modsent.languages import resolve
 from modsent.mine.config import AUTO, MineConfig
 from modsent.mine.embed import ShardStore, embed_pending, plan_shards
@@ -211,7 +217,7 @@ def run_mine(config: MineConfig) -> MineResult:
     """
     if not logging.getLogger().handlers:  # called from the CLI: progress and the report must show
         setup_logging("INFO")
-    from modsent.translate.job import ray_session
+    from modsent.raycluster import ray_session
 
     model = _resolve_model(config.model)
     fallback = _resolve_model(config.fallback_model)

@@ -2,7 +2,7 @@
 
 For source x and target y, with ``fwd(x)`` the mean cosine of x to its k nearest targets and
 ``bwd(y)`` the mean cosine of y to its k nearest sources, the score of a candidate pair is
-:func:`~modsent.evaluate.retrieval.ratio_margin` ``cos(x, y) / ((fwd(x) + bwd(y)) / 2)``. The
+:func:`~modsent.search.ratio_margin` ``cos(x, y) / ((fwd(x) + bwd(y)) / 2)``. The
 candidates are each source's k nearest targets (forward) and each target's k nearest sources
 (backward); cosines are recomputed exactly from the embeddings, so an approximate index only
 decides which candidates are looked at. Modes, as in LASER's ``mine_bitexts.py``:
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modsent.evaluate.retrieval import ratio_margin
 from modsent.mine.config import MODES
+from modsent.search import ratio_margin
 
 __all__ = ["MinedPairs", "margin_candidates", "mine_pairs", "SearchFn"]
 

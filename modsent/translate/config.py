@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
+
+from modsent.raycluster import RayConfig
 
 __all__ = [
     "ModelConfig", "DecodingConfig", "ComputeConfig", "RayConfig", "QualityConfig", "TranslateConfig",
@@ -99,21 +101,6 @@ class ComputeConfig:
             raise ValueError(f"compute.intra_threads must be >= 0, got {self.intra_threads}")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor <= 0:
             raise ValueError("compute.cpus_per_actor and compute.gpus_per_actor must be > 0")
-
-
-@dataclass
-class RayConfig:
-    """Which Ray to use: an existing cluster (``address`` or ``RAY_ADDRESS``), else a local one.
-
-    A session already started in this process (``ray.init`` before the job) is used as it is.
-    """
-
-    address: Optional[str] = None
-    runtime_env: dict[str, Any] = field(default_factory=dict)
-    num_cpus: Optional[int] = None  # local Ray only; None: all cores
-    object_store_memory_mb: int = 512  # local Ray only
-    temp_dir: Path = Path("/tmp/modsent-ray")  # local Ray only; short, since Ray's socket paths are limited
-    progress_bars: bool = True
 
 
 @dataclass

@@ -18,7 +18,6 @@ Submit to a cluster with ``ray job submit -- python ray_jobs/translate_paraphras
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -27,19 +26,32 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from modsent.config import ConfigError, dump_config
 from modsent.corpus import write_dataset
 from modsent.dirlock import hold_directory
-from modsent.io import (atomic_directory, atomic_write_json, atomic_write_text, check_output_dir,
-                        remove_stale_temporaries, setup_logging, sha256_file)
+from modsent.io import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_dir,
+    remove_stale_temporaries,
+    setup_logging,
+    sha256_file,
+)
 from modsent.languages import resolve, resolve_many
 from modsent.progress import report_progress
-from modsent.translate.config import RayConfig, TranslateConfig, default_model_cache
-from modsent.translate.model import PreparedModel, check_language_tokens, fit_decoding, prepare_model, resolve_device
+from modsent.raycluster import ray_session
+from modsent.translate.config import TranslateConfig, default_model_cache
+from modsent.translate.model import (
+    PreparedModel,
+    check_language_tokens,
+    fit_decoding,
+    prepare_model,
+    resolve_device,
+)
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
 from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
@@ -85,42 +97,6 @@ class TranslationResult:
     translate_seconds: float
     total_seconds: float
     summaries: list[LanguageSummary]
-
-
-@contextlib.contextmanager
-def ray_session(config: RayConfig) -> Iterator[None]:
-    """Use the Ray session already started in this process, a cluster, or a bounded local Ray.
-
-    A cluster comes from ``config.address`` or ``RAY_ADDRESS`` (``ray job submit`` sets it); the
-    local Ray listens on loopback only, without dashboard, with ``num_cpus`` and object store
-    bounded. Only a session started here is shut down here.
-    """
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    runtime_env = dict(config.runtime_env)
-    address = config.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, runtime_env=runtime_env or None)
-    else:
-        package_root = Path(__file__).resolve().parents[2]
-        if "site-packages" not in package_root.parts and Path.cwd().resolve() != package_root:
-            # A source checkout run from elsewhere: local workers must import modsent from it too.
-            env_vars = dict(runtime_env.get("env_vars", {}))
-            env_vars["PYTHONPATH"] = os.pathsep.join(
-                filter(None, [str(package_root), env_vars.get("PYTHONPATH", os.environ.get("PYTHONPATH"))]))
-            runtime_env["env_vars"] = env_vars
-        config.temp_dir.mkdir(parents=True, exist_ok=True)
-        ray.init(num_cpus=config.num_cpus, object_store_memory=config.object_store_memory_mb << 20,
-                 include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=str(config.temp_dir),
-                 runtime_env=runtime_env or None)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _target_languages(config: TranslateConfig, source: str) -> list[str]:
