@@ -18,7 +18,8 @@ equal the clean run's exactly; 5 s after the kill no process of that run is aliv
 run directory in its command line) — ``leftover_processes`` counts those over all faults; no new
 ``/dev/shm`` entry of DeepSpeed/torch is left; and no ``.tmp-*`` file is left in the run
 directory. ``results`` also gives, per fault, the fraction of manifest entries whose artifact is
-byte-identical (same content digest) to the clean run's.
+byte-identical (same content digest) to the clean run's, and the files that differ
+(``differing_files``: wall-clock fields such as timings and metrics' ``time_unix`` differ by nature).
 
 Ratios: ``faults_survived_fraction`` (goal 1.0) and ``leftover_processes`` (goal 0).
 Full: 3 random points per stage (21 faults); ``--quick``: 1 (7 faults).
@@ -37,6 +38,7 @@ ARGS = bench_args(__doc__.split("\n\n")[0], "one kill per stage instead of three
                   env={"DS_ACCELERATOR": "cpu", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
                        "RAY_AUTH_MODE": "disabled"}) if __name__ == "__main__" else None
 
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -145,6 +147,16 @@ def digests(run_dir: Path) -> dict[str, str | None]:
     return {key: entry["artifact_fingerprint"] for key, entry in entries.items()}
 
 
+def differing_files(clean: Path, run_dir: Path) -> list[str]:
+    """Files under the two runs' artifacts/ and reports/ whose bytes differ (or exist in one only)."""
+    def sums(root: Path) -> dict[str, str]:
+        return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+                for top in ("artifacts", "reports") for f in sorted((root / top).rglob("*")) if f.is_file()}
+
+    before, after = sums(clean), sums(run_dir)
+    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+
+
 def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int | None:
     """The pid of the process running ``job`` (a child of ``modsent run``), once it has started."""
     stage = job.split("/")[1] if job else None
@@ -198,9 +210,11 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
     same_scores = scores(run_dir) == scores(clean)
     clean_digests, fault_digests = digests(clean), digests(run_dir)
     identical = sum(fault_digests.get(k) == v for k, v in clean_digests.items()) / len(clean_digests)
+    differing = differing_files(clean, run_dir)
     survived = rerun_status == 0 and same_scores and not leftovers and not shm_left and not tmp_left
     record = {"fault": name, "killed": killed, "kill_after_s": round(delay, 2), "rerun_exit": rerun_status,
               "same_scores": same_scores, "identical_artifacts_fraction": round(identical, 3),
+              "differing_files": differing[:12],
               "leftover_processes": len(leftovers), "leftover_commands": leftover_commands, "shm_left": shm_left, "tmp_left": tmp_left[:5],
               "survived": survived}
     print(json.dumps(record), file=sys.stderr, flush=True)
