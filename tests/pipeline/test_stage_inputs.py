@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modsent.config import ConfigError, from_dict, load_config
+from modsent.config import ConfigError, from_dict
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.run import PipelineError, plan_jobs
 
@@ -64,10 +64,3 @@ def test_align_combines_the_corpus_with_parallel_text(tmp_path):
         plan_jobs(_config(tmp_path, stages=["align"], align={"use_corpus": False}), "run.yaml")
     with pytest.raises(ConfigError, match="align.use_corpus must be true or false"):
         _config(tmp_path, align={"use_corpus": "yes"})
-
-
-def test_demo_alignment_uses_the_reference_random_batches():
-    from modsent.align.recipe import AlignDataConfig
-
-    demo = load_config(PipelineConfig, Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
-    assert demo.align.get("data", {}).get("group_by_length", AlignDataConfig.group_by_length) is False

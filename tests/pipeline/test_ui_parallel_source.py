@@ -77,8 +77,8 @@ def test_pair_cap_must_be_positive() -> None:
         PipelineConfig(run_dir=Path("r"), languages=["de"], source_model="m", corpus="c", parallel_text_max_pairs=0)
 
 
-def test_demo_config_takes_the_ui_corpus_with_a_cap() -> None:
-    cfg = load_config(PipelineConfig, REPO / "configs" / "demo.yaml",
-                      ["parallel_text=pypi:ui-parallel", "parallel_text_max_pairs=2000", "align.trainer.epochs=4"])
-    assert (cfg.parallel_text, cfg.parallel_text_max_pairs, cfg.align["trainer"]["epochs"]) == ("pypi:ui-parallel", 2000, 4)
-    assert "parallel_text=pypi:ui-parallel parallel_text_max_pairs=2000" in (REPO / "configs" / "demo.yaml").read_text()
+def test_demo_config_takes_the_ui_corpus_with_caps() -> None:
+    cfg = load_config(PipelineConfig, REPO / "configs" / "demo.yaml")
+    assert (cfg.parallel_text, cfg.parallel_text_max_pairs, cfg.max_test_pairs()) == ("pypi:ui-parallel", 640, 300)
+    longer = load_config(PipelineConfig, REPO / "configs" / "demo.yaml", ["parallel_text_max_test_pairs=null"])
+    assert longer.max_test_pairs() == 640  # the training cap, when no held-out cap is set
