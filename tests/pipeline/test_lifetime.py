@@ -42,8 +42,11 @@ def _wait(predicate, timeout: float, step: float = 0.1) -> bool:
 
 def _start_run(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    # SIGINT as a terminal delivers it: a suite started in the background of a script inherits SIGINT
+    # ignored (POSIX shells do that to background jobs), and Python would then keep ignoring it.
     proc = subprocess.Popen([sys.executable, str(PROCS / "launch_sleepers.py"), str(tmp_path)], env=env,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pid_files = [tmp_path / "rank0.pid", tmp_path / "rank1.pid"]
     if not _wait(lambda: all(p.exists() and p.read_text() for p in pid_files), timeout=120, step=0.2):
         os.killpg(proc.pid, signal.SIGKILL)
