@@ -147,14 +147,16 @@ def digests(run_dir: Path) -> dict[str, str | None]:
     return {key: entry["artifact_fingerprint"] for key, entry in entries.items()}
 
 
-def differing_files(clean: Path, run_dir: Path) -> list[str]:
-    """Files under the two runs' artifacts/ and reports/ whose bytes differ (or exist in one only)."""
-    def sums(root: Path) -> dict[str, str]:
-        return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
-                for top in ("artifacts", "reports") for f in sorted((root / top).rglob("*")) if f.is_file()}
+def file_digests(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under a run's artifacts/ and reports/, by relative path."""
+    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for top in ("artifacts", "reports") for f in sorted((root / top).rglob("*")) if f.is_file()}
 
-    before, after = sums(clean), sums(run_dir)
-    return sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+
+def differing_files(clean: dict[str, str], run_dir: Path) -> list[str]:
+    """Files whose bytes differ from the clean run's (``clean``: its :func:`file_digests`), or exist in one only."""
+    after = file_digests(run_dir)
+    return sorted(name for name in clean.keys() | after.keys() if clean.get(name) != after.get(name))
 
 
 def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int | None:
@@ -170,7 +172,7 @@ def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int 
 
 
 def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config: dict, work: Path,
-              clean_seconds: dict[str, float], rng: random.Random, index: int) -> dict:
+              clean_seconds: dict[str, float], clean_files: dict[str, str], rng: random.Random, index: int) -> dict:
     run_dir = work / f"{name}-{index}"
     shutil.copytree(clean, run_dir, symlinks=True)
     for rel in remove:
@@ -210,7 +212,7 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
     same_scores = scores(run_dir) == scores(clean)
     clean_digests, fault_digests = digests(clean), digests(run_dir)
     identical = sum(fault_digests.get(k) == v for k, v in clean_digests.items()) / len(clean_digests)
-    differing = differing_files(clean, run_dir)
+    differing = differing_files(clean_files, run_dir)
     survived = rerun_status == 0 and same_scores and not leftovers and not shm_left and not tmp_left
     record = {"fault": name, "killed": killed, "kill_after_s": round(delay, 2), "rerun_exit": rerun_status,
               "same_scores": same_scores, "identical_artifacts_fraction": round(identical, 3),
@@ -238,7 +240,8 @@ def main(args: argparse.Namespace) -> dict:
     clean_seconds = {key: entry["seconds"] for key, entry in
                      json.loads((clean / "manifest.json").read_text())["entries"].items()}
     clean_s = time.time() - started
-    records = [one_fault(name, job, remove, clean, config, work, clean_seconds, rng, index)
+    clean_files = file_digests(clean)
+    records = [one_fault(name, job, remove, clean, config, work, clean_seconds, clean_files, rng, index)
                for index in range(per_stage) for name, job, remove in FAULTS if not args.only or name in args.only]
     survived = sum(r["survived"] for r in records)
     kept = any(not r["survived"] for r in records)

@@ -8,6 +8,7 @@ with mean pooling.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class ModularModelEncoder:
         # The pivot has no adapter: its monolingual and aligned spaces are one.
         return aligned and resolve(lang).code != self.model.pivot
 
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (one per loaded model; hashing an adapter per set is waste)
     def space_fingerprint(self, lang: str, space: bool) -> str:
         """The weights behind ``lang`` in that space: its encoder, and its adapter when aligned (the
         manifest only names them, and a redone alignment rewrites an adapter in place)."""

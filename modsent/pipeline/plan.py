@@ -22,7 +22,7 @@ import yaml
 
 from modsent.errors import ModsentError
 
-__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "corpus_tokens", "estimate_plan",
+__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens", "estimate_plan",
            "format_plan", "plan_run", "PlanError"]
 
 class PlanError(ModsentError):
@@ -34,8 +34,10 @@ def load_costs(path: str | Path | None = None) -> dict:
     return yaml.safe_load(text)
 
 
-def model_parameters(model_dir: str | Path) -> int:
-    """Parameter count of a BERT-style encoder from its ``config.json`` (no weights are read)."""
+def parameter_split(model_dir: str | Path) -> tuple[int, int]:
+    """(parameters of the layers, parameters of the embedding tables) of a BERT-style encoder, from its
+    ``config.json`` (no weights are read). Compute scales with the first: a lookup costs no FLOPs, and
+    e5-small's 250k-token vocabulary is 80% of its parameters."""
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
         raise PlanError(f"{config_path} does not exist: point source_model at a transformers model directory")
@@ -48,16 +50,12 @@ def model_parameters(model_dir: str | Path) -> int:
     if not hidden or not layers:
         raise PlanError(f"{config_path}: no hidden_size/num_hidden_layers; cannot size the model")
     per_layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
-    return int(layers * per_layer + (vocab + positions + 2) * hidden)
+    return int(layers * per_layer), int((vocab + positions + 2) * hidden)
 
 
-def compute_parameters(model_dir: str | Path) -> int:
-    """The parameters a token's forward pass multiplies through: the layers, not the embedding tables
-    (a lookup costs no FLOPs; e5-small's 250k-token vocabulary is 80% of its parameters)."""
-    cfg = json.loads((Path(model_dir) / "config.json").read_text())
-    hidden = cfg.get("hidden_size") or cfg.get("d_model")
-    vocab, positions = cfg.get("vocab_size", 0), cfg.get("max_position_embeddings", 512)
-    return model_parameters(model_dir) - (vocab + positions + 2) * hidden
+def model_parameters(model_dir: str | Path) -> int:
+    """Parameter count of a BERT-style encoder from its ``config.json`` (no weights are read)."""
+    return sum(parameter_split(model_dir))
 
 
 def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
@@ -102,7 +100,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   single_c_tokens: int | None = None) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
-    ``source_params``: the parameters each token is multiplied through (:func:`compute_parameters`).
+    ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
     Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
     within a stage are packed (wall = max(total / devices, one job's own time)). ``enabled(stage,
     lang)`` narrows which languages run a stage (default: all; never translate/align the pivot).
@@ -191,8 +189,8 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     if nodes < 1 or devices % nodes:
         raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
     source = cfg.models.get(pivot, cfg.source_model)
-    params = model_parameters(resolve_source(source))
-    flop_params = compute_parameters(resolve_source(source))
+    flop_params, embedding_params = parameter_split(resolve_source(source))
+    params = flop_params + embedding_params
     corpus = resolve_source(cfg.corpus, languages)
     tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
     stages = list(cfg.stages)

@@ -42,7 +42,6 @@ __all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run
 logger = logging.getLogger(__name__)
 
 ALL = "all"  # the "language" of jobs that cover every language (translate, Single_c's training, evaluate)
-MIN_COMMON_HELD_OUT = 1  # with no string common to every language there is no language x language matrix
 SINGLE_C = "Single_c"  # the paper's name for the multilingual baseline trained on every language
 DISTRIBUTED_STAGES = ("adapt", "train", "align")
 
@@ -226,13 +225,12 @@ class _Planner:
             if not target_deps:
                 external["target"] = target_model
             if self.cfg.parallel_text:
-                parallel = resolve_source(self.cfg.parallel_text, self.languages)
-                train_dir = parallel / "train" / f"{self.pivot}-{lang}"
+                train_dir, test_dir = self.parallel_pair_dir("train", lang), self.parallel_pair_dir("test", lang)
                 data["parallel"] = [str(train_dir)]
                 if self.cfg.parallel_text_max_pairs:
                     data["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
-                if (parallel / "test" / f"{self.pivot}-{lang}").exists():
-                    data["eval_parallel"] = str(parallel / "test" / f"{self.pivot}-{lang}")
+                if test_dir.exists():
+                    data["eval_parallel"] = str(test_dir)
                 external["parallel"] = train_dir
             if self.align_uses_corpus():
                 data["paraphrase"] = [str(self.corpus())]
@@ -251,6 +249,10 @@ class _Planner:
     def align_uses_corpus(self) -> bool:
         return self.cfg.align_uses_corpus()
 
+    def parallel_pair_dir(self, split: str, lang: str) -> Path:
+        """``parallel_text``'s directory of one split's pivot/``lang`` pairs (which may not exist)."""
+        return resolve_source(self.cfg.parallel_text, self.languages) / split / f"{self.pivot}-{lang}"
+
     def trains_single_c(self) -> bool:
         return self.cfg.single_c is not None and "train" in self.cfg.stages
 
@@ -262,17 +264,17 @@ class _Planner:
         from modsent.train.contrastive import ContrastiveConfig
 
         section = _merge(self.cfg.train, dict(self.cfg.single_c or {}))
+        source = resolve_source(self.cfg.source_model)
         filled: dict[str, Any] = {
-            "model": str(resolve_source(self.cfg.source_model)), "corpus": str(self.corpus()),
+            "model": str(source), "corpus": str(self.corpus()),
             "langs": list(self.languages), "train_type": "cross", "partial_datasets": True,
             "trainer": {"output_dir": str(self.single_c_dir())}}
-        external = {"source_model": resolve_source(self.cfg.source_model)}
+        external = {"source_model": source}
         if self.cfg.parallel_text:
-            parallel = resolve_source(self.cfg.parallel_text, self.languages)
-            filled["parallel"] = [str(parallel / "train" / f"{self.pivot}-{lang}") for lang in self.targets
-                                  if (parallel / "train" / f"{self.pivot}-{lang}").is_dir()]
+            pairs = [self.parallel_pair_dir("train", lang) for lang in self.targets]
+            filled["parallel"] = [str(pair) for pair in pairs if pair.is_dir()]
             filled["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
-            external["parallel"] = parallel / "train"
+            external["parallel"] = resolve_source(self.cfg.parallel_text, self.languages) / "train"
         if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
             filled["trainer"]["max_steps"] = sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
@@ -313,39 +315,37 @@ class _Planner:
 
     def _held_out_bitext(self) -> list[dict[str, Any]]:
         """Bitext retrieval on the held-out split of the parallel text, one set per target language."""
-        parallel = resolve_source(self.cfg.parallel_text, self.languages)
         sets = []
         for lang in self.targets:
-            pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
+            pair_dir = self.parallel_pair_dir("test", lang)
             if pair_dir.exists():
                 files = {code: pair_dir / f"{code}.txt" for code in (self.pivot, lang)}
                 if self.cfg.max_test_pairs():
                     files = self._first_lines(files, self.run.artifacts / "heldout" / lang)
                 sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
         if len(sets) > 1:
-            common = self._common_held_out(parallel)
+            common = self._common_held_out()
             if common:
                 sets.append({"name": "heldout-all", "files": common})
         return sets
 
-    def _common_held_out(self, parallel: Path) -> dict[str, str]:
+    def _common_held_out(self) -> dict[str, str]:
         """The held-out English strings every language has, line-aligned across all languages
-        (none when fewer than :data:`MIN_COMMON_HELD_OUT`).
+        (none when no string is common to all).
 
         Retrieval among them fills the whole language × language matrix (target ↔ target too).
         """
         by_lang: dict[str, dict[str, str]] = {}
         for lang in self.targets:
-            pair_dir = parallel / "test" / f"{self.pivot}-{lang}"
+            pair_dir = self.parallel_pair_dir("test", lang)
             if pair_dir.exists():
                 english = read_lines(pair_dir / f"{self.pivot}.txt")
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
         common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
         common = common[:self.cfg.max_test_pairs()]  # None: all
-        if len(common) < MIN_COMMON_HELD_OUT:
-            logger.warning("only %d held-out English strings are translated into all %d languages: no "
-                           "language x language matrix (the per-language sets are evaluated)", len(common),
-                           len(by_lang))
+        if not common:
+            logger.warning("no held-out English string is translated into all %d languages: no language x "
+                           "language matrix (the per-language sets are evaluated)", len(by_lang))
             return {}
         out = self.run.artifacts / "heldout-all"
         files = {self.pivot: out / f"{self.pivot}.txt"}
