@@ -3,8 +3,9 @@
 usage: python bench/faults.py [--quick] [--seed N]
 
 A tiny two-language run (English pivot + German; every stage: translate, vocab, adapt, train,
-align, evaluate; tiny models built locally, 2 CPU ranks per training job) first runs cleanly.
-Then, per fault, a copy of the clean run has one job's output removed (German's, or the shared
+align, evaluate; tiny models built locally, 2 CPU ranks per training job) first runs cleanly and
+is kept aside. Then, per fault, the clean run is put back in its place (a run's files name their
+own directory, as they would on a rerun), one job's output is removed (German's, or the shared
 translation/evaluation) and ``modsent run`` is started on it:
 
 - a *stage* fault SIGKILLs that job's process (its launcher: torchrun for training stages, the
@@ -13,13 +14,15 @@ translation/evaluation) and ``modsent run`` is started on it:
 - a *run* fault SIGKILLs ``modsent run`` itself at a random point while it redoes alignment and
   evaluation, then reruns it.
 
-A fault is *survived* when, after the rerun, the run finishes (exit 0); its evaluation scores
-equal the clean run's exactly; 5 s after the kill no process of that run is alive (matched by the
-run directory in its command line) — ``leftover_processes`` counts those over all faults; no new
-``/dev/shm`` entry of DeepSpeed/torch is left; and no ``.tmp-*`` file is left in the run
-directory. ``results`` also gives, per fault, the fraction of manifest entries whose artifact is
-byte-identical (same content digest) to the clean run's, and the files that differ
-(``differing_files``: wall-clock fields such as timings and metrics' ``time_unix`` differ by nature).
+A fault is *survived* when, after the rerun, the run finishes (exit 0); its outputs are identical
+to the clean run's: every file under ``artifacts/`` and ``reports/`` byte for byte, except the
+run's bookkeeping (``BOOKKEEPING``: which process held a job, and the wall-clock logs of training
+and translation), which records when and by whom, not what; its evaluation scores equal the clean
+run's; 5 s after the kill no process of that run is alive (matched by the run directory in its
+command line) — ``leftover_processes`` counts those over all faults; no new ``/dev/shm`` entry of
+DeepSpeed/torch is left; and no ``.tmp-*`` file is left in the run directory. ``results`` also
+gives, per fault, the fraction of manifest entries whose artifact fingerprint equals the clean
+run's and the files that differ (``differing_files``, bookkeeping included).
 
 Ratios: ``faults_survived_fraction`` (goal 1.0) and ``leftover_processes`` (goal 0).
 Full: 3 random points per stage (21 faults); ``--quick``: 1 (7 faults).
@@ -50,6 +53,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import fnmatch  # noqa: E402
+
 import yaml  # noqa: E402
 
 from modsent.testing import tiny_bert_mlm, tiny_nllb, write_parallel_text, write_synthetic_corpus  # noqa: E402
@@ -68,6 +73,13 @@ FAULTS = [
     ("evaluate", "all/evaluate", ["reports"]),
     ("run", None, ["artifacts/align/deu_Latn", "reports"]),
 ]
+# Files that record when and by whom, not what: compared by the bench but not part of the outputs.
+BOOKKEEPING = (
+    "*.modsent-lock",  # pid and host of the process that held the job
+    "*/metrics/*",  # training logs: wall-clock time of every step, tensorboard event files named by it
+    "*/checkpoints/*/manifest.json",  # a checkpoint's creation time (its tensors are compared)
+    "*/work/units/*",  # translation's resume records: when each shard finished (the corpus is compared)
+)
 
 
 def pipeline_config(root: Path, run_dir: Path) -> dict:
@@ -159,6 +171,10 @@ def differing_files(clean: dict[str, str], run_dir: Path) -> list[str]:
     return sorted(name for name in clean.keys() | after.keys() if clean.get(name) != after.get(name))
 
 
+def is_bookkeeping(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in BOOKKEEPING)
+
+
 def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int | None:
     """The pid of the process running ``job`` (a child of ``modsent run``), once it has started."""
     stage = job.split("/")[1] if job else None
@@ -173,12 +189,12 @@ def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int 
 
 def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config: dict, work: Path,
               clean_seconds: dict[str, float], clean_files: dict[str, str], rng: random.Random, index: int) -> dict:
-    run_dir = work / f"{name}-{index}"
+    run_dir = Path(config["run_dir"])
+    shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(clean, run_dir, symlinks=True)
     for rel in remove:
         shutil.rmtree(run_dir / rel)
-    config_path = work / f"{name}-{index}.yaml"
-    config_path.write_text(yaml.safe_dump({**config, "run_dir": str(run_dir)}))
+    config_path = work / "run.yaml"
     log = work / f"{name}-{index}.log"
     shm_before = shm_entries()
     run = start_run(config_path, log)
@@ -213,15 +229,18 @@ def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config
     clean_digests, fault_digests = digests(clean), digests(run_dir)
     identical = sum(fault_digests.get(k) == v for k, v in clean_digests.items()) / len(clean_digests)
     differing = differing_files(clean_files, run_dir)
-    survived = rerun_status == 0 and same_scores and not leftovers and not shm_left and not tmp_left
+    differing_outputs = [file for file in differing if not is_bookkeeping(file)]
+    survived = (rerun_status == 0 and not differing_outputs and same_scores and not leftovers and not shm_left
+                and not tmp_left)
     record = {"fault": name, "killed": killed, "kill_after_s": round(delay, 2), "rerun_exit": rerun_status,
+              "outputs_identical": not differing_outputs, "differing_outputs": differing_outputs[:12],
               "same_scores": same_scores, "identical_artifacts_fraction": round(identical, 3),
               "differing_files": differing[:12],
               "leftover_processes": len(leftovers), "leftover_commands": leftover_commands, "shm_left": shm_left, "tmp_left": tmp_left[:5],
               "survived": survived}
     print(json.dumps(record), file=sys.stderr, flush=True)
-    if survived:
-        shutil.rmtree(run_dir)
+    if not survived:  # kept for inspection; the next fault needs the run's place
+        shutil.move(run_dir, work / f"{name}-{index}")
     return record
 
 
@@ -230,13 +249,14 @@ def main(args: argparse.Namespace) -> dict:
     per_stage = 1 if args.quick else 3
     work = Path(tempfile.mkdtemp(prefix="modsent-faults-"))
     clean = work / "clean"
-    config = pipeline_config(work / "data", clean)
-    config_path = work / "clean.yaml"
+    config = pipeline_config(work / "data", work / "run")
+    config_path = work / "run.yaml"
     config_path.write_text(yaml.safe_dump(config))
     started = time.time()
     status = start_run(config_path, work / "clean.log").wait()
     if status != 0:
         raise SystemExit(f"the clean run failed (exit {status}); see {work / 'clean.log'}")
+    shutil.move(work / "run", clean)
     clean_seconds = {key: entry["seconds"] for key, entry in
                      json.loads((clean / "manifest.json").read_text())["entries"].items()}
     clean_s = time.time() - started
@@ -245,6 +265,7 @@ def main(args: argparse.Namespace) -> dict:
                for index in range(per_stage) for name, job, remove in FAULTS if not args.only or name in args.only]
     survived = sum(r["survived"] for r in records)
     kept = any(not r["survived"] for r in records)
+    shutil.rmtree(work / "run", ignore_errors=True)
     if not kept:
         shutil.rmtree(work)
     return {
@@ -253,7 +274,8 @@ def main(args: argparse.Namespace) -> dict:
                    "seed": args.seed, "only": args.only, "ranks_per_job": 2, "train_max_steps": TRAIN["max_steps"],
                    "work_dir_kept": str(work) if kept else None},
         "results": {"faults": len(records), "faults_survived": survived, "clean_run_s": round(clean_s, 1),
-                    "kills_landed": sum(r["killed"] for r in records), "per_fault": records},
+                    "kills_landed": sum(r["killed"] for r in records),
+                    "outputs_identical": sum(r["outputs_identical"] for r in records), "per_fault": records},
         "ratios": {"faults_survived_fraction": survived / len(records),
                    "leftover_processes": float(sum(r["leftover_processes"] for r in records))},
     }

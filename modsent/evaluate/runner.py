@@ -241,8 +241,10 @@ def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> d
     """Evaluate every encoder on every active task and write the reports under ``config.output_dir``.
 
     Data are read (and checked) before the first encoder runs; an encoder's embeddings are
-    dropped from memory when it is done. Returns ``{"scores": [...], "summary": [...],
-    "encode_calls": {...}, "disk_hits": {...}, "files": [...]}`` (also written to ``results.json``).
+    dropped from memory when it is done. Returns ``{"scores": [...], "summary": [...], "files": [...],
+    "encode_calls": {...}, "disk_hits": {...}}``. ``results.json`` holds all but the two counters:
+    they tell how this run went (a rerun reads embeddings from the disk cache), not what it found,
+    and the same evaluation must write the same file.
 
     >>> results = run_evaluation(load_config(EvaluateConfig, "eval.yaml"), {"labse": labse})  # doctest: +SKIP
     """
@@ -293,9 +295,13 @@ def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> d
     results = {
         "scores": [_without_nan(score.as_dict()) for score in scores],
         "summary": [_without_nan(row) for row in summarize(scores, levels)],
-        "encode_calls": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.encode_calls.items())},
-        "disk_hits": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.disk_hits.items())},
         "files": [str(path.relative_to(output)) for path in files],
     }
     atomic_write_json(output / "results.json", results)
-    return results
+    counters = {
+        "encode_calls": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.encode_calls.items())},
+        "disk_hits": {f"{name}/aligned={space}": n for (name, space), n in sorted(cache.disk_hits.items())},
+    }
+    logger.info("embeddings: %d sets encoded, %d read from the disk cache",
+                sum(cache.encode_calls.values()), sum(cache.disk_hits.values()))
+    return {**results, **counters}

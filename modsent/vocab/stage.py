@@ -11,7 +11,7 @@ Output directory (written atomically: complete or absent)::
       tokenizer/                 AutoTokenizer.from_pretrained-loadable; source family, special tokens, template
       embeddings.safetensors     one tensor "embeddings": (len(tokenizer), hidden), the source model's dtype
       report.json                counts (focus: shared; new: FOCUS-initialised n_new_focus, random
-                                 n_new_without_fasttext; trim: kept, coverage), parameter counts, timings, inputs
+                                 n_new_without_fasttext; trim: kept, coverage), parameter counts, inputs (timings: the log)
       model/                     trim only: the source model with the trimmed vocabulary, in the source's layout
                                  (sentence-transformers modules, prompts and pooling kept)
 
@@ -120,7 +120,8 @@ def _focus_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, sou
         target_tokenizer = load_tokenizer(config.target_tokenizer)
         check_same_family(source_tokenizer, target_tokenizer)
     else:
-        target_tokenizer = train_tokenizer(source_tokenizer, iter_texts(config.text_files, lang), config.vocab_size)
+        target_tokenizer = train_tokenizer(source_tokenizer, lambda: iter_texts(config.text_files, lang),
+                                           config.vocab_size)
     timings["tokenizer_s"] = time.perf_counter() - start
     output_dir = Path(config.output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -220,10 +221,11 @@ def run_vocab(config: VocabConfig) -> Path:
             "special_token_ids": {tok: target_tokenizer.convert_tokens_to_ids(tok)
                                   for tok in target_tokenizer.all_special_tokens},
             "embeddings_sha256": sha256_file(staging / EMBEDDINGS_FILE),
-            "timings": {k: round(v, 3) for k, v in timings.items()},
             "config": to_dict(config),
         })
+        # Timings go to the log, not the report: the same inputs must give the same artifact, byte for byte.
         atomic_write_json(staging / REPORT_FILE, report)
+    logger.info("vocab %s timings: %s", lang, ", ".join(f"{name}={seconds:.3f}" for name, seconds in timings.items()))
     if config.method == "trim":
         logger.info("vocab %s (trim): %d tokens (embeddings %.1fM params, source %.1fM) written to %s in %.1f s", lang,
                     report["n_target_tokens"], report["embedding_params"]["target"] / 1e6,

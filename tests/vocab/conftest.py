@@ -60,7 +60,7 @@ def target_text_file(tmp_path_factory, target_lines) -> Path:
 
 @pytest.fixture(scope="session")
 def target_tokenizer(source_tokenizer, target_lines):
-    return train_tokenizer(source_tokenizer, iter(target_lines), vocab_size=TARGET_VOCAB)
+    return train_tokenizer(source_tokenizer, lambda: target_lines, vocab_size=TARGET_VOCAB)
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,7 @@ def _target_script_without_shared_subwords_gets_random_draws() -> None:
     # shared, and they never occur in running text, so no anchor has a fastText vector.
     source_tokenizer, source_embeddings = _source()
     lines = translate_synthetic(synthetic_sentences(1000, seed=4), "amh_Ethi")
-    target = train_tokenizer(source_tokenizer, iter(lines), vocab_size=200)
+    target = train_tokenizer(source_tokenizer, lambda: lines, vocab_size=200)
     warnings = _warnings_of("modsent.vocab.focus")
     result = focus_init(source_embeddings, source_tokenizer, target, iter(lines),
                         fasttext_options=FastTextOptions(dim=8, epochs=1, min_count=2, threads=1), seed=3)

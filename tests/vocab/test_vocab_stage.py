@@ -56,7 +56,8 @@ def test_run_vocab_writes_tokenizer_embeddings_and_report(source_model_dir, sour
             f"{report['n_new_without_fasttext']} random") in caplog.text
     assert report["special_token_ids"]["[PAD]"] == tokenizer.pad_token_id
     assert report["config"]["fasttext"]["dim"] == 16
-    assert {"tokenizer_s", "fasttext_s", "combine_s", "total_s"} <= report["timings"].keys()
+    assert "timings" not in report  # they differ from run to run; the artifact must not
+    assert all(f"{name}=" in caplog.text for name in ("tokenizer_s", "fasttext_s", "combine_s", "total_s"))
 
     # What the MLM stage does with it: swap the embeddings in and run the model on target text.
     model = BertForMaskedLM.from_pretrained(source_model_dir)

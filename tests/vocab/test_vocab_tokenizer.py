@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -55,13 +60,38 @@ def test_target_tokenizer_segments_target_text_more_compactly(source_tokenizer, 
 def test_unigram_source_trains_unigram_target(unigram_tokenizer_dir):
     source = load_tokenizer(unigram_tokenizer_dir)
     lines = translate_synthetic(synthetic_sentences(500, seed=3), "deu_Latn")
-    target = train_tokenizer(unigram_tokenizer_dir, iter(lines), vocab_size=150)
+    target = train_tokenizer(unigram_tokenizer_dir, lambda: lines, vocab_size=150)
     assert tokenizer_family(target) == "Unigram"
     assert target.all_special_tokens == source.all_special_tokens
     text = lines[0]
     ids = target(text)["input_ids"]
     assert ids[0] == target.bos_token_id and ids[-1] == target.eos_token_id
     assert target.decode(ids, skip_special_tokens=True) == text
+
+
+def _train_and_save(source_dir: Path, vocab_size: int, output_dir: Path) -> int:
+    lines = translate_synthetic(synthetic_sentences(3000, seed=1), "deu_Latn")
+    train_tokenizer(source_dir, lambda: lines, vocab_size=vocab_size).save_pretrained(output_dir)
+    return os.getpid()
+
+
+@pytest.mark.parametrize("family", ["WordPiece", "Unigram"])
+def test_same_text_gives_the_same_tokenizer_file_in_another_process(family, source_model_dir, unigram_tokenizer_dir,
+                                                                     tmp_path):
+    # tokenizers numbers WordPiece's "##" symbols in hash-map order and sums Unigram's scores over
+    # hash maps, both seeded afresh per process: two processes gave different files (4 of 4 runs).
+    source_dir, vocab_size = (source_model_dir, 400) if family == "WordPiece" else (unigram_tokenizer_dir, 300)
+    runs = [(source_dir, vocab_size, tmp_path / str(run)) for run in range(2)]
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        pids = pool.starmap(_train_and_save, runs)
+    assert pids[0] != pids[1]
+    first, second = ((output / "tokenizer.json").read_bytes() for _, _, output in runs)
+    assert first == second
+    trained = json.loads(first)
+    assert trained["model"]["type"] == family
+    # The symbols numbered up front are ordinary vocabulary, not special tokens.
+    assert len(trained["added_tokens"]) == 5
+    assert load_tokenizer(tmp_path / "0").all_special_tokens == load_tokenizer(source_dir).all_special_tokens
 
 
 def test_different_families_are_refused(source_tokenizer, unigram_tokenizer_dir):
@@ -72,7 +102,7 @@ def test_different_families_are_refused(source_tokenizer, unigram_tokenizer_dir)
 
 def test_empty_training_text_is_refused(source_tokenizer):
     with pytest.raises(EmptyTextError, match="empty"):
-        train_tokenizer(source_tokenizer, iter([]), vocab_size=100)
+        train_tokenizer(source_tokenizer, lambda: [], vocab_size=100)
 
 
 def test_require_text_names_the_empty_file(tmp_path):
