@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from modsent.errors import ModsentError
+
 __all__ = [
     "EvaluationDataError",
     "MissingDataFileError",
@@ -61,8 +63,8 @@ BELEBELE_COLUMNS = (
 )
 
 
-class EvaluationDataError(ValueError):
-    """An evaluation file is missing, malformed or lacks a requested language.
+class EvaluationDataError(ModsentError):
+    """An evaluation file is missing, malformed or lacks a requested language (bad input: one line, no traceback).
 
     The message names the file, the row (1-based, counting data rows; the header is not a row)
     when one is at fault, and the expected columns.

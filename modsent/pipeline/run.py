@@ -37,7 +37,7 @@ from modsent.pipeline.sources import resolve_source
 from modsent.pipeline.view import RunView
 from modsent.progress import PROGRESS_ENV
 
-__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "ALL"]
+__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "cpu_threads", "ALL"]
 
 logger = logging.getLogger(__name__)
 
@@ -523,10 +523,14 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         cfg.resources.gpus is None and _cuda_devices() > 0)
     devices = device_pool(cfg.resources.gpus, cfg.resources.hostfile, cfg.resources.ranks_per_job,
                           cfg.resources.parallel_jobs)
-    # CPU: each rank of each concurrent job gets its share of the cores (one job of one rank: all of them).
-    threads = max(1, (os.cpu_count() or 1) // (cfg.resources.ranks_per_job * cfg.resources.parallel_jobs))
-    env = {} if use_gpus else {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads)),
-                               "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu")}
+
+    def env_of(stage: str) -> dict[str, str]:
+        if use_gpus:
+            return {}
+        threads = cpu_threads(stage, cfg.resources.ranks_per_job, cfg.resources.parallel_jobs, os.cpu_count() or 1)
+        return {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads)),
+                "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu")}
+
     fanout_jobs = []
     for job in jobs:
         if job.name not in selected:
@@ -535,8 +539,8 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
             len(devices) if job.stage == "translate" and not use_gpus else 1)
         # Dependencies outside this run's selection were checked to be done already.
         deps = [f"{d[0]}/{d[1]}" for d in job.deps if f"{d[0]}/{d[1]}" in selected]
-        fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env, cfg), devices=width,
-                               cost=_cost(job), deps=deps))
+        fanout_jobs.append(Job(job.name, _job_runner(job, planner, manifest, run, use_gpus, env_of(job.stage), cfg),
+                               devices=width, cost=_cost(job), deps=deps))
     started = time.time()
     by_name = {job.name: job for job in jobs}
     view = RunView(len(fanout_jobs))
@@ -652,6 +656,17 @@ def drop_stale_training_state(job: StageJob) -> None:
         if stale.exists():
             logger.info("%s: its inputs or config changed since %s was written; starting afresh", job.name, stale)
             shutil.rmtree(stale)
+
+
+def cpu_threads(stage: str, ranks_per_job: int, parallel_jobs: int, cores: int) -> int:
+    """Threads for each rank of a ``stage`` job on a CPU-only host of ``cores`` cores.
+
+    Each rank of each concurrent job gets its share (one job of one rank: every core). Evaluation
+    waits for every training job, so it always runs alone and gets every core.
+    """
+    if stage == "evaluate":
+        return cores
+    return max(1, cores // (ranks_per_job * parallel_jobs))
 
 
 def _progress_file(run: RunDir, job: StageJob) -> Path:

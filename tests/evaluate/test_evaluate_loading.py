@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from modsent.evaluate.loading import load_encoder
 from modsent.evaluate.runner import BitextConfig, EvaluateConfig
@@ -92,3 +93,21 @@ def test_views_of_one_modular_model_share_the_pivot_embeddings_on_disk_and_a_new
     changed = {(s["encoder"], s["lang1"], s["lang2"]): s["value"] for s in second["scores"]}
     before = {(s["encoder"], s["lang1"], s["lang2"]): s["value"] for s in first["scores"]}
     assert any(changed[k] != before[k] for k in before if k[0] == "modular")
+
+
+@pytest.mark.parametrize("problem", ["missing", "misaligned"])
+def test_bad_evaluation_data_is_one_line_naming_the_file_not_a_traceback(problem, tmp_path, model_cache, capsys):
+    from modsent.cli import main
+
+    english = tmp_path / "eng.txt"
+    english.write_text("One sentence.\nAnother one.\n", encoding="utf-8")
+    german = tmp_path / "deu.txt"
+    if problem == "misaligned":
+        german.write_text("Ein Satz.\n", encoding="utf-8")
+    config = tmp_path / "eval.yaml"
+    config.write_text(yaml.safe_dump({
+        "models": {"m": str(tiny_bert_mlm(cache_dir=model_cache))}, "output_dir": str(tmp_path / "out"),
+        "bitext": [{"name": "b", "files": {"eng_Latn": str(english), "deu_Latn": str(german)}}]}), encoding="utf-8")
+    assert main(["evaluate", "--config", str(config)]) == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("modsent evaluate: error: ") and "deu.txt" in message

@@ -80,3 +80,14 @@ def test_launch_commands():
                                                                                                     "train"]
     cpu = launch_command(["modsent.cli", "train"], [Device("localhost", 0), Device("localhost", 1)], 29502, False)
     assert cpu[cpu.index("--nproc_per_node") + 1] == "2" and cpu[cpu.index("--master_addr") + 1] == "127.0.0.1"
+
+
+def test_cpu_threads_share_the_cores_among_concurrent_ranks_and_evaluation_takes_them_all():
+    from modsent.pipeline.run import cpu_threads
+
+    assert cpu_threads("train", ranks_per_job=1, parallel_jobs=1, cores=2) == 2
+    assert cpu_threads("align", ranks_per_job=1, parallel_jobs=2, cores=2) == 1
+    assert cpu_threads("adapt", ranks_per_job=2, parallel_jobs=1, cores=16) == 8
+    assert cpu_threads("train", ranks_per_job=2, parallel_jobs=2, cores=2) == 1  # never 0
+    # evaluation waits for every training job: alone, it uses every core whatever the sharing
+    assert cpu_threads("evaluate", ranks_per_job=2, parallel_jobs=2, cores=2) == 2

@@ -1,0 +1,285 @@
+"""The bad-input catalogue: every command given broken input, as an adversarial new user would.
+
+usage: python bench/bad_inputs.py [--quick] [--only NAME ...]
+
+Each case runs one ``modsent`` command in a fresh process on input broken in one way (misaligned
+or empty corpora, unknown language codes, missing, truncated or random model files, configs that
+are not UTF-8, not YAML or out of range, typos in stage and language names, unwritable or
+misnamed outputs, NUL bytes, invalid UTF-8) and is classified:
+
+- ``clear``: a non-zero exit, no Python traceback, and the message names what is wrong (the
+  file, the key or the value: ``expect`` lists strings of which one must appear);
+- ``traceback``: a Python traceback reached the terminal;
+- ``silent``: exit 0 on input that must be refused (a silent wrong result);
+- ``vague``: a non-zero exit without traceback whose message names none of ``expect``.
+
+Ratios: ``tracebacks`` and ``silent_wrong_results`` (goal 0 each) and ``clear_fraction`` (goal 1.0).
+``--quick`` runs the cases that need no model load. The last line of stdout is the JSON record.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import bench_args  # noqa: I001  (sets threads before numpy/torch load)
+
+ARGS = bench_args(__doc__.split("\n\n")[0], "only the cases that load no model",
+                  extra=lambda p: p.add_argument("--only", nargs="+", help="only these cases (debugging)"),
+                  env={"DS_ACCELERATOR": "cpu", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
+                       "RAY_AUTH_MODE": "disabled"}) if __name__ == "__main__" else None
+
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import yaml  # noqa: E402
+
+from modsent.testing import tiny_bert_mlm, tiny_nllb, write_synthetic_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Case:
+    name: str
+    argv: Callable[[Path], list[str]]  # the command, given the case's scratch directory
+    expect: tuple[str, ...]  # one of these must appear in the message
+    loads_model: bool = False
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+def corpus(root: Path, name: str = "corpus") -> Path:
+    return write_synthetic_corpus(root / name, ["eng_Latn"], {"para": 8}, seed=0)
+
+
+def damaged_model(root: Path, how: str) -> Path:
+    """A copy of the tiny BERT with its weights truncated, replaced by random bytes, or its tokenizer removed."""
+    model = root / "model"
+    shutil.copytree(tiny_bert_mlm(cache_dir()), model)
+    weights = model / "model.safetensors"
+    if how == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif how == "random":
+        weights.write_bytes(os.urandom(weights.stat().st_size))
+    elif how == "no-tokenizer":
+        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+            (model / name).unlink(missing_ok=True)
+    return model
+
+
+def ct2_model(root: Path, truncate: bool) -> Path:
+    source = next((cache_dir() / "tiny").glob("nllb-tiny-ct2-float32-*"), None)
+    if source is None:  # built by the translate tests; build the HF model and let translate convert
+        return tiny_nllb(cache_dir())
+    model = root / "ct2"
+    shutil.copytree(source, model)
+    if truncate:
+        data = (model / "model.bin").read_bytes()
+        (model / "model.bin").write_bytes(data[: len(data) // 3])
+    return model
+
+
+def train_args(root: Path, *overrides: str) -> list[str]:
+    return ["train", f"model={tiny_bert_mlm(cache_dir())}", f"corpus={corpus(root)}", "langs=[eng_Latn]",
+            f"trainer.output_dir={root / 'out'}", "trainer.max_steps=1", "trainer.global_batch_size=4",
+            "trainer.ds_config=zero0", *overrides]
+
+
+def run_config(root: Path) -> Path:
+    config = {"run_dir": str(root / "run"), "languages": ["eng_Latn", "deu_Latn"],
+              "source_model": str(tiny_bert_mlm(cache_dir())), "corpus": str(corpus(root)),
+              "translate": {"model": {"path": str(ct2_model(root, truncate=False))}},
+              "vocab": {"text": "corpus"}, "adapt": {"text": "corpus"}}
+    return write(root / "run.yaml", yaml.safe_dump(config))
+
+
+def misaligned_corpus(root: Path) -> Path:
+    path = corpus(root, "misaligned")
+    side = next(path.rglob("eng_Latn_2.txt"))
+    lines = side.read_text(encoding="utf-8").splitlines()
+    side.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    return path
+
+
+def blank_corpus(root: Path) -> Path:
+    path = corpus(root, "blank")
+    for side in path.rglob("eng_Latn_*.txt"):
+        side.write_text("\n" * 8, encoding="utf-8")
+    return path
+
+
+def empty_corpus(root: Path) -> Path:
+    path = corpus(root, "empty")
+    for side in path.rglob("eng_Latn_*.txt"):
+        side.write_text("", encoding="utf-8")
+    return path
+
+
+def translate_args(root: Path, model: Path, corpus_dir: Path, *overrides: str) -> list[str]:
+    return ["translate", f"model.path={model}", f"corpora=[{corpus_dir}]", f"output_dir={root / 'out'}",
+            "languages=[deu_Latn]", "ray.num_cpus=1", f"ray.temp_dir={root / 'ray'}", *overrides]
+
+
+def encode_args(model: Path, text: Path, output: Path) -> list[str]:
+    return ["encode", "--model", str(model), "--input", str(text), "--output", str(output)]
+
+
+def text_file(root: Path, data: str | bytes = "Ein Satz.\nNoch einer.\n") -> Path:
+    return write(root / "input.txt", data)
+
+
+def inside_a_file(root: Path) -> Path:
+    """An output path whose parent is a file: unwritable for every user (root ignores permission bits)."""
+    return write(root / "a-file", "not a directory\n") / "out"
+
+
+CASES = [
+    # language registry
+    Case("unknown language code", lambda r: ["languages", "resolve", "xx_Yyyy"], ("xx_Yyyy",)),
+    Case("region tag of a script NLLB lacks", lambda r: ["languages", "resolve", "uz-AF"], ("uz-AF",)),
+    # corpora
+    Case("validate: misaligned corpus", lambda r: ["corpus", "validate", str(misaligned_corpus(r))],
+         ("eng_Latn_2.txt", "lines")),
+    Case("validate: 0-line corpus", lambda r: ["corpus", "validate", str(empty_corpus(r))], ("empty", "no ")),
+    Case("validate: corpus of blank lines", lambda r: ["corpus", "validate", str(blank_corpus(r))], ("blank", "empty")),
+    Case("validate: path that does not exist", lambda r: ["corpus", "validate", str(r / "nowhere")], ("nowhere",)),
+    # configs
+    Case("config not UTF-8", lambda r: ["train", "--config", str(write(r / "bad.yaml", b"model: \xff\xfe\n"))],
+         ("bad.yaml",)),
+    Case("config not YAML", lambda r: ["train", "--config", str(write(r / "bad.yaml", "model: [unclosed\n"))],
+         ("bad.yaml",)),
+    Case("config not a mapping", lambda r: ["train", "--config", str(write(r / "bad.yaml", "- a\n- b\n"))],
+         ("bad.yaml",)),
+    Case("config key misspelt", lambda r: train_args(r, "trainer.lrr=1e-4"), ("lrr",)),
+    Case("lr=.nan", lambda r: train_args(r, "trainer.lr=.nan"), ("lr",)),
+    Case("epochs=.inf", lambda r: train_args(r, "trainer.epochs=.inf"), ("epochs",)),
+    Case("max_steps: 3.5", lambda r: train_args(r, "trainer.max_steps=3.5"), ("max_steps",)),
+    Case("unknown language in a stage config", lambda r: train_args(r, "langs=[eng_Latn, xx_Yyyy]"), ("xx_Yyyy",)),
+    # the pipeline
+    Case("run --stages misspelt", lambda r: ["run", str(run_config(r)), "--stages", "trian"], ("'train'",)),
+    Case("run --languages outside the run", lambda r: ["run", str(run_config(r)), "--languages", "ukr_Cyrl"],
+         ("ukr_Cyrl",)),
+    Case("status of a directory that is no run", lambda r: ["status", str(corpus(r))], ("manifest", "not a run")),
+    Case("status of a path that does not exist", lambda r: ["status", str(r / "nowhere")], ("nowhere",)),
+    # models
+    Case("encode: model without tokenizer files", lambda r: encode_args(damaged_model(r, "no-tokenizer"),
+         text_file(r), r / "e.npy"), ("tokenizer",), loads_model=True),
+    Case("encode: truncated model.safetensors", lambda r: encode_args(damaged_model(r, "truncated"), text_file(r),
+         r / "e.npy"), ("model.safetensors",), loads_model=True),
+    Case("encode: random model.safetensors", lambda r: encode_args(damaged_model(r, "random"), text_file(r),
+         r / "e.npy"), ("model.safetensors",), loads_model=True),
+    Case("encode: a file given as the model", lambda r: encode_args(text_file(r), text_file(r), r / "e.npy"),
+         ("input.txt",), loads_model=True),
+    Case("encode: --output names a directory", lambda r: encode_args(tiny_bert_mlm(cache_dir()), text_file(r), r),
+         (str("--output"), "directory"), loads_model=True),
+    Case("encode: output inside a file", lambda r: encode_args(tiny_bert_mlm(cache_dir()), text_file(r),
+         inside_a_file(r) / "e.npy"), ("a-file",), loads_model=True),
+    Case("encode: NUL byte in the input", lambda r: encode_args(tiny_bert_mlm(cache_dir()),
+         text_file(r, "Ein Satz.\nNo\x00ch einer.\n"), r / "e.npy"), ("input.txt:2",), loads_model=True),
+    Case("encode: invalid UTF-8 input", lambda r: encode_args(tiny_bert_mlm(cache_dir()),
+         text_file(r, b"Ein Satz.\n\xff\xfe\n"), r / "e.npy"), ("input.txt",), loads_model=True),
+    Case("train: corpus of blank lines", lambda r: train_args(r, f"corpus={blank_corpus(r)}"), ("blank", "empty"),
+         loads_model=True),
+    Case("train: model without tokenizer files", lambda r: train_args(r, f"model={damaged_model(r, 'no-tokenizer')}"),
+         ("tokenizer",), loads_model=True),
+    Case("train: output inside a file", lambda r: train_args(r, f"trainer.output_dir={inside_a_file(r)}"),
+         ("a-file",), loads_model=True),
+    Case("vocab: vocab_size below the special tokens", lambda r: [
+        "vocab", f"source_model={tiny_bert_mlm(cache_dir())}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
+        f"output_dir={r / 'out'}", "vocab_size=3"], ("vocab_size",), loads_model=True),
+    # translation
+    Case("translate: truncated CTranslate2 model.bin", lambda r: translate_args(r, ct2_model(r, truncate=True),
+         corpus(r)), ("model.bin",), loads_model=True),
+    Case("translate: model path that does not exist", lambda r: translate_args(r, r / "nllb", corpus(r)), ("nllb",)),
+    Case("translate: 0-line corpus", lambda r: translate_args(r, ct2_model(r, truncate=False), empty_corpus(r)),
+         ("empty", "no "), loads_model=True),
+    Case("translate: corpus of blank lines", lambda r: translate_args(r, ct2_model(r, truncate=False), blank_corpus(r)),
+         ("blank", "empty"), loads_model=True),
+    Case("translate: unknown target language", lambda r: translate_args(r, ct2_model(r, truncate=False), corpus(r),
+         "languages=[xx_Yyyy]"), ("xx_Yyyy",)),
+    Case("translate: output inside a file", lambda r: translate_args(r, ct2_model(r, truncate=False), corpus(r),
+         f"output_dir={inside_a_file(r)}"), ("a-file",)),
+    # evaluation
+    Case("evaluate: a bitext file that does not exist", lambda r: ["evaluate", "--config", str(write(
+        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm(cache_dir()))}, "output_dir": str(r / "o"),
+                                         "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
+                                                                            "deu_Latn": str(r / "missing.txt")}}]})))],
+         ("missing.txt",)),
+    Case("evaluate: bitext files of different lengths", lambda r: ["evaluate", "--config", str(write(
+        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm(cache_dir()))}, "output_dir": str(r / "o"),
+                                         "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
+                                                                            "deu_Latn": str(write(r / "de.txt", "A\n"))}}]})))],
+         ("de.txt", "input.txt")),
+    Case("run: unknown language in the config", lambda r: ["run", str(run_config(r)), "languages=[eng_Latn, xx_Yyyy]"],
+         ("xx_Yyyy",)),
+    # mining
+    Case("mine: empty input", lambda r: ["mine", "--model", str(tiny_bert_mlm(cache_dir())), "--src",
+         str(text_file(r, "")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
+    Case("mine: invalid UTF-8 shard", lambda r: ["mine", "--model", str(tiny_bert_mlm(cache_dir())), "--src",
+         str(text_file(r, b"A\n\xff\n")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
+    Case("mine: model that is not an encoder", lambda r: ["mine", "--model", str(corpus(r)), "--src",
+         str(text_file(r)), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("corpus",)),
+]
+
+
+def classify(status: int, output: str, expect: tuple[str, ...]) -> str:
+    if "Traceback (most recent call last)" in output:
+        return "traceback"
+    if status == 0:
+        return "silent"
+    return "clear" if any(text in output for text in expect) else "vague"
+
+
+def run_case(case: Case, work: Path) -> dict:
+    scratch = work / case.name.replace(" ", "-").replace(":", "").replace("/", "-")
+    scratch.mkdir(parents=True)
+    argv = case.argv(scratch)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "modsent.cli", *argv], capture_output=True, text=True,
+                          errors="replace", env=env, timeout=600, cwd=scratch)
+    output = done.stdout + done.stderr
+    outcome = classify(done.returncode, output, case.expect)
+    message = [line for line in output.strip().splitlines() if line.strip()][-1:] or [""]
+    record = {"case": case.name, "outcome": outcome, "exit": done.returncode, "seconds": round(time.time() - started, 1),
+              "message": message[0][:300]}
+    print(json.dumps(record), file=sys.stderr, flush=True)
+    return record
+
+
+def main(args: argparse.Namespace) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="modsent-bad-inputs-"))
+    cases = [c for c in CASES if (not args.quick or not c.loads_model) and (not args.only or c.name in args.only)]
+    records = [run_case(case, work) for case in cases]
+    shutil.rmtree(work)
+    counts = {kind: sum(r["outcome"] == kind for r in records) for kind in ("clear", "traceback", "silent", "vague")}
+    return {
+        "bench": "bad_inputs", "device": "cpu",
+        "params": {"quick": args.quick, "cases": len(records), "only": args.only},
+        "results": {**counts, "per_case": records},
+        "ratios": {"tracebacks": float(counts["traceback"]), "silent_wrong_results": float(counts["silent"]),
+                   "clear_fraction": counts["clear"] / len(records) if records else 0.0},
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(ARGS)))
