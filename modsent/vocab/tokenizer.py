@@ -105,17 +105,20 @@ def _word_internal_symbols(tokenizer: PreTrainedTokenizerBase, texts: Iterable[s
     suffix = getattr(backend.model, "end_of_word_suffix", None) or ""
     if tokenizer_family(tokenizer) not in ("BPE", "WordPiece") or not (prefix or suffix):
         return []
-    symbols: set[str] = set()
+    words: set[str] = set()  # each distinct word is spelt out once, however often it occurs
     for text in texts:
         normalised = backend.normalizer.normalize_str(text) if backend.normalizer is not None else text
-        words = backend.pre_tokenizer.pre_tokenize_str(normalised) if backend.pre_tokenizer is not None \
-            else [(normalised, None)]
-        for word, _ in words:
-            last = len(word) - 1
-            for position, letter in enumerate(word):
-                symbol = (prefix if position else "") + letter + (suffix if position == last else "")
-                if symbol != letter:
-                    symbols.add(symbol)
+        if backend.pre_tokenizer is None:
+            words.add(normalised)
+        else:
+            words.update(word for word, _ in backend.pre_tokenizer.pre_tokenize_str(normalised))
+    symbols: set[str] = set()
+    for word in words:
+        last = len(word) - 1
+        for position, letter in enumerate(word):
+            symbol = (prefix if position else "") + letter + (suffix if position == last else "")
+            if symbol != letter:
+                symbols.add(symbol)
     return sorted(symbols)
 
 
