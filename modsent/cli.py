@@ -29,7 +29,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
                  "evaluate models on STS/STR, Belebele and bitext retrieval; write tables and heatmaps"),
     "align": ("modsent.align.recipe:AlignConfig", "modsent.align.recipe:run_align",
               "align a language's frozen encoder to the English pivot with a parallel adapter"),
-    "mine-eval": ("modsent.mine.bucc:BuccConfig", "modsent.mine.bucc:run_bucc",
+    "mine-eval": ("modsent.pipeline.bucc:BuccConfig", "modsent.pipeline.bucc:run_bucc",
                   "BUCC-style bitext mining evaluation: gold pairs hidden among distractors, P/R/F1 table"),
 }
 

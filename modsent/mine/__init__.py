@@ -1,5 +1,6 @@
 """Bitext mining at corpus scale: embed two monolingual collections on Ray Data, search with FAISS,
-score pairs by ratio margin (``modsent mine``), and a BUCC-style evaluation of it (``modsent mine-eval``).
+score pairs by ratio margin (``modsent mine``). Its BUCC-style evaluation (``modsent mine-eval``)
+loads encoders the way evaluation does, so it lives above both stages, in :mod:`modsent.pipeline.bucc`.
 
 Public API: :func:`run_mine` and :class:`MineConfig` (the job), :func:`mine_pairs` (margin mining
 on two embedding matrices), :class:`Searcher` / :func:`build_index` (exact or trained FAISS

@@ -101,7 +101,7 @@ def test_auto_language_skips_or_falls_back_for_languages_the_model_lacks(tmp_pat
 def test_example_configs_load_and_name_their_launch_command():
     from modsent.config import load_config
     from modsent.mine import MineConfig
-    from modsent.mine.bucc import BuccConfig
+    from modsent.pipeline.bucc import BuccConfig
 
     configs = Path(__file__).resolve().parents[2] / "configs"
     mine = load_config(MineConfig, configs / "mine.yaml")
