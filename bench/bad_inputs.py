@@ -41,6 +41,7 @@ from typing import Callable  # noqa: E402
 
 import yaml  # noqa: E402
 
+from modsent.io import cache_root  # noqa: E402
 from modsent.testing import tiny_bert_mlm, tiny_nllb, write_synthetic_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,10 +53,6 @@ class Case:
     argv: Callable[[Path], list[str]]  # the command, given the case's scratch directory
     expect: tuple[str, ...]  # one of these must appear in the message
     loads_model: bool = False
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -71,7 +68,7 @@ def corpus(root: Path, name: str = "corpus") -> Path:
 def damaged_model(root: Path, how: str) -> Path:
     """A copy of the tiny BERT with its weights truncated, replaced by random bytes, or its tokenizer removed."""
     model = root / "model"
-    shutil.copytree(tiny_bert_mlm(cache_dir()), model)
+    shutil.copytree(tiny_bert_mlm(), model)
     weights = model / "model.safetensors"
     if how == "truncated":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -84,9 +81,9 @@ def damaged_model(root: Path, how: str) -> Path:
 
 
 def ct2_model(root: Path, truncate: bool) -> Path:
-    source = next((cache_dir() / "tiny").glob("nllb-tiny-ct2-float32-*"), None)
+    source = next((cache_root() / "tiny").glob("nllb-tiny-ct2-float32-*"), None)
     if source is None:  # built by the translate tests; build the HF model and let translate convert
-        return tiny_nllb(cache_dir())
+        return tiny_nllb()
     model = root / "ct2"
     shutil.copytree(source, model)
     if truncate:
@@ -96,14 +93,14 @@ def ct2_model(root: Path, truncate: bool) -> Path:
 
 
 def train_args(root: Path, *overrides: str) -> list[str]:
-    return ["train", f"model={tiny_bert_mlm(cache_dir())}", f"corpus={corpus(root)}", "langs=[eng_Latn]",
+    return ["train", f"model={tiny_bert_mlm()}", f"corpus={corpus(root)}", "langs=[eng_Latn]",
             f"trainer.output_dir={root / 'out'}", "trainer.max_steps=1", "trainer.global_batch_size=4",
             "trainer.ds_config=zero0", *overrides]
 
 
 def run_config(root: Path) -> Path:
     config = {"run_dir": str(root / "run"), "languages": ["eng_Latn", "deu_Latn"],
-              "source_model": str(tiny_bert_mlm(cache_dir())), "corpus": str(corpus(root)),
+              "source_model": str(tiny_bert_mlm()), "corpus": str(corpus(root)),
               "translate": {"model": {"path": str(ct2_model(root, truncate=False))}},
               "vocab": {"text": "corpus"}, "adapt": {"text": "corpus"}}
     return write(root / "run.yaml", yaml.safe_dump(config))
@@ -186,13 +183,13 @@ CASES = [
          r / "e.npy"), ("model.safetensors",), loads_model=True),
     Case("encode: a file given as the model", lambda r: encode_args(text_file(r), text_file(r), r / "e.npy"),
          ("input.txt",), loads_model=True),
-    Case("encode: --output names a directory", lambda r: encode_args(tiny_bert_mlm(cache_dir()), text_file(r), r),
+    Case("encode: --output names a directory", lambda r: encode_args(tiny_bert_mlm(), text_file(r), r),
          (str("--output"), "directory"), loads_model=True),
-    Case("encode: output inside a file", lambda r: encode_args(tiny_bert_mlm(cache_dir()), text_file(r),
+    Case("encode: output inside a file", lambda r: encode_args(tiny_bert_mlm(), text_file(r),
          inside_a_file(r) / "e.npy"), ("a-file",), loads_model=True),
-    Case("encode: NUL byte in the input", lambda r: encode_args(tiny_bert_mlm(cache_dir()),
+    Case("encode: NUL byte in the input", lambda r: encode_args(tiny_bert_mlm(),
          text_file(r, "Ein Satz.\nNo\x00ch einer.\n"), r / "e.npy"), ("input.txt:2",), loads_model=True),
-    Case("encode: invalid UTF-8 input", lambda r: encode_args(tiny_bert_mlm(cache_dir()),
+    Case("encode: invalid UTF-8 input", lambda r: encode_args(tiny_bert_mlm(),
          text_file(r, b"Ein Satz.\n\xff\xfe\n"), r / "e.npy"), ("input.txt",), loads_model=True),
     Case("train: corpus of blank lines", lambda r: train_args(r, f"corpus={blank_corpus(r)}"), ("blank", "empty"),
          loads_model=True),
@@ -201,7 +198,7 @@ CASES = [
     Case("train: output inside a file", lambda r: train_args(r, f"trainer.output_dir={inside_a_file(r)}"),
          ("a-file",), loads_model=True),
     Case("vocab: vocab_size below the special tokens", lambda r: [
-        "vocab", f"source_model={tiny_bert_mlm(cache_dir())}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
+        "vocab", f"source_model={tiny_bert_mlm()}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
         f"output_dir={r / 'out'}", "vocab_size=3"], ("vocab_size",), loads_model=True),
     # translation
     Case("translate: truncated CTranslate2 model.bin", lambda r: translate_args(r, ct2_model(r, truncate=True),
@@ -217,22 +214,22 @@ CASES = [
          f"output_dir={inside_a_file(r)}"), ("a-file",)),
     # evaluation
     Case("evaluate: a bitext file that does not exist", lambda r: ["evaluate", "--config", str(write(
-        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm(cache_dir()))}, "output_dir": str(r / "o"),
+        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm())}, "output_dir": str(r / "o"),
                                          "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
                                                                             "deu_Latn": str(r / "missing.txt")}}]})))],
          ("missing.txt",)),
     Case("evaluate: bitext files of different lengths", lambda r: ["evaluate", "--config", str(write(
-        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm(cache_dir()))}, "output_dir": str(r / "o"),
+        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm())}, "output_dir": str(r / "o"),
                                          "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
                                                                             "deu_Latn": str(write(r / "de.txt", "A\n"))}}]})))],
          ("de.txt", "input.txt")),
     Case("run: unknown language in the config", lambda r: ["run", str(run_config(r)), "languages=[eng_Latn, xx_Yyyy]"],
          ("xx_Yyyy",)),
     # mining
-    Case("mine: empty input", lambda r: ["mine", "--model", str(tiny_bert_mlm(cache_dir())), "--src",
+    Case("mine: empty input", lambda r: ["mine", "--model", str(tiny_bert_mlm()), "--src",
          str(text_file(r, "")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
          "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
-    Case("mine: invalid UTF-8 shard", lambda r: ["mine", "--model", str(tiny_bert_mlm(cache_dir())), "--src",
+    Case("mine: invalid UTF-8 shard", lambda r: ["mine", "--model", str(tiny_bert_mlm()), "--src",
          str(text_file(r, b"A\n\xff\n")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
          "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
     Case("mine: model that is not an encoder", lambda r: ["mine", "--model", str(corpus(r)), "--src",

@@ -41,7 +41,7 @@ ARGS = bench_args(__doc__.split("\n\n")[0], "one kill per stage instead of three
                   env={"DS_ACCELERATOR": "cpu", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
                        "RAY_AUTH_MODE": "disabled"}) if __name__ == "__main__" else None
 
-import hashlib  # noqa: E402
+import fnmatch  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -53,10 +53,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import fnmatch  # noqa: E402
-
 import yaml  # noqa: E402
 
+from modsent.io import sha256_file  # noqa: E402
 from modsent.testing import tiny_bert_mlm, tiny_nllb, write_parallel_text, write_synthetic_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,12 +82,11 @@ BOOKKEEPING = (
 
 
 def pipeline_config(root: Path, run_dir: Path) -> dict:
-    cache = Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
     corpus = write_synthetic_corpus(root / "corpus", ["eng_Latn"], {"para": 48}, seed=0)
     bitext = write_parallel_text(root / "bitext" / "deu_Latn", "deu_Latn", 40, seed=7)
     return {
-        "run_dir": str(run_dir), "languages": LANGS, "source_model": str(tiny_bert_mlm(cache)), "corpus": str(corpus),
-        "translate": {"model": {"path": str(tiny_nllb(cache)), "quantization": "float32"},
+        "run_dir": str(run_dir), "languages": LANGS, "source_model": str(tiny_bert_mlm()), "corpus": str(corpus),
+        "translate": {"model": {"path": str(tiny_nllb()), "quantization": "float32"},
                       "decoding": {"max_decoding_length": 16}, "shard_size": 16,
                       "ray": {"num_cpus": 2, "progress_bars": False, "temp_dir": str(root / "ray")}},
         # No monolingual text here: vocab and adapt opt into the translated corpus's sentences.
@@ -161,7 +159,7 @@ def digests(run_dir: Path) -> dict[str, str | None]:
 
 def file_digests(root: Path) -> dict[str, str]:
     """SHA-256 of every file under a run's artifacts/ and reports/, by relative path."""
-    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
+    return {str(f.relative_to(root)): sha256_file(f)
             for top in ("artifacts", "reports") for f in sorted((root / top).rglob("*")) if f.is_file()}
 
 
@@ -187,14 +185,13 @@ def wait_for_job(run: subprocess.Popen, job: str | None, timeout: float) -> int 
     return None
 
 
-def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config: dict, work: Path,
+def one_fault(name: str, job: str | None, remove: list[str], clean: Path, config: dict, config_path: Path, work: Path,
               clean_seconds: dict[str, float], clean_files: dict[str, str], rng: random.Random, index: int) -> dict:
     run_dir = Path(config["run_dir"])
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(clean, run_dir, symlinks=True)
     for rel in remove:
         shutil.rmtree(run_dir / rel)
-    config_path = work / "run.yaml"
     log = work / f"{name}-{index}.log"
     shm_before = shm_entries()
     run = start_run(config_path, log)
@@ -261,7 +258,7 @@ def main(args: argparse.Namespace) -> dict:
                      json.loads((clean / "manifest.json").read_text())["entries"].items()}
     clean_s = time.time() - started
     clean_files = file_digests(clean)
-    records = [one_fault(name, job, remove, clean, config, work, clean_seconds, clean_files, rng, index)
+    records = [one_fault(name, job, remove, clean, config, config_path, work, clean_seconds, clean_files, rng, index)
                for index in range(per_stage) for name, job, remove in FAULTS if not args.only or name in args.only]
     survived = sum(r["survived"] for r in records)
     kept = any(not r["survived"] for r in records)

@@ -20,7 +20,7 @@ usage: python bench/mine.py [--quick] [--threads N] [--sentences N]
   (trained on a sample of at most 100k). At 2 × 200k, e5-small on this 2-core machine embeds for
   about an hour.
 - ``embed_actor_scaling_1_to_2``: the embed phase with 1 actor over 2 actors (0.5 CPU and 1 torch
-  thread each), on the first 2 × 4000 sentences (quick: 2 × 1000).
+  thread each), on 2 × 4000 sentences of the same kind (quick: 2 × 1000).
 - ``scaling``: an estimate for 2 × 1B sentences on a GPU cluster from stated per-GPU rates (no GPU
   was measured here): memory per node, time, index type.
 

@@ -11,8 +11,8 @@ tokenizer/FOCUS stage cost tokens at their measured per-device rates.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,8 +22,8 @@ import yaml
 
 from modsent.errors import ModsentError
 
-__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens", "estimate_plan",
-           "format_plan", "plan_run", "PlanError"]
+__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
+           "estimate_plan", "format_plan", "plan_run", "PlanError"]
 
 class PlanError(ModsentError):
     pass

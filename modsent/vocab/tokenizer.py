@@ -143,6 +143,8 @@ def _canonical_unigram_pieces(pieces: list[list]) -> list[list]:
 
 def _canonical(trained: PreTrainedTokenizerBase, word_internal: list[str]) -> PreTrainedTokenizerBase:
     """``trained`` with the word-internal symbols demoted from special tokens and Unigram scores canonical."""
+    if not word_internal and tokenizer_family(trained) != "Unigram":  # e.g. byte-level BPE: already deterministic
+        return trained
     state = json.loads(trained.backend_tokenizer.to_str())
     demoted = set(word_internal)
     state["added_tokens"] = [token for token in state["added_tokens"] if token["content"] not in demoted]

@@ -1,6 +1,6 @@
 """The embedded demo (configs/demo.yaml) is the experiment the README promises, read from the config.
 
-Running it needs the catalogue corpus (470 MB of wheels) and 16 minutes: the suite checks its
+Running it needs the catalogue corpus (470 MB of wheels) and 14 minutes: the suite checks its
 design here, and the learning itself on real weights in
 ``tests/align/test_adapter_recovers_rotation.py``.
 """
