@@ -97,16 +97,19 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
-def kill_followers(launcher_pid: int, settle_s: float = 0.2) -> list[int]:
+def kill_followers(launcher_pid: int, settle_s: float = 0.2, quiet_s: float = 2.0, limit_s: float = 30.0) -> list[int]:
     """SIGKILL every process still running with ``MODSENT_LAUNCHER_PID=launcher_pid`` (Linux); their pids.
 
     Called once the launcher has exited: whatever of its job is left (orphans of a killed job) goes.
-    Sweeps until one finds nothing, since a dying process manager (Ray's raylet) may still start
-    workers while the first sweep runs.
+    A first sweep that finds nothing ends it (a job that exited cleanly). Once it has found some, it
+    sweeps every ``settle_s`` until none has appeared for ``quiet_s`` (at most ``limit_s``): a process
+    manager that a sweep missed (Ray's raylet, mid-start when its driver was killed) still starts its
+    agents a second or two later.
     """
     marker = f"{LAUNCHER_PID_ENV}={launcher_pid}".encode()
     killed: list[int] = []
-    for _ in range(20):
+    started = last_found = time.monotonic()
+    while time.monotonic() - started < limit_s:
         found = []
         for proc in Path("/proc").glob("[0-9]*"):
             pid = int(proc.name)
@@ -119,9 +122,11 @@ def kill_followers(launcher_pid: int, settle_s: float = 0.2) -> list[int]:
             except (OSError, ValueError):  # gone meanwhile, or not ours to read
                 continue
             found.append(pid)
-        if not found:
+        if found:
+            killed += found
+            last_found = time.monotonic()
+        elif not killed or time.monotonic() - last_found >= quiet_s:
             break
-        killed += found
         time.sleep(settle_s)
     return killed
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from modsent.dirlock import DirectoryBusyError, DirectoryLock, lock_path
-from modsent.lifetime import follow_launcher, spawn_command
+from modsent.lifetime import LAUNCHER_PID_ENV, follow_launcher, kill_followers, spawn_command
 from modsent.pipeline.fanout import run_subprocess
 
 PROCS = Path(__file__).with_name("procs")
@@ -124,6 +124,27 @@ def test_what_a_job_leaves_behind_is_ended_when_its_launcher_exits(tmp_path):
     run_subprocess([sys.executable, "-c", code], tmp_path / "job.log", {"PYTHONPATH": str(REPO)})
     orphan = int((tmp_path / "orphan.pid").read_text())
     assert _wait(lambda: not _alive(orphan), timeout=5)
+
+
+def test_followers_a_missed_process_starts_later_are_ended_too(tmp_path):
+    """Like Ray's raylet, missed by a sweep while its killed driver was starting it: its agents come a moment later."""
+    launcher = "987654321"  # no real launcher: only the marker in the environment matters
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    early = subprocess.Popen(sleeper, env={**os.environ, LAUNCHER_PID_ENV: launcher})
+    spawner_code = ("import os, subprocess, sys, time\n"
+                    "time.sleep(0.8)\n"
+                    f"child = subprocess.Popen({sleeper!r}, env=dict(os.environ, {LAUNCHER_PID_ENV}={launcher!r}))\n"
+                    f"open({str(tmp_path / 'late.pid')!r}, 'w').write(str(child.pid))\n")
+    spawner = subprocess.Popen([sys.executable, "-c", spawner_code])  # unmarked itself: no sweep finds it
+    marker = f"{LAUNCHER_PID_ENV}={launcher}".encode()
+    assert _wait(lambda: marker in Path(f"/proc/{early.pid}/environ").read_bytes(), timeout=10, step=0.01)
+
+    killed = kill_followers(int(launcher))
+    spawner.wait(timeout=30)
+    early.wait(timeout=30)
+    late = int((tmp_path / "late.pid").read_text())
+    assert early.pid in killed and late in killed, (killed, early.pid, late)
+    assert _wait(lambda: not _alive(late), timeout=5)
 
 
 def test_a_stage_that_is_its_own_launcher_cleans_up_on_sigterm(tmp_path):
