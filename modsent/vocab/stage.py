@@ -77,6 +77,9 @@ class VocabConfig:
     text: Literal["monolingual", "corpus"] = "monolingual"
     vocab_size: int = DEFAULT_VOCAB_SIZE  # focus: the new tokenizer's size; trim: at most this many tokens
     min_count: int = 1  # trim: keep a text token from this many uses on
+    # trim, Unigram sources: fill a small text's vocabulary up to this size with the source's most probable pieces
+    # in the text's scripts (words the text never used keep the source's segmentation)
+    min_vocab_size: Optional[int] = None
     target_tokenizer: Optional[Path] = None  # focus: reuse this tokenizer directory instead of training one
     fasttext: FastTextOptions = field(default_factory=FastTextOptions)
     seed: int = 42
@@ -143,7 +146,7 @@ def _trim_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, sour
     # The model's prompts ("query: " for e5) are prepended to every text it encodes: keep their tokens too.
     prompts, _ = read_prompts(Path(config.source_model))
     texts = itertools.chain(prompts.values(), iter_texts(config.text_files, lang))
-    result = trim_vocabulary(source_tokenizer, texts, config.vocab_size, config.min_count)
+    result = trim_vocabulary(source_tokenizer, texts, config.vocab_size, config.min_count, config.min_vocab_size)
     rows = source_model.get_input_embeddings().weight.detach()[torch.tensor(result.source_ids)].clone()
     source_model.resize_token_embeddings(len(result.source_ids))
     with torch.no_grad():

@@ -9,6 +9,12 @@ A multilingual model spends most of its parameters on its vocabulary (multilingu
 * the single-character pieces of every letter of the scripts that text is written in (the first
   word of the character's Unicode name: LATIN, CYRILLIC, CJK, …) and of printable ASCII, so that
   a word never seen still splits into pieces rather than into ``<unk>``,
+* with ``min_vocab_size`` (Unigram only), when the above are fewer: the source's most probable
+  pieces of each script the text writes, shared out by the script's part of the text's letters,
+  up to that size. A small text (a few thousand lines) leaves out many of its language's common
+  words; a word the text never used then splits into shorter pieces than the source would give
+  it, and its embedding changes. The source's piece scores (log-probabilities over its
+  pretraining text) say which pieces the language's words use most,
 
 and renumbers them in source order. For a Unigram (XLM-R, e5) tokenizer the trimmed model segments
 any text made of kept tokens exactly as the source did: the best segmentation under the source's
@@ -62,8 +68,9 @@ class TrimResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def _count_tokens(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> tuple[Counter, set[str], int]:
-    backend, counts, chars, lines = tokenizer.backend_tokenizer, Counter(), set(), 0
+def _count_tokens(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> tuple[Counter, Counter, int]:
+    """Token id counts, character counts and the number of lines of ``texts``."""
+    backend, counts, chars, lines = tokenizer.backend_tokenizer, Counter(), Counter(), 0
     iterator = iter(texts)
     while batch := list(itertools.islice(iterator, _COUNT_BATCH)):
         lines += len(batch)
@@ -101,6 +108,27 @@ def _fallback_ids(pieces: list[str], family: str, chars: set[str]) -> set[int]:
         if piece == prefix or core in wanted or (len(core) == 1 and core.isalpha() and _script(core) in scripts):
             ids.add(token_id)
     return ids
+
+
+def _floor_filler(model: dict[str, Any], chars: Counter, kept: set[int], size: int) -> set[int]:
+    """``size`` Unigram piece ids outside ``kept``: each script's most probable pieces (all letters in that
+    script), as many per script as its share of the letters in ``chars``."""
+    letters = Counter()
+    for char, n in chars.items():
+        if char.isalpha():
+            letters[_script(char)] += n
+    by_script: dict[str, list[tuple[float, int]]] = {script: [] for script in letters}
+    prefix = _WORD_PREFIX["Unigram"]
+    for token_id, (piece, score) in enumerate(model["vocab"]):
+        scripts = {_script(c) for c in piece.removeprefix(prefix) if c.isalpha()}
+        if len(scripts) == 1 and (script := scripts.pop()) in by_script and token_id not in kept:
+            by_script[script].append((-score, token_id))
+    total = sum(letters.values())
+    filler: set[int] = set()
+    for script, n in letters.most_common():
+        quota = min(round(size * n / total), size - len(filler))
+        filler.update(token_id for _, token_id in sorted(by_script[script])[:quota])
+    return filler
 
 
 def _remap_post_processor(node: Any, new_id: dict[str, int]) -> Any:
@@ -148,14 +176,17 @@ def trim_vocabulary(
     texts: Iterable[str],
     vocab_size: int | None = None,
     min_count: int = 1,
+    min_vocab_size: int | None = None,
 ) -> TrimResult:
     """Trim a fast Unigram or WordPiece tokenizer to the tokens ``texts`` use (see the module docstring).
 
     ``texts``: the language's text (any iterable of strings, read once). ``vocab_size``: at most
     this many tokens in all; the most frequent text tokens are kept first, specials and
     single-character fallbacks always. ``min_count``: a text token is kept from this many uses on.
-    Raises :class:`VocabError` for a BPE tokenizer or a ``vocab_size`` below the always-kept tokens,
-    :class:`EmptyTextError` when ``texts`` is empty.
+    ``min_vocab_size``: fill up to this many tokens with the source's most probable pieces in the
+    text's scripts (Unigram sources; at most ``vocab_size``).
+    Raises :class:`VocabError` for a BPE tokenizer, a ``vocab_size`` below the always-kept tokens
+    or ``min_vocab_size`` on a WordPiece source, :class:`EmptyTextError` when ``texts`` is empty.
     """
     family = tokenizer_family(source_tokenizer)
     if family not in _WORD_PREFIX:
@@ -163,6 +194,9 @@ def trim_vocabulary(
                          f"WordPiece (BERT, LaBSE) tokenizers, not {family}; use vocab.method: focus")
     if min_count < 1:
         raise VocabError(f"min_count={min_count}: a trimmed vocabulary keeps tokens used at least once (min_count >= 1)")
+    if min_vocab_size and family != "Unigram":
+        raise VocabError(f"min_vocab_size={min_vocab_size} needs a Unigram source (its piece scores rank what to add); "
+                         f"{source_tokenizer.name_or_path} is {family}: set min_vocab_size: null")
     data = json.loads(source_tokenizer.backend_tokenizer.to_str())
     pieces = _pieces(data["model"], family)
     counts, chars, lines = _count_tokens(source_tokenizer, texts)
@@ -176,7 +210,11 @@ def trim_vocabulary(
             raise VocabError(f"vocab_size={vocab_size} is below the {len(always)} special and single-character tokens "
                              "a trimmed vocabulary always keeps; raise vocab_size")
         frequent = frequent[:vocab_size - len(always)]
-    source_ids = sorted(always | set(frequent))
+    kept = always | set(frequent)
+    floor = min(min_vocab_size or 0, vocab_size or len(pieces))
+    if len(kept) < floor:
+        kept |= _floor_filler(data["model"], chars, kept, floor - len(kept))
+    source_ids = sorted(kept)
 
     tokenizer = _load_with_backend(source_tokenizer,
                                    _trimmed_tokenizer_json(data, family, pieces, source_ids))
@@ -192,9 +230,11 @@ def trim_vocabulary(
         "n_target_tokens": len(source_ids),
         "n_text_tokens": len(counts),
         "n_fallback_and_special": len(always),
+        "n_floor_filler": len(source_ids) - len(always | set(frequent)),
         "lines": lines,
         "text_token_coverage": round(kept_uses / used, 6) if used else 1.0,
         "min_count": min_count,
+        "min_vocab_size": min_vocab_size,
     }
     logger.info("trimmed a %s vocabulary from %d to %d tokens (%d used by %d lines, %.2f%% of uses kept)", family,
                 len(source_tokenizer), len(source_ids), len(counts), lines, 100 * report["text_token_coverage"])

@@ -14,12 +14,22 @@ import torch
 import yaml
 
 from modsent import cli
-from modsent.align.recipe import AlignConfig, AlignDataError, build_align_job, fill_pivot_cache, run_align
+from modsent.align.recipe import (
+    AlignConfig,
+    AlignDataError,
+    _datasets,
+    build_align_job,
+    corpus_bank_texts,
+    encode_pivot,
+    fill_pivot_cache,
+    run_align,
+)
 from modsent.config import ConfigError, from_dict
 from modsent.corpus import CorpusError
 from modsent.corpus.parallel import parallel_dataset
 from modsent.models.adapter import ParallelAdapter, count_parameters
 from modsent.train import Trainer, init_distributed, read_metrics
+from modsent.train.losses import bank_loss
 
 REPO = Path(__file__).resolve().parents[2]
 LANG = "deu_Latn"
@@ -195,3 +205,42 @@ def test_paraphrase_and_parallel_data_combine_with_the_reference_pairing(align_d
             assert translation[en] == target
     assert rows(seed=5) == first  # seeded: the same directions again
     assert [langs for _, _, langs in rows(seed=6)] != directions
+
+
+def test_corpus_negatives_add_the_bank_loss_of_each_target_text_against_the_training_english(align_data, config,
+                                                                                            tmp_path):
+    """The bank is the data's first N distinct English sentences; each target text meets its partner and the bank."""
+    info = init_distributed()
+    cfg = config(align_data, tmp_path / "bank", corpus_negatives=100_000)
+    with_bank, plain = build_align_job(cfg, info), build_align_job(config(align_data, tmp_path / "plain"), info)
+    english = corpus_bank_texts(_datasets(cfg), "eng_Latn", 100_000)
+    assert len(english) == len(set(english)) > 64
+    assert corpus_bank_texts(_datasets(cfg), "eng_Latn", 5) == english[:5]
+    bank = torch.from_numpy(encode_pivot(plain.load_pivot(), english, 64))
+    seen_queries = 0
+    for index in range(4):
+        batch, reference = with_bank.batches.batch_at(index), plain.batches.batch_at(index)
+        collated, plain_collated = with_bank.batches.collate(batch), plain.batches.collate(reference)
+        split_texts = [text for column in batch.texts for text in column]
+        targets = [split_texts[slot] for slot in collated["target_slots"].tolist()]
+        for position, partner_slot, row in zip(collated["bank_queries"].tolist(), collated["bank_partner_slots"].tolist(),
+                                               collated["bank_rows"].tolist()):
+            partner = split_texts[partner_slot]
+            assert english[row] == partner  # the partner's own bank row, masked as a negative
+            column, line = divmod(partner_slot, batch.size)
+            assert batch.langs[column][line] == "eng_Latn" and batch.texts[1 - column][line] == targets[position]
+        seen_queries += len(collated["bank_queries"])
+        torch.manual_seed(index)  # the target's dropout: the same masks in both forward passes
+        with torch.no_grad():
+            loss = with_bank.task.compute_loss(with_bank.task.model, collated)
+            torch.manual_seed(index)
+            in_batch = plain.task.compute_loss(plain.task.model, plain_collated)
+            torch.manual_seed(index)
+            target_embeddings = plain.task.model(collated["target_input_ids"], collated["target_attention_mask"])
+            pivot = plain.load_pivot()(plain_collated["pivot_input_ids"], plain_collated["pivot_attention_mask"])
+        slots = torch.zeros(len(split_texts), target_embeddings.shape[1])
+        slots[collated["target_slots"]], slots[collated["pivot_slots"]] = target_embeddings, pivot
+        expected = in_batch + bank_loss(target_embeddings[collated["bank_queries"]], slots[collated["bank_partner_slots"]],
+                                        bank, collated["bank_rows"], cfg.scale)
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert seen_queries >= 4 * 8

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from modsent.models.pooling import pool
-from modsent.train.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss, mnrl_loss
+from modsent.train.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss, bank_loss, mnrl_loss
 
 
 class TinyEmbedder(torch.nn.Module):
@@ -186,3 +186,35 @@ def test_two_ranks_of_batch_b_equal_one_rank_of_batch_2b(tmp_path) -> None:
         for key, grad in grads.items():
             torch.testing.assert_close(torch.tensor(results[name]["grads"][key]), grad, rtol=1e-4, atol=1e-5,
                                        msg=f"{name} {key}")
+
+
+def test_bank_loss_equals_direct_computation_and_never_counts_the_positive_as_its_own_negative() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.normal(size=(4, 6))
+    q = p + 0.1 * rng.normal(size=(4, 6))  # each query close to its positive
+    bank = rng.normal(size=(9, 6))
+    bank[5], bank[2] = p[0], p[3]  # the bank holds the positives of queries 0 and 3
+    rows = np.array([5, -1, -1, 2])
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    expected = []
+    for i in range(4):
+        negatives = [j for j in range(9) if j != rows[i]]
+        scores = 20.0 * np.concatenate([[unit(q[i]) @ unit(p[i])], unit(bank[negatives]) @ unit(q[i])])
+        expected.append(np.log(np.exp(scores - scores.max()).sum()) + scores.max() - scores[0])
+    loss = bank_loss(*(torch.tensor(x, dtype=torch.float64) for x in (q, p, bank)), torch.tensor(rows), scale=20.0)
+    assert loss.item() == pytest.approx(float(np.mean(expected)), rel=1e-10)
+    # Unmasked, queries 0 and 3 would meet their own positives as negatives: about log 2 more for each.
+    unmasked = bank_loss(*(torch.tensor(x, dtype=torch.float64) for x in (q, p, bank)), torch.full((4,), -1), scale=20.0)
+    assert unmasked.item() - loss.item() == pytest.approx(2 * np.log(2) / 4, abs=0.02)
+
+
+def test_bank_loss_gradient_reaches_the_queries_only_and_rejects_mismatched_shapes() -> None:
+    q = torch.randn(3, 5, requires_grad=True)
+    p, bank = torch.randn(3, 5), torch.randn(7, 5)
+    bank_loss(q, p, bank, torch.tensor([-1, 0, 6]), scale=20.0).backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="do not fit"):
+        bank_loss(q, p, torch.randn(7, 4), torch.tensor([-1, 0, 6]), scale=20.0)

@@ -71,6 +71,33 @@ def test_vocab_size_caps_and_min_count_drops_rare_tokens(unigram_tokenizer_dir, 
         trim_vocabulary(source, iter(german_lines), vocab_size=3)
 
 
+def test_min_vocab_size_fills_a_small_texts_vocabulary_with_the_most_probable_pieces(unigram_tokenizer_dir,
+                                                                                     source_tokenizer):
+    """Trimmed to 3 lines, most other lines split differently from the source; the floor gives many back."""
+    source = load_tokenizer(unigram_tokenizer_dir)  # trained on synthetic English: many multi-letter pieces
+    lines = synthetic_sentences(200, seed=7)
+    small, unseen = lines[:3], lines[3:]
+    bare = trim_vocabulary(source, iter(small))
+    floor = len(bare.source_ids) + 100
+    filled = trim_vocabulary(source, iter(small), min_vocab_size=floor)
+    assert len(filled.source_ids) == floor and set(bare.source_ids) < set(filled.source_ids)
+    assert filled.report["n_floor_filler"] == 100
+
+    scores = [score for _piece, score in json.loads(source.backend_tokenizer.to_str())["model"]["vocab"]]
+    added = set(filled.source_ids) - set(bare.source_ids)
+    # Every added piece outscores every piece left out (pieces of one script: the text's letters are all Latin).
+    left_out = [i for i in range(len(scores)) if i not in filled.source_ids and any(c.isalpha() for c in source.convert_ids_to_tokens(i))]
+    assert min(scores[i] for i in added) >= max(scores[i] for i in left_out)
+
+    def identical(result) -> float:
+        return float(np.mean([_mapped_ids(result, line) == _source_ids(source, line) for line in unseen]))
+
+    assert identical(filled) >= identical(bare) + 0.2
+    assert len(trim_vocabulary(source, iter(small), vocab_size=floor - 10, min_vocab_size=floor).source_ids) == floor - 10
+    with pytest.raises(VocabError, match="needs a Unigram source"):
+        trim_vocabulary(source_tokenizer, iter(small), min_vocab_size=floor)
+
+
 def test_bpe_tokenizers_are_refused_with_the_alternative(german_lines) -> None:
     backend = Tokenizer(models.BPE(unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
