@@ -31,3 +31,19 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
     assert cfg.train["group_by_length"] == cfg.align["data"]["group_by_length"]
     assert cfg.parallel_text == "pypi:ui-parallel" and cfg.max_test_pairs() == 300
     assert "configs/ui-parallel.yaml" in DEMO.read_text()
+
+
+def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and_they_are_valid():
+    from modsent.align.recipe import AlignConfig
+    from modsent.config import from_dict
+    from modsent.vocab import VocabConfig
+
+    cfg = load_config(PipelineConfig, DEMO.parent / "ui-parallel.yaml")
+    targets = [lang for lang in resolve_many(cfg.languages) if lang.code != cfg.pivot]
+    assert len(targets) >= 10 and len({lang.script for lang in targets}) >= 8
+    align = from_dict(AlignConfig, {**cfg.stage_section("align"), "pivot": "p", "target": "t", "lang": "kat_Geor",
+                                    "output": "o"})
+    assert align.corpus_negatives > 0 and align.trainer.global_batch_size == 128 and align.max_seq_length == 128
+    vocab = from_dict(VocabConfig, {**cfg.stage_section("vocab"), "source_model": "s", "text_files": [],
+                                    "lang": "kat_Geor", "output_dir": "o"})
+    assert vocab.method == "trim" and vocab.min_vocab_size and vocab.min_vocab_size >= 8000
