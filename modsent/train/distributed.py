@@ -6,6 +6,7 @@ Every training entry point calls :func:`init_distributed` once; it works under `
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import warnings
@@ -94,6 +95,28 @@ def _quiet_third_party(rank: int) -> None:
         hf_logging.disable_progress_bar()
 
 
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _destroy_group_at_exit() -> None:
+    """Destroy the process group while the interpreter is still whole (once per process).
+
+    Why: a process that exits with its gloo group alive lets the group's worker threads be torn
+    down during interpreter finalisation, which now and then aborts the rank with "terminate called
+    without an active exception" after its work is done (seen on a 2-rank CPU test; pytorch#190489).
+    NCCL asks for the same explicit destroy on exit.
+    """
+    global _EXIT_HANDLER_REGISTERED
+    if not _EXIT_HANDLER_REGISTERED:
+        atexit.register(_destroy_process_group)
+        _EXIT_HANDLER_REGISTERED = True
+
+
+_EXIT_HANDLER_REGISTERED = False
+
+
 def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
     """Join (or create) the process group: NCCL when CUDA is available, gloo on CPU.
 
@@ -135,6 +158,7 @@ def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
     if not cuda:
         _skip_cpu_shm_allreduce_op()
     deepspeed.init_distributed(dist_backend=backend, timeout=timedelta(seconds=timeout_s), verbose=False)
+    _destroy_group_at_exit()
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device, backend=backend)
 
 

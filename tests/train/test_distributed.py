@@ -6,6 +6,9 @@ All tests read the outputs of the one session job in conftest.py (``two_rank_run
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -76,3 +79,22 @@ def test_all_gather_with_grad_returns_every_rows_gradient_to_its_rank(two_rank_r
     assert result["gathered"] == [[1.0, 1.0], [2.0, 2.0]]
     # Both ranks' losses use weights [[1, 2], [3, 4]]: each rank's row gets the sum of both.
     assert result["grads"] == [[[2.0, 4.0]], [[6.0, 8.0]]]
+
+
+def test_the_process_group_is_destroyed_before_the_interpreter_exits(tmp_path) -> None:
+    """A rank that exits with its gloo group alive can abort in finalisation ("terminate called without
+    an active exception"): init_distributed registers the destroy. A handler registered before it runs after it."""
+    script = tmp_path / "exit_check.py"
+    script.write_text(
+        "import atexit\n"
+        "import torch.distributed as dist\n"
+        "atexit.register(lambda: print('group alive at exit:', dist.is_initialized(), flush=True))\n"
+        "from modsent.train.distributed import init_distributed\n"
+        "init_distributed()\n"
+        "init_distributed()  # a second call registers nothing more\n"
+        "assert dist.is_initialized()\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "group alive at exit: False"
