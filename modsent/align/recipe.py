@@ -15,8 +15,9 @@ every target-side text against the pivot embeddings of the training data's first
 English sentences (:func:`~modsent.train.losses.bank_loss`, added to the in-batch loss): the
 adapter learns to beat thousands of negatives, the near-duplicate UI strings among them, where
 in-batch MNRL shows it 31. Measured on held-out projects (rus, ell; 640 pairs, 3 epochs): +2.0
-and +2.7 points P@1 target → English. The bank is embedded once per job (read from the pivot
-cache when it holds them) and costs one ``(batch, N)`` product per step.
+and +2.7 points P@1 target → English. The bank's embeddings are read from the pivot cache on the
+first step (the cache fill has stored the training data's English side by then), or encoded once
+without a cache; each step costs one ``(batch, N)`` product.
 
 Data: the English and target columns of translated paraphrase corpora (``data.paraphrase``),
 and plain parallel text (``data.parallel``: directories holding ``eng_Latn.txt`` and
@@ -219,6 +220,26 @@ def corpus_bank_texts(datasets: Sequence[ParaphraseDataset], pivot_lang: str, li
     return list(texts)
 
 
+class CorpusBank:
+    """Corpus negatives: the bank's sentences by row, and their pivot embeddings from the first use on.
+
+    The embeddings wait for the first training step so that, with a pivot cache, the cache fill
+    (:func:`fill_pivot_cache`, which stores every training sentence's English side) has run: the
+    bank then costs a lookup, not a second encoding of the same sentences.
+    """
+
+    def __init__(self, texts: list[str], cache: PivotCache | None, load_pivot: Any, device: torch.device,
+                 batch_size: int) -> None:
+        self.texts, self.cache, self.load_pivot = texts, cache, load_pivot
+        self.device, self.batch_size = device, batch_size
+        self.rows = {text: row for row, text in enumerate(texts)}
+
+    @functools.cached_property
+    def embeddings(self) -> torch.Tensor:
+        embeddings = pivot_embeddings_of(self.texts, self.cache, self.load_pivot, self.batch_size)
+        return torch.from_numpy(embeddings).to(self.device)
+
+
 @dataclass(frozen=True)
 class SplitBatch:
     """A cross-lingual batch's texts by side: slot ``column * rows + row`` of each text, in slot order."""
@@ -364,7 +385,7 @@ def cross_model_loss(batch: dict[str, Any], target_embeddings: torch.Tensor, piv
     return loss
 
 
-def _compute_loss(pivot: SentenceEncoder | None, scale: float, bank: torch.Tensor | None, engine: Any,
+def _compute_loss(pivot: SentenceEncoder | None, scale: float, bank: CorpusBank | None, engine: Any,
                   batch: dict[str, Any]) -> torch.Tensor:
     target_embeddings = engine(batch["target_input_ids"], batch["target_attention_mask"])
     if "pivot_embeddings" in batch:
@@ -374,7 +395,8 @@ def _compute_loss(pivot: SentenceEncoder | None, scale: float, bank: torch.Tenso
         # The frozen pivot runs in float32 whatever the trainer's precision (as the cache, filled outside it, does).
         with torch.no_grad(), torch.autocast(batch["pivot_input_ids"].device.type, enabled=False):
             pivot_embeddings = pivot(batch["pivot_input_ids"], batch["pivot_attention_mask"])
-    return cross_model_loss(batch, target_embeddings, pivot_embeddings, scale, bank)
+    return cross_model_loss(batch, target_embeddings, pivot_embeddings, scale,
+                            bank.embeddings if bank is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,16 +501,15 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
     cache = None
     if cfg.pivot_cache is not None:
         cache = PivotCache.open_or_create(cfg.pivot_cache, _pivot_identity(cfg.pivot, load_pivot()), cfg.cache_dtype)
-    bank = bank_rows = None
+    bank = None
     try:
         datasets = _datasets(cfg)
         if cfg.corpus_negatives:
-            bank_texts = corpus_bank_texts(datasets, cfg.pivot_lang, cfg.corpus_negatives)
-            bank_rows = {text: row for row, text in enumerate(bank_texts)}
-            bank = torch.from_numpy(pivot_embeddings_of(bank_texts, cache, load_pivot, cfg.data.eval_batch_size))
-            bank = bank.to(dist_info.device)
-            logger.info("corpus negatives: %d English sentences of the training data", len(bank_texts))
-        collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache, bank_rows)
+            bank = CorpusBank(corpus_bank_texts(datasets, cfg.pivot_lang, cfg.corpus_negatives), cache, load_pivot,
+                              dist_info.device, cfg.data.eval_batch_size)
+            logger.info("corpus negatives: %d English sentences of the training data", len(bank.texts))
+        collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache,
+                               bank.rows if bank is not None else None)
         micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
         batches = ParaphraseBatches(datasets, [cfg.pivot_lang, cfg.lang], micro_batch,
                                     "cross", seed=cfg.trainer.seed, rank=dist_info.rank,

@@ -7,6 +7,7 @@ Every training entry point calls :func:`init_distributed` once; it works under `
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import socket
 import warnings
@@ -100,21 +101,16 @@ def _destroy_process_group() -> None:
         dist.destroy_process_group()
 
 
+@functools.cache
 def _destroy_group_at_exit() -> None:
-    """Destroy the process group while the interpreter is still whole (once per process).
+    """Destroy the process group while the interpreter is still whole (registered once per process).
 
     Why: a process that exits with its gloo group alive lets the group's worker threads be torn
     down during interpreter finalisation, which now and then aborts the rank with "terminate called
     without an active exception" after its work is done (seen on a 2-rank CPU test; pytorch#190489).
     NCCL asks for the same explicit destroy on exit.
     """
-    global _EXIT_HANDLER_REGISTERED
-    if not _EXIT_HANDLER_REGISTERED:
-        atexit.register(_destroy_process_group)
-        _EXIT_HANDLER_REGISTERED = True
-
-
-_EXIT_HANDLER_REGISTERED = False
+    atexit.register(_destroy_process_group)
 
 
 def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
