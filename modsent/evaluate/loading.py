@@ -29,11 +29,11 @@ class ModularModelEncoder:
     """The evaluator's view of a :class:`~modsent.models.modular.ModularEncoder`."""
 
     def __init__(self, path: str | os.PathLike, batch_size: int = 64, max_loaded: int = 4,
-                 max_seq_length: int = EVAL_MAX_SEQ_LENGTH) -> None:
+                 max_seq_length: int = EVAL_MAX_SEQ_LENGTH, max_tokens: int | None = None) -> None:
         from modsent.models.modular import ModularEncoder
 
         self.model = ModularEncoder(path, max_loaded=max_loaded, max_seq_length=max_seq_length)
-        self.batch_size = batch_size
+        self.batch_size, self.max_tokens = batch_size, max_tokens
         self.fingerprint = sha256_json([fingerprint(path), fingerprint(Path(path) / "modular.json"),
                                         {"max_seq_length": max_seq_length}])
 
@@ -51,7 +51,8 @@ class ModularModelEncoder:
         return sha256_json([resolve(lang).code, space, parts, {"max_seq_length": self.model.max_seq_length}])
 
     def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
-        return self.model.encode(texts, lang=lang, aligned=aligned, batch_size=self.batch_size, normalize=True)
+        return self.model.encode(texts, lang=lang, aligned=aligned, batch_size=self.batch_size, normalize=True,
+                                 max_tokens=self.max_tokens)
 
 
 class UnalignedView:
@@ -71,7 +72,8 @@ class UnalignedView:
         return self.modular.encode(texts, lang, aligned=False)
 
 
-def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: int = EVAL_MAX_SEQ_LENGTH) -> Encoder:
+def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: int = EVAL_MAX_SEQ_LENGTH,
+                 max_tokens: int | None = None) -> Encoder:
     """An encoder for a modular model directory or a single (sentence-transformers/transformers) model.
 
     Every model reads up to ``max_seq_length`` tokens (capped by its position table), whatever
@@ -81,12 +83,13 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
     if not path.exists():
         raise ModsentError(f"model {path} does not exist")
     if (path / "modular.json").exists():
-        return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length)
+        return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length, max_tokens=max_tokens)
     from modsent.models.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(path).eval()
     length = encoder.set_max_seq_length(max_seq_length)
-    return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True),
+    return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True,
+                                                           max_tokens=max_tokens),
                               batch_size=batch_size,
                               fingerprint=sha256_json([fingerprint(path), {"max_seq_length": length}]))
 
@@ -96,7 +99,7 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     if not config.models:
         raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
     hold_directory(config.output_dir, "modsent evaluate")
-    encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length)
+    encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length, config.max_batch_tokens)
                 for name, path in config.models.items()}
     if config.compare_unaligned:
         for name, encoder in list(encoders.items()):

@@ -213,7 +213,7 @@ class ModularEncoder:
         return loaded.encoder
 
     def encode(self, texts: Sequence[str], lang: str | Sequence[str] | None = None, aligned: bool = True,
-               batch_size: int = 32, normalize: bool = False) -> np.ndarray:
+               batch_size: int = 32, normalize: bool = False, max_tokens: int | None = None) -> np.ndarray:
         """Embed ``texts`` (float32 ``(len(texts), dim)``, input order), each with its language's encoder.
 
         ``lang``: one code for all texts, or one per text (any spelling the registry resolves);
@@ -221,6 +221,8 @@ class ModularEncoder:
         in a language the model lacks, naming it. Mixed lists are grouped by language, each group
         encoded by its encoder, and the rows put back in input order. ``aligned``: adapters on
         (cross-lingual, shared pivot space) or off (monolingual). ``normalize`` L2-normalises every row.
+        ``batch_size`` / ``max_tokens``: texts / padded tokens per forward
+        (:func:`~modsent.models.encoder.length_batches`).
         """
         texts = list(texts)
         if lang is None:
@@ -239,7 +241,7 @@ class ModularEncoder:
         for code, rows in groups.items():
             encoder = self.encoder(code, aligned)
             embeddings = encoder.encode([texts[i] for i in rows], lang=code if encoder.needs_lang else None,
-                                        batch_size=batch_size, normalize=normalize)
+                                        batch_size=batch_size, normalize=normalize, max_tokens=max_tokens)
             if out is None:
                 out = np.zeros((len(texts), embeddings.shape[1]), dtype=np.float32)
             elif embeddings.shape[1] != out.shape[1]:

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from modsent.cli import main as cli_main
-from modsent.models.encoder import EncoderLoadError, LanguageRequiredError, SentenceEncoder, pad_token_ids
+from modsent.models.encoder import (
+    EncoderLoadError,
+    LanguageRequiredError,
+    SentenceEncoder,
+    length_batches,
+    pad_token_ids,
+)
 from modsent.testing import tiny_bert_mlm, tiny_nllb, translate_synthetic
 from modsent.testing.synthetic import synthetic_sentences
 
@@ -48,6 +54,21 @@ def test_encode_keeps_input_order_whatever_the_batching(bert_dir: Path) -> None:
     normalized = encoder.encode(TEXTS, normalize=True)
     np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1.0, atol=1e-5)
     assert max(len(ids) for ids in encoder.token_ids(TEXTS)) == 16  # truncated to max_seq_length
+
+
+def test_a_token_budget_splits_padded_batches_without_changing_the_embeddings(bert_dir: Path) -> None:
+    encoder = SentenceEncoder.from_pretrained(bert_dir, max_seq_length=32)
+    lengths = [len(ids) for ids in encoder.token_ids(TEXTS)]
+    capped, plain = length_batches(lengths, 8, max_tokens=64), length_batches(lengths, 8)
+    assert sorted(i for batch in capped for i in batch) == list(range(len(TEXTS)))
+    padded = [len(batch) * max(lengths[i] for i in batch) for batch in capped]
+    assert all(tokens <= 64 or len(batch) == 1 for tokens, batch in zip(padded, capped))
+    assert sum(padded) < sum(len(batch) * max(lengths[i] for i in batch) for batch in plain)
+    assert [lengths[batch[0]] for batch in capped] == sorted((lengths[batch[0]] for batch in capped), reverse=True)
+    np.testing.assert_allclose(encoder.encode(TEXTS, batch_size=8, max_tokens=64), encoder.encode(TEXTS, batch_size=8),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="max_tokens must be >= 1"):
+        length_batches(lengths, 8, max_tokens=0)
 
 
 @pytest.mark.parametrize("pooling, normalize", [("mean", False), ("cls", False), ("max", True)])
