@@ -231,6 +231,11 @@ class _Planner:
                     data["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
                 if test_dir.exists():
                     data["eval_parallel"] = str(test_dir)
+                    # The adapter's own score on the held-out strings the evaluation reads, not on 1000 of
+                    # them by default: the demo's five end-of-alignment scores took 23 s each on one thread.
+                    if self.cfg.max_test_pairs() and "eval_max_rows" not in self.cfg.stage_section("align").get(
+                            "data", {}):
+                        data["eval_max_rows"] = self.cfg.max_test_pairs()
                 external["parallel"] = train_dir
             if self.align_uses_corpus():
                 data["paraphrase"] = [str(self.corpus())]

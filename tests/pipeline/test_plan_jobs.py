@@ -76,3 +76,16 @@ def test_single_c_trains_the_source_on_every_languages_data_for_the_modular_step
                   align={"use_corpus": False})
     assert fixed["all/train"].config.trainer.max_steps == 5
     assert "all/train" not in _jobs(tmp_path, ["train"])
+
+
+def test_alignment_scores_itself_on_the_held_out_strings_the_evaluation_reads(tmp_path):
+    for split in ("train", "test"):
+        pair = tmp_path / "parallel" / split / "eng_Latn-deu_Latn"
+        pair.mkdir(parents=True)
+        for code in ("eng_Latn", "deu_Latn"):
+            (pair / f"{code}.txt").write_text("".join(f"{code} line {i}\n" for i in range(50)), encoding="utf-8")
+    common = {"parallel_text": str(tmp_path / "parallel"), "parallel_text_max_test_pairs": 30}
+    data = _jobs(tmp_path, ["align"], **common, align={"use_corpus": False})["deu_Latn/align"].config.data
+    assert Path(data.eval_parallel) == tmp_path / "parallel" / "test" / "eng_Latn-deu_Latn" and data.eval_max_rows == 30
+    own = _jobs(tmp_path, ["align"], **common, align={"use_corpus": False, "data": {"eval_max_rows": 7}})
+    assert own["deu_Latn/align"].config.data.eval_max_rows == 7  # the user's setting wins
