@@ -82,14 +82,16 @@ class SingleModelEncoder:
     """One multilingual model for every language: a ``SentenceTransformer`` or any ``callable(texts) -> rows``.
 
     ``lang`` and ``aligned`` are ignored (``effective_aligned`` is always ``False``, so the
-    evaluator encodes each language once). Rows are L2-normalised here.
+    evaluator encodes each language once). Rows are L2-normalised here. Texts go to the model in
+    length-sorted batches of ``batch_size``; ``None`` hands it every text in one call, for a model
+    that batches by itself (:meth:`~modsent.models.encoder.SentenceEncoder.encode`).
 
     >>> enc = SingleModelEncoder(lambda texts: [[1.0, float(len(t))] for t in texts], fingerprint="toy")
     >>> enc.encode(["ab"], lang="deu_Latn", aligned=True).shape
     (1, 2)
     """
 
-    def __init__(self, model: Any, batch_size: int = 64, fingerprint: str | None = None) -> None:
+    def __init__(self, model: Any, batch_size: int | None = 64, fingerprint: str | None = None) -> None:
         if hasattr(model, "encode") and callable(model.encode):
             self._encode_batch = lambda batch: model.encode(batch, batch_size=len(batch), convert_to_numpy=True,
                                                             show_progress_bar=False)
@@ -104,4 +106,7 @@ class SingleModelEncoder:
         return False
 
     def encode(self, texts: list[str], lang: str, aligned: bool) -> np.ndarray:
+        if self.batch_size is None:
+            return normalize_rows(encode_length_sorted(self._encode_batch, texts, max(1, len(texts)),
+                                                       sort_by_length=False))
         return normalize_rows(encode_length_sorted(self._encode_batch, texts, self.batch_size))

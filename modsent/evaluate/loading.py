@@ -88,9 +88,10 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
 
     encoder = SentenceEncoder.from_pretrained(path).eval()
     length = encoder.set_max_seq_length(max_seq_length)
+    # The encoder batches by token count itself (and caps padded tokens): one call with every text.
     return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True,
                                                            max_tokens=max_tokens),
-                              batch_size=batch_size,
+                              batch_size=None,
                               fingerprint=sha256_json([fingerprint(path), {"max_seq_length": length}]))
 
 
