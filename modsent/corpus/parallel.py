@@ -26,7 +26,7 @@ from modsent.errors import ModsentError
 from modsent.languages import resolve
 
 __all__ = ["PROJECTS_FILE", "ParallelPairs", "is_parallel_corpus", "parallel_dataset", "parallel_languages",
-           "parallel_stats", "read_parallel_pairs"]
+           "parallel_stats", "read_parallel_pairs", "source_language"]
 
 PROJECTS_FILE = "projects.txt"
 
@@ -65,17 +65,22 @@ def is_parallel_corpus(path: str | Path) -> bool:
     return True
 
 
+def source_language(corpus: str | Path) -> str:
+    """The language every pair translates from (NLLB code; ``eng_Latn`` in the bundled corpora)."""
+    return _manifest(Path(corpus))["source_lang"]
+
+
 def parallel_languages(corpus: str | Path, split: str = "test") -> list[str]:
     """The target languages (NLLB codes) that have a ``split`` directory, sorted."""
     corpus = Path(corpus)
-    source = _manifest(corpus)["source_lang"]
+    source = source_language(corpus)
     return sorted(d.name.split("-", 1)[1] for d in (corpus / split).glob(f"{source}-*") if d.is_dir())
 
 
 def read_parallel_pairs(corpus: str | Path, lang: str, split: str = "test") -> ParallelPairs:
     """``lang``'s (any code the registry resolves) line pairs of ``split``, checked for alignment."""
     corpus = Path(corpus)
-    source = _manifest(corpus)["source_lang"]
+    source = source_language(corpus)
     code = resolve(lang).code
     pair_dir = corpus / split / f"{source}-{code}"
     if not pair_dir.is_dir():
@@ -94,7 +99,7 @@ def read_parallel_pairs(corpus: str | Path, lang: str, split: str = "test") -> P
 def parallel_stats(corpus: str | Path) -> list[dict]:
     """Per (split, language pair, side): the rows ``modsent corpus stats`` prints for paraphrase corpora."""
     corpus = Path(corpus)
-    source = _manifest(corpus)["source_lang"]
+    source = source_language(corpus)
     rows = []
     for split in sorted(d.name for d in corpus.iterdir() if d.is_dir() and not d.name.startswith(".")):
         for lang in parallel_languages(corpus, split):

