@@ -30,6 +30,8 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
     # Single_c trains with the train section: both it and the pivot batch as alignment does.
     assert cfg.train["group_by_length"] == cfg.align["data"]["group_by_length"]
     assert cfg.parallel_text == "pypi:ui-parallel" and cfg.max_test_pairs() == 300
+    # The pivot's (and Single_c's) English paraphrases: STS-B's and the catalogues' training strings paired by pivoting.
+    assert cfg.corpus == "pypi:english-paraphrases"
     # Both systems train in one precision; the adapters also score against their 640 training English sentences.
     assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "bf16_mixed"
     assert cfg.align["corpus_negatives"] == cfg.parallel_text_max_pairs == 640
@@ -44,6 +46,7 @@ def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and
     cfg = load_config(PipelineConfig, DEMO.parent / "ui-parallel.yaml")
     targets = [lang for lang in resolve_many(cfg.languages) if lang.code != cfg.pivot]
     assert len(targets) >= 10 and len({lang.script for lang in targets}) >= 8
+    assert cfg.corpus == "pypi:english-paraphrases"
     align = from_dict(AlignConfig, {**cfg.stage_section("align"), "pivot": "p", "target": "t", "lang": "kat_Geor",
                                     "output": "o"})
     assert align.corpus_negatives > 0 and align.trainer.global_batch_size == 128 and align.max_seq_length == 128
