@@ -70,8 +70,9 @@ def mine_pivot_paraphrases(corpus: str | Path, split: str = "train", languages: 
         for sources in sources_of.values():
             if not 2 <= len(sources) <= max_group:
                 continue
+            key = {source: match_key(source) for source in sources}
             for first, second in itertools.combinations(sorted(sources), 2):
-                if match_key(first) != match_key(second):
+                if key[first] != key[second]:
                     shared_in[(first, second)].add(pairs.lang)
     kept = [PivotParaphrase(first, second, tuple(sorted(found)))
             for (first, second), found in shared_in.items() if len(found) >= min_languages]

@@ -233,9 +233,9 @@ class _Planner:
                     data["eval_parallel"] = str(test_dir)
                     # The adapter's own score on the held-out strings the evaluation reads, not on 1000 of
                     # them by default: the demo's five end-of-alignment scores took 23 s each on one thread.
-                    if self.cfg.max_test_pairs() and "eval_max_rows" not in self.cfg.stage_section("align").get(
-                            "data", {}):
-                        data["eval_max_rows"] = self.cfg.max_test_pairs()
+                    held_out = self.cfg.max_test_pairs()
+                    if held_out and "eval_max_rows" not in self.cfg.stage_section("align").get("data", {}):
+                        data["eval_max_rows"] = held_out
                 external["parallel"] = train_dir
             if self.align_uses_corpus():
                 data["paraphrase"] = [str(self.corpus())]
