@@ -6,8 +6,11 @@ models cached across runs.
 """
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 _CACHE = Path(os.environ.setdefault("MODSENT_CACHE", str(Path.home() / ".cache" / "modsent")))
 for key, value in {
@@ -26,6 +29,37 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _torchrun(args: list[str], cwd: Path, timeout: float = 400) -> None:
+    """Run ``torchrun --nproc_per_node 2 ARGS`` on loopback; fail the test with the output's tail.
+
+    The ranks run with Python's fault handler on, so a rank that dies from a signal (SIGABRT,
+    SIGSEGV) prints every thread's Python stack into the failure message.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONFAULTHANDLER="1", PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO), env.get("PYTHONPATH")) if p))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), *args]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-8000:]}")
+
+
+@pytest.fixture(scope="session")
+def run_torchrun() -> Callable[..., None]:
+    """Runs 2 CPU ranks under torchrun (gloo, loopback): ``run_torchrun(args, cwd, timeout=400)``."""
+    return _torchrun
 
 
 @pytest.fixture(scope="session")

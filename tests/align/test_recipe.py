@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -154,22 +150,11 @@ def test_bad_data_and_config_give_clear_errors(align_data, config, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_ranks_share_the_cache_build_and_match_recomputing(align_data, align_settings, tmp_path):
+def test_two_ranks_share_the_cache_build_and_match_recomputing(align_data, align_settings, run_torchrun, tmp_path):
     """torchrun, 2 ranks: each rank encodes its own share into its own segment; cached == recomputed."""
     settings = align_settings(align_data, tmp_path / "unused", trainer={"max_steps": 4, "global_batch_size": 16})
     (tmp_path / "align.yaml").write_text(yaml.safe_dump(settings))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH")) if p))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(port),
-               str(Path(__file__).with_name("dist_align.py")), str(tmp_path)]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    run_torchrun([str(Path(__file__).with_name("dist_align.py")), str(tmp_path)], cwd=tmp_path, timeout=600)
     added = json.loads((tmp_path / "added.json").read_text())
     assert len(added) == 2 and all(n > 0 for n in added)  # both ranks encoded their share
     assert len(list((tmp_path / "cache" / "segments").iterdir())) == 2

@@ -8,10 +8,6 @@ finish the run it stopped) runs once per session; several tests assert on its ou
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +18,6 @@ import yaml
 from modsent.io import atomic_write_text
 from modsent.testing import synthetic_sentences, tiny_bert_mlm
 
-REPO = Path(__file__).resolve().parents[2]
 DIST_JOB = Path(__file__).with_name("dist_job.py")
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -101,31 +96,6 @@ def adapt_config(tiny_mlm: Path, train_text: Path) -> Callable[..., Any]:
     return make
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def torchrun(args: list[str], cwd: Path, timeout: float = 400) -> None:
-    """Run ``torchrun --nproc_per_node 2 ARGS`` on loopback; fail the test with the output's tail."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH")) if p))
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), *args]
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")
-
-
-@pytest.fixture(scope="session")
-def run_torchrun() -> Callable[..., None]:
-    """:func:`torchrun` for test modules (which cannot import conftest helpers by name)."""
-    return torchrun
-
-
 @dataclass(frozen=True)
 class TwoRankRuns:
     """Outputs of the shared 2-rank job; each run directory is ``workdir / name``."""
@@ -136,7 +106,8 @@ class TwoRankRuns:
 
 
 @pytest.fixture(scope="session")
-def two_rank_runs(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Path, train_text: Path) -> TwoRankRuns:
+def two_rank_runs(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Path, train_text: Path,
+                  run_torchrun: Callable[..., None]) -> TwoRankRuns:
     """Run dist_job.py on 2 ranks, then finish its stopped run with ``torchrun -m modsent.cli adapt``.
 
     24 steps of 2 ranks × 4 blocks × 2 accumulated micro-batches, so the ZeRO-2 runs cross an
@@ -147,7 +118,7 @@ def two_rank_runs(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Path, trai
     # 2 ranks × micro-batches of 4 blocks × 2 accumulated = 16 per step
     config.write_text(yaml.safe_dump(adapt_settings(tiny_mlm, train_text, runs.workdir / "unused",
                                                     global_batch_size=16)))
-    torchrun([str(DIST_JOB), str(runs.workdir), str(runs.stop_at_step)], cwd=runs.workdir)
-    torchrun(["-m", "modsent.cli", "adapt", "--config", str(config),
+    run_torchrun([str(DIST_JOB), str(runs.workdir), str(runs.stop_at_step)], cwd=runs.workdir)
+    run_torchrun(["-m", "modsent.cli", "adapt", "--config", str(config),
               f"trainer.output_dir={runs.workdir / 'zero2_resume'}"], cwd=runs.workdir)
     return runs
