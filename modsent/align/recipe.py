@@ -14,10 +14,14 @@ its embedding of any English sentence is the same in every step. Each step then 
 every target-side text against the pivot embeddings of the training data's first ``N`` distinct
 English sentences (:func:`~modsent.train.losses.bank_loss`, added to the in-batch loss): the
 adapter learns to beat thousands of negatives, the near-duplicate UI strings among them, where
-in-batch MNRL shows it 31. Measured on held-out projects (rus, ell; 640 pairs, 3 epochs): +2.0
-and +2.7 points P@1 target → English. The bank's embeddings are read from the pivot cache on the
-first step (the cache fill has stored the training data's English side by then), or encoded once
-without a cache; each step costs one ``(batch, N)`` product.
+in-batch MNRL shows it 31. The bank reads parallel text past ``data.max_parallel_pairs``: a
+capped run trains on its first pairs and still meets the English of the lines after them, as
+negatives only. Measured on held-out projects (640 pairs, 3 epochs, P@1 target → English): a
+bank of the 640 training sentences gives +2.0 (rus) and +2.7 (ell) over none; 4096 sentences
+give +0.4 (rus) and +1.3 (arb) over 640, and 16384 no more than 4096. The bank's embeddings are
+read from the pivot cache on the first step (the cache fill stores the bank's sentences beside
+the batches' English), or encoded once without a cache; each step costs one ``(batch, N)``
+product.
 
 Data: the English and target columns of translated paraphrase corpora (``data.paraphrase``),
 and plain parallel text (``data.parallel``: directories holding ``eng_Latn.txt`` and
@@ -58,6 +62,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from modsent.align.pivot_cache import CacheDtype, PivotCache, PivotIdentity
@@ -149,8 +154,9 @@ class AlignConfig:
     (sets ``trainer.output_dir``). ``pivot_cache``: a directory shared by every language's run,
     or null to re-encode the English side each step. ``adapter``: ParBn shape (reduction factor 2,
     scaling 4.0). ``scale``: MNRL similarity scale. ``corpus_negatives``: how many of the training
-    data's distinct English sentences (in data order) every step also uses as negatives for each
-    target-side text (0: in-batch negatives only, as the seed; see the module docstring).
+    data's distinct English sentences (in data order, parallel lines past ``data.max_parallel_pairs``
+    included) every step also uses as negatives for each target-side text (0: in-batch negatives
+    only, as the seed; see the module docstring).
     """
 
     pivot: str
@@ -186,12 +192,13 @@ class AlignConfig:
 # Data
 # ---------------------------------------------------------------------------------------------
 
-def _datasets(cfg: AlignConfig) -> list[ParaphraseDataset]:
+def _datasets(cfg: AlignConfig, capped: bool = True) -> list[ParaphraseDataset]:
+    """The training data; ``capped=False`` reads parallel text past ``data.max_parallel_pairs`` (the bank's view)."""
     if not cfg.data.paraphrase and not cfg.data.parallel:
         raise AlignDataError("no training data: set data.paraphrase (paraphrase corpora) and/or data.parallel "
                              "(directories of line-aligned <pivot>.txt / <lang>.txt)")
     datasets = [dataset for path in cfg.data.paraphrase for dataset in open_corpus(path)]
-    datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang, cfg.data.max_parallel_pairs)
+    datasets += [parallel_dataset(path, cfg.pivot_lang, cfg.lang, cfg.data.max_parallel_pairs if capped else None)
                  for path in cfg.data.parallel]
     return datasets
 
@@ -224,8 +231,8 @@ class CorpusBank:
     """Corpus negatives: the bank's sentences by row, and their pivot embeddings from the first use on.
 
     The embeddings wait for the first training step so that, with a pivot cache, the cache fill
-    (:func:`fill_pivot_cache`, which stores every training sentence's English side) has run: the
-    bank then costs a lookup, not a second encoding of the same sentences.
+    (:func:`fill_pivot_cache`, which stores the bank's sentences with the batches' English) has
+    run: the bank then costs a lookup, and every later language reads what the first encoded.
     """
 
     def __init__(self, texts: list[str], cache: PivotCache | None, load_pivot: Any, device: torch.device,
@@ -447,6 +454,7 @@ class AlignJob:
     batches: ParaphraseBatches
     cache: PivotCache | None
     load_pivot: Any  # () -> SentenceEncoder, loaded once on first call
+    bank: CorpusBank | None = None
 
 
 def _pivot_identity(pivot_path: str, pivot: SentenceEncoder) -> PivotIdentity:
@@ -505,9 +513,9 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
     try:
         datasets = _datasets(cfg)
         if cfg.corpus_negatives:
-            bank = CorpusBank(corpus_bank_texts(datasets, cfg.pivot_lang, cfg.corpus_negatives), cache, load_pivot,
-                              dist_info.device, cfg.data.eval_batch_size)
-            logger.info("corpus negatives: %d English sentences of the training data", len(bank.texts))
+            texts = corpus_bank_texts(_datasets(cfg, capped=False), cfg.pivot_lang, cfg.corpus_negatives)
+            bank = CorpusBank(texts, cache, load_pivot, dist_info.device, cfg.data.eval_batch_size)
+            logger.info("corpus negatives: %d English sentences of the training data", len(texts))
         collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache,
                                bank.rows if bank is not None else None)
         micro_batch = cfg.trainer.micro_batch(dist_info.world_size)
@@ -535,7 +543,7 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         count_tokens=lambda batch: int(batch["target_attention_mask"].sum()),
         export_name=ADAPTER_EXPORT_NAME,
     )
-    return AlignJob(task=task, target=target, batches=batches, cache=cache, load_pivot=load_pivot)
+    return AlignJob(task=task, target=target, batches=batches, cache=cache, load_pivot=load_pivot, bank=bank)
 
 
 def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> int:
@@ -543,7 +551,8 @@ def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> i
 
     Each batch whose pivot-side texts are not all cached is embedded exactly as the recompute path
     would embed it in its training step (same texts, same order, same padding), so the cache holds
-    bit-for-bit what recomputing gives. Every rank fills from its own batches (its own segments),
+    bit-for-bit what recomputing gives. Then each rank adds its share (every ``world_size``-th
+    sentence) of the corpus negatives the batches did not hold. Every rank writes its own segments,
     then all re-read the cache. Returns how many sentences this rank added.
     """
     assert job.cache is not None
@@ -556,10 +565,15 @@ def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> i
                 with torch.no_grad():
                     embeddings = pivot(**{k: v.to(pivot.device) for k, v in features.items()})
                 writer.add(texts, embeddings.float().cpu().numpy())
+    added = writer.added
+    if job.bank is not None:
+        rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        added += job.cache.add_missing(job.bank.texts[rank::world_size],
+                                       lambda texts: encode_pivot(job.load_pivot(), texts, job.bank.batch_size))
     barrier()
     job.cache.refresh()
     job.load_pivot.cache_clear()  # training reads the cache only: free the pivot's memory
-    return writer.added
+    return added
 
 
 def run_align(cfg: AlignConfig) -> TrainResult:

@@ -192,6 +192,27 @@ def test_paraphrase_and_parallel_data_combine_with_the_reference_pairing(align_d
     assert [langs for _, _, langs in rows(seed=6)] != directions
 
 
+def test_the_bank_reads_parallel_lines_past_the_pair_cap_and_the_cache_fill_stores_them(align_data, config, tmp_path):
+    """Capped at 20 pairs, the run trains on those; its bank also holds later lines' English, cached once for all."""
+    def job_for(name: str):
+        return build_align_job(config(align_data, tmp_path / name, corpus_negatives=100_000,
+                                      pivot_cache=str(tmp_path / "cache"),
+                                      data={"paraphrase": [], "max_parallel_pairs": 20}), init_distributed())
+
+    job = job_for("first")
+    english = (align_data.parallel / "eng_Latn.txt").read_text(encoding="utf-8").splitlines()
+    trained = {text for index in range(job.batches.batches_per_epoch) for column in job.batches.batch_at(index).texts
+               for text in column}
+    assert trained & set(english) and trained & set(english) <= set(english[:20])  # training rows: the first 20 only
+    assert job.bank is not None and job.bank.texts == list(dict.fromkeys(english))  # the bank: all 160 lines
+    added = fill_pivot_cache(job, 0, job.batches.batches_per_epoch, "eng_Latn")
+    assert added == len(job.bank.texts) and job.cache.missing(job.bank.texts) == []
+    expected = encode_pivot(job.load_pivot(), job.bank.texts, 64)
+    assert torch.allclose(job.bank.embeddings, torch.from_numpy(expected), atol=1e-6)  # from the cache, as encoded
+    later = job_for("later")
+    assert fill_pivot_cache(later, 0, later.batches.batches_per_epoch, "eng_Latn") == 0  # a later language only reads
+
+
 def test_corpus_negatives_add_the_bank_loss_of_each_target_text_against_the_training_english(align_data, config,
                                                                                             tmp_path):
     """The bank is the data's first N distinct English sentences; each target text meets its partner and the bank."""

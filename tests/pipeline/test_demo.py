@@ -32,9 +32,10 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
     assert cfg.parallel_text == "pypi:ui-parallel" and cfg.max_test_pairs() == 300
     # The pivot's (and Single_c's) English paraphrases: STS-B's and the catalogues' training strings paired by pivoting.
     assert cfg.corpus == "pypi:english-paraphrases"
-    # Both systems train in one precision; the adapters also score against their 640 training English sentences.
+    # Both systems train in one precision; the adapters also score against 4096 training English sentences,
+    # the 640 they train on and later lines of the training projects.
     assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "bf16_mixed"
-    assert cfg.align["corpus_negatives"] == cfg.parallel_text_max_pairs == 640
+    assert cfg.parallel_text_max_pairs == 640 and cfg.align["corpus_negatives"] == 4096
     assert "configs/ui-parallel.yaml" in DEMO.read_text()
 
 
