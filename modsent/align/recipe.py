@@ -513,7 +513,9 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
     try:
         datasets = _datasets(cfg)
         if cfg.corpus_negatives:
-            texts = corpus_bank_texts(_datasets(cfg, capped=False), cfg.pivot_lang, cfg.corpus_negatives)
+            # The bank reads past the pair cap; without a cap that is the training data itself.
+            uncapped = datasets if cfg.data.max_parallel_pairs is None else _datasets(cfg, capped=False)
+            texts = corpus_bank_texts(uncapped, cfg.pivot_lang, cfg.corpus_negatives)
             bank = CorpusBank(texts, cache, load_pivot, dist_info.device, cfg.data.eval_batch_size)
             logger.info("corpus negatives: %d English sentences of the training data", len(texts))
         collate = AlignCollate(target, None if cache is not None else load_pivot(), cfg.pivot_lang, cache,
