@@ -17,7 +17,8 @@ import torch.distributed as dist
 from modsent.align.recipe import AlignConfig, build_align_job, fill_pivot_cache
 from modsent.config import load_config
 from modsent.io import atomic_write_json
-from modsent.train import Trainer, barrier, init_distributed
+from modsent.testing.ranks import end_rank
+from modsent.train import Trainer, init_distributed
 
 
 def align(workdir: Path, name: str, *overrides: str) -> int:
@@ -40,11 +41,8 @@ def main(workdir: Path) -> None:
     dist.all_gather_object(counts, added)
     if dist.get_rank() == 0:
         atomic_write_json(workdir / "added.json", counts)
-    # Leave together, as tests/train/dist_job.py does: a rank that exits while the other still works
-    # (rank 0 writing added.json) now and then aborts both in gloo's teardown ("terminate called
-    # without an active exception"; 2 of 5 full-suite runs, never in 30 runs of this test alone).
-    barrier()
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    end_rank()

@@ -18,7 +18,8 @@ import torch
 
 from modsent.config import load_config
 from modsent.io import atomic_write_json
-from modsent.train import Trainer, all_gather_with_grad, barrier, init_distributed
+from modsent.testing.ranks import end_rank
+from modsent.train import Trainer, all_gather_with_grad, init_distributed
 from modsent.train.mlm import AdaptConfig, build_adapt_task
 
 
@@ -66,10 +67,8 @@ def main(workdir: Path, stop_at_step: int) -> None:
     zero3 = adapt(workdir, "zero3", "trainer.ds_config=zero3", "trainer.grad_accum=1", "trainer.global_batch_size=8")
     save_engine_logits(zero3, workdir / "zero3_engine_logits.safetensors")
     check_all_gather(workdir)
-    # Leave together: rank 1 used to exit while rank 0 still wrote all_gather.json, and now and then
-    # aborted in gloo's teardown ("terminate called without an active exception").
-    barrier()
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]), int(sys.argv[2]))
+    end_rank()
