@@ -58,6 +58,13 @@ class PipelineConfig:
     ``parallel_text`` pairs), with the ``train`` section's settings and as many optimiser steps as
     the modular model's train and align jobs take together (``single_c.trainer.max_steps`` sets
     another number). Evaluation reports it as ``Single_c``.
+
+    ``pivot_bridge_languages`` (default none): the pivot's specialisation also trains on these target
+    languages' ``parallel_text`` training pairs, cross-lingually as Single_c does (English against
+    the translation, in-batch negatives). English paraphrase data seldom covers the parallel text's
+    domain, and the targets' adapters can map onto no finer English space than the pivot's; one
+    bridge language teaches the pivot that domain. Every target keeps its own frozen encoder and
+    adapter, the bridge languages included. The pivot's steps count towards Single_c's.
     """
 
     run_dir: Path
@@ -74,6 +81,7 @@ class PipelineConfig:
     monolingual_text: dict[str, str] = field(default_factory=dict)  # language -> text file for vocab/adapt
     baselines: dict[str, str] = field(default_factory=dict)  # name -> single multilingual model, evaluated alike
     single_c: Optional[dict[str, Any]] = None  # train the multilingual baseline too (see above)
+    pivot_bridge_languages: list[str] = field(default_factory=list)  # the pivot also trains on their pairs (see above)
     translate: dict[str, Any] = field(default_factory=dict)
     vocab: dict[str, Any] = field(default_factory=dict)
     adapt: dict[str, Any] = field(default_factory=dict)

@@ -97,7 +97,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   epochs: dict[str, float] | None = None,
                   enabled: Callable[[str, str], bool] | None = None,
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
-                  single_c_tokens: int | None = None) -> Plan:
+                  single_c_tokens: int | None = None, pivot_extra_tokens: int = 0) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -107,6 +107,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     ``align_tokens``: tokens each language's alignment reads besides ``english_tokens`` (its
     parallel text, both sides); with ``align_uses_corpus: false`` alignment reads those alone.
     ``single_c_tokens``: tokens the multilingual Single_c baseline trains on (one job, its own row).
+    ``pivot_extra_tokens``: tokens the pivot's training reads besides ``english_tokens`` (the
+    parallel text of its ``pivot_bridge_languages``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -134,7 +136,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
         else:
             def stage_tokens(lang: str) -> float:
                 if stage != "align":
-                    return english_tokens
+                    return english_tokens + (pivot_extra_tokens if lang == pivot else 0)
                 return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
 
             job_seconds = [_training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
@@ -206,13 +208,15 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
             if pair.is_dir():
                 align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
                                                       costs.get("bytes_per_token", 4.0))
+    bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
+    pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges) if enabled("train", pivot) else 0
     single_c = None
     if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
-        single_c = sum(tokens for lang in languages if enabled("train", lang)) + sum(
+        single_c = pivot_extra + sum(tokens for lang in languages if enabled("train", lang)) + sum(
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
-                         single_c_tokens=single_c)
+                         single_c_tokens=single_c, pivot_extra_tokens=pivot_extra)
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (

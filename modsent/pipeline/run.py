@@ -97,6 +97,34 @@ class _Planner:
         codes = [lang.code for lang in langs]
         self.languages = [self.pivot] + [c for c in codes if c != self.pivot]
         self.targets = [c for c in self.languages if c != self.pivot]
+        self.bridges = self._pivot_bridges()
+
+    def _pivot_bridges(self) -> list[str]:
+        """``pivot_bridge_languages`` as codes, checked against what the run trains and has pairs of."""
+        key = f"{self.source}: pivot_bridge_languages"
+        try:
+            bridges = [lang.code for lang in resolve_many(list(self.cfg.pivot_bridge_languages))]
+        except ModsentError as err:
+            raise ConfigError(f"{key}: {err}") from None
+        if not bridges:
+            return []
+        outside = [code for code in bridges if code not in self.targets]
+        if outside:
+            raise ConfigError(f"{key}: {', '.join(outside)} not among the run's target languages "
+                              f"({', '.join(self.targets)}); list languages the run aligns, or add them to languages")
+        if not self.cfg.parallel_text:
+            raise ConfigError(f"{key}: the pivot trains on these languages' parallel_text pairs, and parallel_text "
+                              "is not set; set parallel_text or remove pivot_bridge_languages")
+        if not self.enabled("train", self.pivot):
+            raise ConfigError(f"{key}: the pivot is not trained (train is not in stages, or stage_languages.train "
+                              f"leaves out {self.pivot}), so no bridge language can reach it; remove the key or "
+                              "train the pivot")
+        absent = [str(self.parallel_pair_dir("train", code)) for code in bridges
+                  if not self.parallel_pair_dir("train", code).is_dir()]
+        if absent:
+            raise ConfigError(f"{key}: parallel_text has no training pairs for it: {', '.join(absent)} does not exist; "
+                              "list languages parallel_text holds")
+        return bridges
 
     def where(self, section: str) -> str:
         return f"{self.source} (section '{section}')"
@@ -209,12 +237,20 @@ class _Planner:
                                  prepare=self.text_prepare(lang)))
         if self.enabled("train", lang):
             start, start_deps = self.train_start(lang)
-            config = _stage_config(ContrastiveConfig, self.cfg.train, {
+            filled: dict[str, Any] = {
                 "model": str(start), "corpus": str(self.corpus()), "langs": [lang], "train_type": "mono",
-                "trainer": {"output_dir": str(art / "train" / lang)}}, self.where("train"))
+                "trainer": {"output_dir": str(art / "train" / lang)}}
+            external = {} if start_deps else {"source_model": start}
+            if lang == self.pivot and self.bridges:
+                # The English paraphrases plus the bridges' translation pairs, cross-lingual as Single_c
+                # trains: the pivot learns the parallel text's domain, which English paraphrase data
+                # rarely covers, while every target keeps its own encoder and adapter.
+                filled.update(langs=[lang, *self.bridges], train_type="cross", partial_datasets=True)
+                filled.update(self.parallel_fields(self.bridges))
+                external["parallel"] = self.parallel_train_root()
+            config = _stage_config(ContrastiveConfig, self.cfg.train, filled, self.where("train"))
             jobs.append(StageJob(lang, "train", config, art / "train" / lang / "artifacts" / "model",
-                                 deps=list(corpus_deps) + start_deps,
-                                 external={} if start_deps else {"source_model": start}))
+                                 deps=list(corpus_deps) + start_deps, external=external))
         if self.enabled("align", lang):
             pivot_model, pivot_deps = self.encoder_of(self.pivot)
             target_model, target_deps = self.encoder_of(lang)
@@ -258,6 +294,15 @@ class _Planner:
         """``parallel_text``'s directory of one split's pivot/``lang`` pairs (which may not exist)."""
         return resolve_source(self.cfg.parallel_text, self.languages) / split / f"{self.pivot}-{lang}"
 
+    def parallel_train_root(self) -> Path:
+        return resolve_source(self.cfg.parallel_text, self.languages) / "train"
+
+    def parallel_fields(self, langs: list[str]) -> dict[str, Any]:
+        """A train job's ``parallel`` and ``max_parallel_pairs``: the training pairs of those of ``langs`` that have some."""
+        pairs = [self.parallel_pair_dir("train", lang) for lang in langs]
+        return {"parallel": [str(pair) for pair in pairs if pair.is_dir()],
+                "max_parallel_pairs": self.cfg.parallel_text_max_pairs}
+
     def trains_single_c(self) -> bool:
         return self.cfg.single_c is not None and "train" in self.cfg.stages
 
@@ -276,10 +321,8 @@ class _Planner:
             "trainer": {"output_dir": str(self.single_c_dir())}}
         external = {"source_model": source}
         if self.cfg.parallel_text:
-            pairs = [self.parallel_pair_dir("train", lang) for lang in self.targets]
-            filled["parallel"] = [str(pair) for pair in pairs if pair.is_dir()]
-            filled["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
-            external["parallel"] = resolve_source(self.cfg.parallel_text, self.languages) / "train"
+            filled.update(self.parallel_fields(self.targets))
+            external["parallel"] = self.parallel_train_root()
         if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
             filled["trainer"]["max_steps"] = sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))

@@ -79,3 +79,7 @@ def test_plan_counts_parallel_text_for_alignment_and_gives_single_c_its_row(setu
     corpus_only = estimate_plan(languages, **kwargs)
     assert plan.stages[0].device_hours == pytest.approx(alone.stages[0].device_hours + corpus_only.stages[0].device_hours)
     assert alone.stages[0].device_hours == pytest.approx(corpus_only.stages[0].device_hours * 2)  # 4M vs 2 x 1M
+    # A bridged pivot's training also reads its bridge languages' parallel text; the targets' does not change.
+    train = dict(kwargs, stages=["train"])
+    bridged = estimate_plan(languages, **train, pivot_extra_tokens=3_000_000)
+    assert bridged.stages[0].device_hours == pytest.approx(estimate_plan(languages, **train).stages[0].device_hours * 2)

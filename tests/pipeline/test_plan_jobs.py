@@ -78,6 +78,52 @@ def test_single_c_trains_the_source_on_every_languages_data_for_the_modular_step
     assert "all/train" not in _jobs(tmp_path, ["train"])
 
 
+def test_a_bridge_language_adds_its_pairs_to_the_pivots_training_and_is_still_aligned(tmp_path):
+    """pivot_bridge_languages: the pivot trains cross-lingually on its paraphrases plus the bridges' pairs."""
+    import pytest
+
+    from modsent.config import ConfigError
+
+    for lang in ("deu_Latn", "ell_Grek"):
+        pair = tmp_path / "parallel" / "train" / f"eng_Latn-{lang}"
+        pair.mkdir(parents=True)
+        for code in ("eng_Latn", lang):
+            (pair / f"{code}.txt").write_text("".join(f"{code} line {i}\n" for i in range(100)), encoding="utf-8")
+    common = dict(languages=["eng_Latn", "deu_Latn", "ell_Grek"], parallel_text=str(tmp_path / "parallel"),
+                  parallel_text_max_pairs=80, stage_languages={"train": ["eng_Latn"]},
+                  train={"trainer": {"max_steps": 7}},
+                  align={"use_corpus": False, "trainer": {"epochs": 2, "global_batch_size": 16}})
+    plain = _jobs(tmp_path, ["train", "align"], **common)["eng_Latn/train"]
+    assert (plain.config.langs, plain.config.train_type, plain.config.parallel) == (["eng_Latn"], "mono", [])
+
+    jobs = _jobs(tmp_path, ["train", "align"], **common, pivot_bridge_languages=["deu"], single_c={})
+    pivot = jobs["eng_Latn/train"]
+    assert pivot.config.langs == ["eng_Latn", "deu_Latn"] and pivot.config.train_type == "cross"
+    assert pivot.config.partial_datasets and pivot.config.max_parallel_pairs == 80
+    assert [Path(p).name for p in pivot.config.parallel] == ["eng_Latn-deu_Latn"]
+    assert pivot.external["parallel"] == tmp_path / "parallel" / "train"
+    assert pivot.config.trainer.max_steps == 7  # the train section's steps, counted into Single_c's as before
+    # German keeps its own encoder and adapter, aligned to the bridged pivot.
+    align = jobs["deu_Latn/align"]
+    assert Path(align.config.pivot) == tmp_path / "run" / "artifacts" / "train" / "eng_Latn" / "artifacts" / "model"
+    assert Path(align.config.target) == tmp_path / "model"
+    assert jobs["all/train"].config.trainer.max_steps == 7 + 10 + 10  # each align: 2 epochs of 80 pairs // 16
+
+    def refused(stages: list[str], **changes) -> str:
+        with pytest.raises(ConfigError) as err:
+            _jobs(tmp_path, stages, **{**common, "pivot_bridge_languages": ["deu_Latn"], **changes})
+        return str(err.value)
+
+    assert "kat_Geor not among the run's target languages (deu_Latn, ell_Grek)" in refused(
+        ["train", "align"], pivot_bridge_languages=["kat_Geor"])
+    assert "parallel_text is not set" in refused(["train", "align"], parallel_text=None)
+    assert "the pivot is not trained" in refused(["align"])
+    assert "the pivot is not trained" in refused(["train", "align"], stage_languages={"train": ["deu_Latn"]})
+    assert "eng_Latn-kat_Geor does not exist" in refused(
+        ["train", "align"], languages=["eng_Latn", "deu_Latn", "kat_Geor"], pivot_bridge_languages=["kat_Geor"])
+    assert "pivot_bridge_languages: " in refused(["train"], pivot_bridge_languages=["xx_Nope"])
+
+
 def test_alignment_scores_itself_on_the_held_out_strings_the_evaluation_reads(tmp_path):
     for split in ("train", "test"):
         pair = tmp_path / "parallel" / split / "eng_Latn-deu_Latn"
