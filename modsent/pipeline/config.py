@@ -133,3 +133,26 @@ class PipelineConfig:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
         if len(set(self.stages)) != len(self.stages):
             raise ValueError(f"a stage is listed twice in stages: {self.stages}")
+        if self.pivot_bridge_languages:
+            self._check_pivot_bridges()
+
+    def _check_pivot_bridges(self) -> None:
+        from modsent.languages import UnknownLanguageError, resolve_many
+
+        try:
+            bridges = [lang.code for lang in resolve_many(list(self.pivot_bridge_languages))]
+        except UnknownLanguageError as err:
+            raise ValueError(f"pivot_bridge_languages: {err}") from None
+        pivot = resolve_many([self.pivot])[0].code
+        targets = [lang.code for lang in resolve_many(list(self.languages)) if lang.code != pivot]
+        outside = [code for code in bridges if code not in targets]
+        if outside:
+            raise ValueError(f"pivot_bridge_languages: {', '.join(outside)} not among the run's target languages "
+                             f"({', '.join(targets)}); list languages the run aligns, or add them to languages")
+        if not self.parallel_text:
+            raise ValueError("pivot_bridge_languages: the pivot trains on these languages' parallel_text pairs, and "
+                             "parallel_text is not set; set parallel_text or remove pivot_bridge_languages")
+        if not self.stage_enabled("train", pivot, pivot):
+            raise ValueError(f"pivot_bridge_languages: the pivot is not trained (train is not in stages, or "
+                             f"stage_languages.train leaves out {pivot}), so no bridge language can reach it; "
+                             "remove the key or train the pivot")

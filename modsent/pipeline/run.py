@@ -100,30 +100,13 @@ class _Planner:
         self.bridges = self._pivot_bridges()
 
     def _pivot_bridges(self) -> list[str]:
-        """``pivot_bridge_languages`` as codes, checked against what the run trains and has pairs of."""
-        key = f"{self.source}: pivot_bridge_languages"
-        try:
-            bridges = [lang.code for lang in resolve_many(list(self.cfg.pivot_bridge_languages))]
-        except ModsentError as err:
-            raise ConfigError(f"{key}: {err}") from None
-        if not bridges:
-            return []
-        outside = [code for code in bridges if code not in self.targets]
-        if outside:
-            raise ConfigError(f"{key}: {', '.join(outside)} not among the run's target languages "
-                              f"({', '.join(self.targets)}); list languages the run aligns, or add them to languages")
-        if not self.cfg.parallel_text:
-            raise ConfigError(f"{key}: the pivot trains on these languages' parallel_text pairs, and parallel_text "
-                              "is not set; set parallel_text or remove pivot_bridge_languages")
-        if not self.enabled("train", self.pivot):
-            raise ConfigError(f"{key}: the pivot is not trained (train is not in stages, or stage_languages.train "
-                              f"leaves out {self.pivot}), so no bridge language can reach it; remove the key or "
-                              "train the pivot")
+        """``pivot_bridge_languages`` as codes (the config checked them), each with training pairs."""
+        bridges = [lang.code for lang in resolve_many(list(self.cfg.pivot_bridge_languages))]
         absent = [str(self.parallel_pair_dir("train", code)) for code in bridges
                   if not self.parallel_pair_dir("train", code).is_dir()]
         if absent:
-            raise ConfigError(f"{key}: parallel_text has no training pairs for it: {', '.join(absent)} does not exist; "
-                              "list languages parallel_text holds")
+            raise ConfigError(f"{self.source}: pivot_bridge_languages: parallel_text has no training pairs for it: "
+                              f"{', '.join(absent)} does not exist; list languages parallel_text holds")
         return bridges
 
     def where(self, section: str) -> str:

@@ -121,7 +121,11 @@ def test_a_bridge_language_adds_its_pairs_to_the_pivots_training_and_is_still_al
     assert "the pivot is not trained" in refused(["train", "align"], stage_languages={"train": ["deu_Latn"]})
     assert "eng_Latn-kat_Geor does not exist" in refused(
         ["train", "align"], languages=["eng_Latn", "deu_Latn", "kat_Geor"], pivot_bridge_languages=["kat_Geor"])
-    assert "pivot_bridge_languages: " in refused(["train"], pivot_bridge_languages=["xx_Nope"])
+    assert "pivot_bridge_languages: unknown language code 'xx_Nope'" in refused(["train"], pivot_bridge_languages=["xx_Nope"])
+    # Loading the config refuses it, so `modsent plan` (which plans without building jobs) does too.
+    with pytest.raises(ConfigError, match="run.yaml.*not among the run's target languages"):
+        from_dict(PipelineConfig, {**common, "run_dir": "r", "source_model": "m", "corpus": "c",
+                                   "pivot_bridge_languages": ["kat_Geor"]}, source="run.yaml")
 
 
 def test_alignment_scores_itself_on_the_held_out_strings_the_evaluation_reads(tmp_path):
