@@ -209,7 +209,7 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
                 align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
                                                       costs.get("bytes_per_token", 4.0))
     bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
-    pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges) if enabled("train", pivot) else 0
+    pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges)  # the config ensures the pivot trains
     single_c = None
     if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
         single_c = pivot_extra + sum(tokens for lang in languages if enabled("train", lang)) + sum(

@@ -102,8 +102,8 @@ class _Planner:
     def _pivot_bridges(self) -> list[str]:
         """``pivot_bridge_languages`` as codes (the config checked them), each with training pairs."""
         bridges = [lang.code for lang in resolve_many(list(self.cfg.pivot_bridge_languages))]
-        absent = [str(self.parallel_pair_dir("train", code)) for code in bridges
-                  if not self.parallel_pair_dir("train", code).is_dir()]
+        pairs = [self.parallel_pair_dir("train", code) for code in bridges]
+        absent = [str(pair) for pair in pairs if not pair.is_dir()]
         if absent:
             raise ConfigError(f"{self.source}: pivot_bridge_languages: parallel_text has no training pairs for it: "
                               f"{', '.join(absent)} does not exist; list languages parallel_text holds")
@@ -230,7 +230,7 @@ class _Planner:
                 # rarely covers, while every target keeps its own encoder and adapter.
                 filled.update(langs=[lang, *self.bridges], train_type="cross", partial_datasets=True)
                 filled.update(self.parallel_fields(self.bridges))
-                external["parallel"] = self.parallel_train_root()
+                external["parallel"] = self.parallel_split_dir("train")
             config = _stage_config(ContrastiveConfig, self.cfg.train, filled, self.where("train"))
             jobs.append(StageJob(lang, "train", config, art / "train" / lang / "artifacts" / "model",
                                  deps=list(corpus_deps) + start_deps, external=external))
@@ -275,10 +275,10 @@ class _Planner:
 
     def parallel_pair_dir(self, split: str, lang: str) -> Path:
         """``parallel_text``'s directory of one split's pivot/``lang`` pairs (which may not exist)."""
-        return resolve_source(self.cfg.parallel_text, self.languages) / split / f"{self.pivot}-{lang}"
+        return self.parallel_split_dir(split) / f"{self.pivot}-{lang}"
 
-    def parallel_train_root(self) -> Path:
-        return resolve_source(self.cfg.parallel_text, self.languages) / "train"
+    def parallel_split_dir(self, split: str) -> Path:
+        return resolve_source(self.cfg.parallel_text, self.languages) / split
 
     def parallel_fields(self, langs: list[str]) -> dict[str, Any]:
         """A train job's ``parallel`` and ``max_parallel_pairs``: the training pairs of those of ``langs`` that have some."""
@@ -305,7 +305,7 @@ class _Planner:
         external = {"source_model": source}
         if self.cfg.parallel_text:
             filled.update(self.parallel_fields(self.targets))
-            external["parallel"] = self.parallel_train_root()
+            external["parallel"] = self.parallel_split_dir("train")
         if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
             filled["trainer"]["max_steps"] = sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
