@@ -9,11 +9,19 @@ misnamed outputs, NUL bytes, invalid UTF-8) and is classified:
 
 - ``clear``: a non-zero exit, no Python traceback, and the message names what is wrong (the
   file, the key or the value: ``expect`` lists strings of which one must appear);
+- ``code_execution``: the case's ``harmed`` check found that code from a model directory ran (a
+  marker file written by a ``modeling_*.py``), whatever the exit status;
 - ``traceback``: a Python traceback reached the terminal;
-- ``silent``: exit 0 on input that must be refused (a silent wrong result);
-- ``vague``: a non-zero exit without traceback whose message names none of ``expect``.
+- ``silent``: exit 0 on input that must be refused, or the ``harmed`` check found an input
+  destroyed or a wrong result written (a silent wrong result);
+- ``vague``: a non-zero exit without traceback whose message names none of ``expect``;
+- ``accepted``: an ``accept=True`` case (input that must work) that exited 0 unharmed.
 
-Ratios: ``tracebacks`` and ``silent_wrong_results`` (goal 0 each) and ``clear_fraction`` (goal 1.0).
+Cases may pipe ``stdin`` (``y`` to every prompt, as a careless user would) and name a ``harmed``
+check that runs after the command and returns what went wrong (``None``: nothing).
+
+Ratios: ``tracebacks``, ``silent_wrong_results`` and ``code_executions`` (goal 0 each) and
+``clear_fraction`` (goal 1.0, over the cases that must be refused).
 ``--quick`` runs the cases that need no model load. The last line of stdout is the JSON record.
 """
 
@@ -53,6 +61,10 @@ class Case:
     argv: Callable[[Path], list[str]]  # the command, given the case's scratch directory
     expect: tuple[str, ...]  # one of these must appear in the message
     loads_model: bool = False
+    cls: str = "other"  # the class of bad input, for the per-class counts
+    stdin: str = ""  # piped to the command
+    harmed: Callable[[Path], str | None] | None = None  # after the command: what it harmed, or None
+    accept: bool = False  # the input is valid: the command must succeed (unharmed)
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -238,12 +250,16 @@ CASES = [
 ]
 
 
-def classify(status: int, output: str, expect: tuple[str, ...]) -> str:
+def classify(case: Case, status: int, output: str, harm: str | None) -> str:
+    if harm is not None:
+        return "code_execution" if harm.startswith("code ran") else "silent"
     if "Traceback (most recent call last)" in output:
         return "traceback"
+    if case.accept:
+        return "accepted" if status == 0 else "vague"
     if status == 0:
         return "silent"
-    return "clear" if any(text in output for text in expect) else "vague"
+    return "clear" if any(text in output for text in case.expect) else "vague"
 
 
 def run_case(case: Case, work: Path) -> dict:
@@ -253,12 +269,13 @@ def run_case(case: Case, work: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     started = time.time()
     done = subprocess.run([sys.executable, "-m", "modsent.cli", *argv], capture_output=True, text=True,
-                          errors="replace", env=env, timeout=600, cwd=scratch)
+                          errors="replace", env=env, timeout=600, cwd=scratch, input=case.stdin)
     output = done.stdout + done.stderr
-    outcome = classify(done.returncode, output, case.expect)
+    harm = case.harmed(scratch) if case.harmed is not None else None
+    outcome = classify(case, done.returncode, output, harm)
     message = [line for line in output.strip().splitlines() if line.strip()][-1:] or [""]
-    record = {"case": case.name, "outcome": outcome, "exit": done.returncode, "seconds": round(time.time() - started, 1),
-              "message": message[0][:300]}
+    record = {"case": case.name, "class": case.cls, "outcome": outcome, "exit": done.returncode,
+              "seconds": round(time.time() - started, 1), "message": (harm or message[0])[:300]}
     print(json.dumps(record), file=sys.stderr, flush=True)
     return record
 
@@ -268,13 +285,19 @@ def main(args: argparse.Namespace) -> dict:
     cases = [c for c in CASES if (not args.quick or not c.loads_model) and (not args.only or c.name in args.only)]
     records = [run_case(case, work) for case in cases]
     shutil.rmtree(work)
-    counts = {kind: sum(r["outcome"] == kind for r in records) for kind in ("clear", "traceback", "silent", "vague")}
+    kinds = ("clear", "accepted", "traceback", "silent", "code_execution", "vague")
+    counts = {kind: sum(r["outcome"] == kind for r in records) for kind in kinds}
+    per_class = {cls: {kind: n for kind in kinds if (n := sum(r["outcome"] == kind for r in records
+                                                              if r["class"] == cls))}
+                 for cls in sorted({r["class"] for r in records})}
+    refused = [r for r, c in zip(records, cases) if not c.accept]
     return {
         "bench": "bad_inputs", "device": "cpu",
         "params": {"quick": args.quick, "cases": len(records), "only": args.only},
-        "results": {**counts, "per_case": records},
+        "results": {**counts, "per_class": per_class, "per_case": records},
         "ratios": {"tracebacks": float(counts["traceback"]), "silent_wrong_results": float(counts["silent"]),
-                   "clear_fraction": counts["clear"] / len(records) if records else 0.0},
+                   "code_executions": float(counts["code_execution"]),
+                   "clear_fraction": sum(r["outcome"] == "clear" for r in refused) / len(refused) if refused else 0.0},
     }
 
 
