@@ -211,12 +211,43 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark):
+        super().__init__(problem=f"key {key!r} given twice", problem_mark=again)
+        self.key, self.first, self.again = key, first, again
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key stated twice in one mapping (PyYAML keeps the last silently).
+
+    Keys brought in by a ``<<: *anchor`` merge may be overridden: that is what a merge is for.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise _DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise ConfigError(f"{path} line {err.again.line + 1}: key {err.key!r} is given twice (first on line "
+                          f"{err.first.line + 1}); delete one of the two") from None
     except UnicodeDecodeError as err:
         line = path.read_bytes()[:err.start].count(b"\n") + 1
         raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}); save the config "
@@ -237,8 +268,12 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
     data = load_yaml(path) if path is not None else {}
     source = str(path) if path is not None else None
     override_list = list(overrides)
+    given: dict[str, str] = {}
     for text in override_list:
         key, value = parse_override(text)
+        if key in given:
+            raise ConfigError(f"'{key}' is set twice on the command line ({given[key]} and {text}); give it once")
+        given[key] = text
         _set_dotted(data, key, value)
     if override_list:
         source = f"{source} (with command-line overrides)" if source else "command-line overrides"

@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from modsent.config import ConfigError, config_hash, dump_config, load_config, to_dict
+from modsent.config import ConfigError, config_hash, dump_config, load_config, load_yaml, to_dict
 
 
 @dataclass
@@ -129,3 +129,26 @@ def test_a_config_that_is_not_utf8_names_file_and_line(tmp_path):
     path.write_bytes("model: m\nlangs: [deu_Latn]\n# café\n".encode("latin-1"))
     with pytest.raises(ConfigError, match=rf"{path} line 3: not UTF-8 text \(byte 0xe9\); save the config as UTF-8"):
         load_config(Stage, path)
+
+
+@pytest.mark.parametrize("text, line, first", [
+    ("model: m\nbatch_size: 8\nbatch_size: 64\n", 3, 2),
+    ("model: m\noptim:\n  lr: 1e-4\n  schedule: constant\n  lr: 1e-3\n", 5, 3),  # nested mappings too
+])
+def test_a_key_given_twice_is_refused_with_both_line_numbers(tmp_path, text, line, first):
+    # PyYAML keeps the last value without a word: the user would train with a learning rate they did not read.
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"stage\.yaml line {line}: key '\w+' is given twice \(first on line "
+                       rf"{first}\); delete one of the two"):
+        load_config(Stage, path)
+
+
+def test_a_yaml_merge_may_override_the_keys_it_brings_in(tmp_path):
+    path = write(tmp_path, "base: &b\n  lr: 0.1\n  schedule: constant\noptim:\n  <<: *b\n  lr: 0.5\n")
+    assert load_yaml(path)["optim"] == {"lr": 0.5, "schedule": "constant"}
+
+
+def test_an_override_given_twice_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"'batch_size' is set twice on the command line \(batch_size=8 and "
+                       r"batch_size=64\); give it once"):
+        load_config(Stage, overrides=["model=m", "batch_size=8", "batch_size=64"])

@@ -20,6 +20,7 @@ from typing import Callable
 
 import yaml
 
+from modsent.config import load_yaml
 from modsent.errors import ModsentError
 
 __all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
@@ -30,8 +31,9 @@ class PlanError(ModsentError):
 
 
 def load_costs(path: str | Path | None = None) -> dict:
-    text = Path(path).read_text() if path else resources.files("modsent.data").joinpath("costs.yaml").read_text()
-    return yaml.safe_load(text)
+    if path:
+        return load_yaml(path)  # the user's file: a rate given twice is refused, as in a stage config
+    return yaml.safe_load(resources.files("modsent.data").joinpath("costs.yaml").read_text())
 
 
 def parameter_split(model_dir: str | Path) -> tuple[int, int]:
