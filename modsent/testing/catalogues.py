@@ -50,7 +50,9 @@ def make_wheel(path: Path, members: dict[str, bytes | str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in sorted(members.items()):
-            archive.writestr(name, data.encode() if isinstance(data, str) else data)
+            # A fixed timestamp: ``writestr(name, …)`` stamps the current time, and the wheel would differ per build.
+            member = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(member, data.encode() if isinstance(data, str) else data)
     return path
 
 

@@ -39,10 +39,10 @@ __all__ = ["default_cache_dir", "save_tiny_modular", "tiny_bert_mlm", "tiny_nllb
 logger = logging.getLogger(__name__)
 
 #: Bump when a builder below changes in a way the recipe fields do not capture.
-_BUILDER_VERSION = 1
+_BUILDER_VERSION = 2
 _WEIGHT_SEED = 0
 _TEXT_SEED = 0
-#: Written into every built directory: the recipe, parameter count and build time.
+#: Written into every built directory: the recipe and the parameter count.
 BUILD_INFO_FILE = "modsent_build.json"
 _CT2_QUANTIZATIONS = (
     "float32", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16",
@@ -86,11 +86,9 @@ def _cached_build(cache_dir: str | os.PathLike | None, name: str, recipe: dict, 
         start = time.perf_counter()
         with atomic_directory(target) as staging:
             parameters = build(staging)
-            seconds = round(time.perf_counter() - start, 2)
-            atomic_write_json(
-                staging / BUILD_INFO_FILE, {"recipe": recipe, "parameters": parameters, "build_seconds": seconds}
-            )
-        logger.info("Built %s (%d parameters) in %.1f s", target, parameters, seconds)
+            # Only what the recipe determines: a build is byte-identical in every process and on every machine.
+            atomic_write_json(staging / BUILD_INFO_FILE, {"recipe": recipe, "parameters": parameters})
+        logger.info("Built %s (%d parameters) in %.1f s", target, parameters, time.perf_counter() - start)
     return target
 
 
@@ -111,6 +109,38 @@ def _pick_size(sizes: dict, size: str, what: str):
     if size not in sizes:
         raise ModsentError(f"unknown {what} size {size!r}; choose one of {sorted(sizes)}")
     return sizes[size]
+
+
+def _seeded_normal(shape, std: float, rng):
+    """A float32 tensor of N(0, ``std``) draws from NumPy's generator ``rng``.
+
+    torch's ``normal_``/``randn`` are not the same on every CPU: for one seed its DEFAULT and AVX2
+    kernels draw different numbers (measured with torch 2.13), so weights drawn by torch differ
+    between machines. NumPy's generator is scalar code, the same everywhere.
+    """
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(rng.standard_normal(tuple(shape), dtype=np.float32) * np.float32(std))
+
+
+def _redraw_random_weights(model, std: float, seed: int) -> None:
+    """Redraw, from NumPy, every weight ``transformers`` initialised at random as N(0, ``std``).
+
+    Constant initialisations (LayerNorm, biases) stay, and so do all-zero rows (padding embeddings).
+    """
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for _, param in sorted(model.named_parameters()):  # tied weights are listed once
+            if param.numel() < 2 or param.std() == 0:
+                continue
+            zero_rows = (param == 0).all(dim=-1) if param.dim() == 2 else None
+            param.copy_(_seeded_normal(param.shape, std, rng))
+            if zero_rows is not None:
+                param[zero_rows] = 0.0
 
 
 # Scripts the tokenizers are trained on: the tiny ones cover the languages tests use most,
@@ -147,19 +177,19 @@ _BERT_SIZES = {
 
 def _build_bert_mlm(spec: _BertSize, out: Path) -> int:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
+    from modsent.vocab.tokenizer import train_tokenizer
+
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # An untrained BERT tokenizer (its normaliser, pre-tokeniser and template; only the special tokens)
+    # trained the way the vocab stage trains one: the ``tokenizers`` WordPiece trainer alone numbers its
+    # word-internal symbols in hash-map order, so two processes would build different vocabularies.
     # Keep accents: stripping them would delete the vowel signs of Indic scripts.
-    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False, handle_chinese_chars=True)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=spec.vocab_size, special_tokens=special, show_progress=False)
-    wordpiece.train_from_iterator(_training_text(spec.langs, spec.sentences_per_lang), trainer)
-    tokenizer = BertTokenizerFast(
-        vocab=wordpiece.get_vocab(), do_lower_case=True, strip_accents=False, model_max_length=spec.max_position
-    )
+    untrained = BertTokenizerFast(vocab={token: i for i, token in enumerate(special)}, do_lower_case=True,
+                                  strip_accents=False, model_max_length=spec.max_position)
+    tokenizer = train_tokenizer(untrained, lambda: _training_text(spec.langs, spec.sentences_per_lang),
+                                spec.vocab_size)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden,
@@ -169,9 +199,9 @@ def _build_bert_mlm(spec: _BertSize, out: Path) -> int:
         max_position_embeddings=spec.max_position,
         pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
-        torch.manual_seed(_WEIGHT_SEED)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was
         model = BertForMaskedLM(config)
+    _redraw_random_weights(model, config.initializer_range, _WEIGHT_SEED)
     model.save_pretrained(out)  # safetensors
     tokenizer.save_pretrained(out)
     return sum(p.numel() for p in model.parameters())
@@ -205,16 +235,17 @@ def save_perturbed_encoder(base: str | os.PathLike, out: str | os.PathLike, seed
                            max_seq_length: int, noise: float = 0.02) -> Path:
     """Save ``base`` as a :class:`~modsent.models.SentenceEncoder` in ``out``, every backbone weight
     plus seeded Gaussian noise (std ``noise``); ``seed=None`` saves it unchanged. Returns ``out``."""
+    import numpy as np
     import torch
 
     from modsent.models.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(base, max_seq_length=max_seq_length)
     if seed is not None:
-        generator = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
         with torch.no_grad():
             for param in encoder.backbone.parameters():
-                param.add_(torch.randn(param.shape, generator=generator) * noise)
+                param.add_(_seeded_normal(param.shape, noise, rng))
     return encoder.save(out)
 
 
@@ -222,16 +253,17 @@ def save_random_adapter(encoder_dir: str | os.PathLike, out: str | os.PathLike, 
                         scale: float = 0.1) -> Path:
     """A cross-lingual adapter for the encoder in ``encoder_dir`` with seeded N(0, ``scale``) weights
     (an untrained adapter adds exactly 0), saved to ``out``; returns ``out``."""
+    import numpy as np
     import torch
 
     from modsent.models.adapter import ParallelAdapter
     from modsent.models.encoder import SentenceEncoder
 
     adapter = ParallelAdapter.for_model(SentenceEncoder.from_pretrained(encoder_dir))
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     with torch.no_grad():
         for param in adapter.parameters():
-            param.copy_(torch.randn(param.shape, generator=generator) * scale)
+            param.copy_(_seeded_normal(param.shape, scale, rng))
     return adapter.save(out, base_path=encoder_dir)
 
 
@@ -319,9 +351,9 @@ def _build_nllb(spec: _NllbSize, out: Path) -> int:
         init_std=spec.init_std,
         **special_ids,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_WEIGHT_SEED)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was
         model = M2M100ForConditionalGeneration(config)
+    _redraw_random_weights(model, spec.init_std, _WEIGHT_SEED)
     # Zero the (tied) embeddings of special tokens other than </s>: their logit is then 0, below
     # the best ordinary token's, so outputs never consist of language codes or <mask> alone.
     never_generated = sorted(set(tokenizer.all_special_ids) - {tokenizer.eos_token_id})
