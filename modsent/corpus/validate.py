@@ -1,9 +1,14 @@
-"""Corpus validation and statistics, streaming over every file once.
+"""Corpus validation and statistics.
 
 `validate_corpus` collects every problem instead of stopping at the first, so a user fixes a
-corpus in one pass: misaligned line counts (file, expected, got), empty lines, invalid UTF-8 and
-NUL bytes (file and line), datasets without rows, datasets whose languages have different column
-counts, and languages missing from some datasets.
+corpus in one pass: misaligned line counts (file, expected, got), invalid UTF-8 and NUL bytes (file
+and line), datasets without rows, a language without both columns of a pair, hard negatives for some
+languages only, and languages missing from some datasets. Rows with a blank sentence are warnings:
+training skips them.
+
+The rules a dataset must meet to train on (:func:`row_columns`, :class:`BlankRows`) live here and
+the stages call them, so ``modsent corpus validate`` refuses exactly what ``translate`` and ``train``
+would refuse, with the same message.
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
-from modsent.corpus.formats import BadLineError, CorpusError, ParaphraseDataset, _decode, open_corpus
+from modsent.corpus.formats import BadLineError, ColumnKey, CorpusError, ParaphraseDataset, _decode, open_corpus
 
-__all__ = ["Issue", "ValidationReport", "validate_corpus", "corpus_stats"]
+__all__ = ["Issue", "ValidationReport", "validate_corpus", "corpus_stats", "row_columns", "BlankRows"]
 
 _MAX_ISSUES_PER_KIND = 20  # per file: a corpus with a million empty lines should not print a million lines
 
 
 @dataclass(frozen=True)
 class Issue:
-    kind: str  # misaligned | empty_line | invalid_utf8 | nul_byte | no_rows | missing_column | missing_language | unreadable
+    kind: str  # misaligned | blank_row | invalid_utf8 | nul_byte | no_rows | missing_column | missing_language | unreadable
     where: str  # file (and line) the problem is in
     message: str
 
@@ -34,51 +40,105 @@ class ValidationReport:
     path: Path
     datasets: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)  # what training tolerates (and logs)
     suppressed: Counter = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
         return not self.issues
 
-    def add(self, issue: Issue, per_file_key: tuple[str, str] | None = None) -> None:
+    def add(self, issue: Issue, per_file_key: tuple[str, str] | None = None, warning: bool = False) -> None:
         key = per_file_key or (issue.kind, issue.where)
-        if sum(1 for i in self.issues if (i.kind, i.where.split(":")[0]) == key) >= _MAX_ISSUES_PER_KIND:
+        listed = self.warnings if warning else self.issues
+        if sum(1 for i in listed if (i.kind, i.where.split(":")[0]) == key) >= _MAX_ISSUES_PER_KIND:
             self.suppressed[key] += 1
             return
-        self.issues.append(issue)
+        listed.append(issue)
 
     def format(self) -> str:
-        lines = [f"{self.path}: {len(self.datasets)} dataset(s), "
-                 + ("OK" if self.ok else f"{len(self.issues) + sum(self.suppressed.values())} problem(s)")]
+        problems = len(self.issues) + sum(n for (kind, _), n in self.suppressed.items() if kind != "blank_row")
+        warnings = len(self.warnings) + sum(n for (kind, _), n in self.suppressed.items() if kind == "blank_row")
+        status = "OK" if self.ok else f"{problems} problem(s)"
+        lines = [f"{self.path}: {len(self.datasets)} dataset(s), {status}"
+                 + (f", {warnings} warning(s)" if warnings else "")]
         lines += [f"  {issue}" for issue in self.issues]
+        lines += [f"  warning: {issue}" for issue in self.warnings]
         lines += [f"  … and {n} more {kind} in {where}" for (kind, where), n in self.suppressed.items()]
         return "\n".join(lines)
 
 
+def row_columns(dataset: ParaphraseDataset, langs: Sequence[str], hard_negatives: bool = True) -> int:
+    """The columns a training row of ``dataset`` takes for ``langs``: 2 (a pair) or 3 (with a hard negative).
+
+    Raises :class:`CorpusError` when a language lacks column 1 or 2 (a sentence without its paraphrase
+    trains nothing), or, with ``hard_negatives``, when column 3 exists for some languages and not others.
+    """
+    dataset.require(langs, columns=(1, 2))
+    with_negatives = [lang for lang in langs if (lang, 3) in dataset.columns]
+    if not hard_negatives or not with_negatives:
+        return 2
+    if len(with_negatives) != len(langs):
+        without = [lang for lang in langs if lang not in with_negatives]
+        raise CorpusError(
+            f"dataset '{dataset.name}' ({dataset.path}) mixes pairs and triplets: hard negatives (column 3) exist "
+            f"for {', '.join(with_negatives)} but not for {', '.join(without)}; translate the third column for every "
+            "language, remove it everywhere, or set use_hard_negatives: false")
+    return 3
+
+
+class BlankRows:
+    """Counts the rows of ``dataset`` with a blank sentence in one of ``keys``, which training skips (an empty
+    sentence is no paraphrase of anything); :meth:`check` refuses a dataset that holds nothing else."""
+
+    def __init__(self, dataset: ParaphraseDataset, keys: Sequence[ColumnKey]) -> None:
+        self.dataset, self.keys = dataset, list(keys)
+        self.per_column = [0] * len(self.keys)
+        self.skipped = self.kept = 0
+
+    def skip(self, row: Sequence[str]) -> bool:
+        """Whether ``row`` (one value per key) has a blank sentence; counts it either way."""
+        blank = [not text.strip() for text in row]
+        if not any(blank):
+            self.kept += 1
+            return False
+        self.skipped += 1
+        self.per_column = [n + b for n, b in zip(self.per_column, blank)]
+        return True
+
+    def blank_columns(self, row: Sequence[str]) -> str:
+        return ", ".join(self.dataset.columns[key] for key, text in zip(self.keys, row) if not text.strip())
+
+    def summary(self) -> str:
+        """Which columns the skipped rows were blank in, with counts: ``eng_Latn_1.txt (3), …``."""
+        return ", ".join(f"{self.dataset.columns[key]} ({n})" for key, n in zip(self.keys, self.per_column) if n)
+
+    def check(self) -> None:
+        if self.skipped and not self.kept:
+            raise CorpusError(
+                f"dataset '{self.dataset.name}' ({self.dataset.path}): all {self.skipped} rows have a blank sentence "
+                f"(blank lines per column: {self.summary()}); fix or remove the dataset (modsent corpus validate "
+                "lists the lines)")
+
+
 def _scan_text_file(path: Path, report: ValidationReport) -> int:
-    """Count lines, reporting empty lines, invalid UTF-8 and NUL bytes with line numbers."""
+    """Count lines, reporting every line with invalid UTF-8 or NUL bytes (reading rows stops at the first)."""
     count = 0
     with open(path, "rb") as handle:
         for count, raw in enumerate(handle, start=1):
             try:
-                text = _decode(raw, path, count)
+                _decode(raw, path, count)
             except BadLineError as err:
                 report.add(Issue(err.kind, f"{path}:{count}", str(err).split(": ", 1)[1]), (err.kind, str(path)))
-                continue
-            if not text.strip():
-                report.add(Issue("empty_line", f"{path}:{count}", "empty line (an empty sentence trains nothing; "
-                                 "remove the row from every file of the dataset)"), ("empty_line", str(path)))
     return count
 
 
 def _validate_dataset(dataset: ParaphraseDataset, report: ValidationReport) -> None:
-    widths = {lang: dataset.num_columns(lang) for lang in dataset.languages}
-    for lang in dataset.languages:
-        for col in range(1, max(widths.values()) + 1):
-            if (lang, col) not in dataset.columns:
-                report.add(Issue("missing_column", str(dataset.path),
-                                 f"{lang} has no column {col} while other languages do "
-                                 f"(a dataset is all pairs or all triplets)"))
+    try:
+        width = row_columns(dataset, dataset.languages)
+    except CorpusError as err:
+        report.add(Issue("missing_column", str(dataset.path), str(err)))
+        width = 0
+    before = len(report.issues)
     if dataset.format == "seed":
         counts = {key: _scan_text_file(dataset.path / name, report) for key, name in sorted(dataset.columns.items())}
         expected = Counter(counts.values()).most_common(1)[0][0]
@@ -88,20 +148,28 @@ def _validate_dataset(dataset: ParaphraseDataset, report: ValidationReport) -> N
             if got != expected:
                 report.add(Issue("misaligned", str(dataset.path / dataset.columns[key]),
                                  f"expected {expected} lines (like the other files of '{dataset.name}'), got {got}"))
-        return
-    keys = sorted(dataset.columns)
+        if len(report.issues) > before or not width:
+            return  # reading rows would stop at the first of the problems listed
+    # The rows as training reads them (every language's columns), blank ones found by the same rule.
+    keys = [(lang, col) for lang in dataset.languages for col in range(1, width + 1)] if width else sorted(
+        dataset.columns)
+    blanks = BlankRows(dataset, keys)
     row = 0
     try:
         for row, values in enumerate(dataset.iter_rows(keys), start=1):
-            for key, value in zip(keys, values):
-                if not value.strip():
-                    report.add(Issue("empty_line", f"{dataset.path}:{row}", f"empty value in '{dataset.columns[key]}'"),
-                               ("empty_line", str(dataset.path)))
+            if blanks.skip(values):
+                report.add(Issue("blank_row", f"{dataset.path}:{row}", f"blank sentence in "
+                                 f"{blanks.blank_columns(values)}; training skips this row"),
+                           ("blank_row", str(dataset.path)), warning=True)
     except CorpusError as err:
         report.add(Issue("unreadable", str(dataset.path), str(err)))
         return
-    if row == 0:
+    if row == 0 and dataset.format != "seed":  # a seed dataset's empty files are reported above
         report.add(Issue("no_rows", str(dataset.path), f"dataset '{dataset.name}' has no rows"))
+    try:
+        blanks.check()
+    except CorpusError as err:
+        report.add(Issue("no_rows", str(dataset.path), str(err)))
 
 
 def validate_corpus(path: str | Path) -> ValidationReport:

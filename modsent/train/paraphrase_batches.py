@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modsent.corpus import CorpusError, ParaphraseDataset
+from modsent.corpus.validate import BlankRows, row_columns
 from modsent.errors import ModsentError
 from modsent.train.data import BatchStateError, derive_seed
 
@@ -91,20 +92,12 @@ class _LoadedDataset:
 
 def _column_count(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: bool) -> int:
     try:
-        dataset.require(langs, columns=(1, 2))
-    except CorpusError as err:  # names the missing language
+        return row_columns(dataset, langs, use_hard_negatives)
+    except CorpusError as err:
+        if all(lang in dataset.languages for lang in langs):
+            raise  # the dataset itself is broken: `modsent corpus validate` says the same
         raise CorpusError(f"{err} (a dataset meant to hold only some of the languages, such as parallel text or an "
                           "English-only corpus, needs partial_datasets: true)") from None
-    with_negatives = [lang for lang in langs if (lang, 3) in dataset.columns]
-    if not use_hard_negatives or not with_negatives:
-        return 2
-    if len(with_negatives) != len(langs):
-        without = [lang for lang in langs if lang not in with_negatives]
-        raise ParaphraseBatchError(
-            f"dataset '{dataset.name}' ({dataset.path}) mixes pairs and triplets: hard negatives (column 3) exist "
-            f"for {', '.join(with_negatives)} but not for {', '.join(without)}; translate the third column for every "
-            "language, remove it everywhere, or set use_hard_negatives: false")
-    return 3
 
 
 LengthFn = Callable[[Sequence[str], str], Sequence[int]]  # (texts, their language) -> length of each text
@@ -140,24 +133,16 @@ def _load(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: 
     num_columns = _column_count(dataset, langs, use_hard_negatives)
     keys = [(lang, col) for lang in langs for col in range(1, num_columns + 1)]
     values: list[list[str]] = [[] for _ in keys]
-    blank = np.zeros(len(keys), dtype=np.int64)  # rows skipped for a blank text, per (language, column)
-    skipped = 0
+    blanks = BlankRows(dataset, keys)
     for row in dataset.iter_rows(keys):
-        empty = [not text.strip() for text in row]
-        if any(empty):  # an empty sentence is no paraphrase of anything: the row teaches nothing
-            blank += empty
-            skipped += 1
+        if blanks.skip(row):
             continue
         for store, text in zip(values, row):
             store.append(text)
-    if skipped:
-        where = ", ".join(f"{dataset.columns[key]} ({n})" for key, n in zip(keys, blank.tolist()) if n)
-        if not values[0]:
-            raise ParaphraseBatchError(
-                f"dataset '{dataset.name}' ({dataset.path}): all {skipped} rows have a blank sentence (blank lines "
-                f"per column: {where}); fix or remove the dataset (modsent corpus validate lists the lines)")
+    blanks.check()
+    if blanks.skipped:
         logger.warning("dataset '%s' (%s): skipped %d of %d rows with a blank sentence (%s)", dataset.name,
-                       dataset.path, skipped, skipped + len(values[0]), where)
+                       dataset.path, blanks.skipped, blanks.skipped + blanks.kept, blanks.summary())
     columns = dict(zip(keys, values))
     lengths = _row_lengths(columns, length_fn) if length_fn is not None else None
     return _LoadedDataset(dataset.name, list(langs), num_columns, columns, lengths)
@@ -173,9 +158,10 @@ class ParaphraseBatches:
     ``length_fn(texts, lang) -> lengths`` measures texts for ``group_by_length`` (default:
     characters); it runs once over the loaded corpus.
 
-    Raises :class:`~modsent.corpus.CorpusError` when a dataset lacks a requested language and
-    :class:`ParaphraseBatchError` for a dataset that mixes pairs and triplets, a dataset with
-    fewer rows than one global batch, or bad settings.
+    Raises :class:`~modsent.corpus.CorpusError` for what ``modsent corpus validate`` refuses too (a
+    language without both pair columns, pairs mixed with triplets, only blank rows) and for a dataset
+    that lacks a requested language; :class:`ParaphraseBatchError` for a dataset with fewer rows than
+    one global batch, or bad settings.
     """
 
     def __init__(

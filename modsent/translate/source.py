@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
+from modsent.corpus.validate import row_columns
 
 __all__ = ["SourceColumn", "SourceDataset", "SourceCorpus", "load_source"]
 
@@ -94,10 +95,8 @@ def load_source(paths: Iterable[str | Path], language: str) -> SourceCorpus:
     ids: dict[str, int] = {}
     raw: list[tuple[ParaphraseDataset, list[int], list[list[int]]]] = []
     for dataset in _datasets(paths):
-        numbers = sorted(col for lang, col in dataset.columns if lang == language)
-        if not numbers:
-            dataset.require([language], [1])  # raises with the languages the dataset does have
-        dataset.require([language], numbers)
+        # The rule train applies: a corpus that could not train is refused before hours of translation.
+        numbers = list(range(1, row_columns(dataset, [language]) + 1))
         keys = [(language, number) for number in numbers]
         columns: list[list[int]] = [[] for _ in keys]
         rows = blank_rows = 0

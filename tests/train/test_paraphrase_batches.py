@@ -136,7 +136,7 @@ def test_bad_inputs_are_clear_errors(corpus: Path, tmp_path: Path) -> None:
         ParaphraseBatches(datasets, ["eng_Latn"], batch_size=16, world_size=2)
     mixed = write_synthetic_corpus(tmp_path, ["deu_Latn"], {"mixed": 20}, triplet_datasets=["mixed"])
     (mixed / "mixed" / "deu_Latn_3.txt").unlink()
-    with pytest.raises(ParaphraseBatchError, match="mixes pairs and triplets.*eng_Latn but not for deu_Latn"):
+    with pytest.raises(CorpusError, match="mixes pairs and triplets.*eng_Latn but not for deu_Latn"):
         ParaphraseBatches(open_corpus(mixed), ["eng_Latn", "deu_Latn"], batch_size=4)
     as_pairs = ParaphraseBatches(open_corpus(mixed), ["eng_Latn", "deu_Latn"], batch_size=4, use_hard_negatives=False)
     assert next(as_pairs).num_columns == 2
@@ -155,7 +155,7 @@ def test_rows_with_a_blank_sentence_are_skipped_and_an_all_blank_dataset_refused
     texts = {text for batch in (next(batches) for _ in range(4)) for column in batch.texts for text in column}
     assert texts <= {"a b", "c d", "e f", "g h", "k l", "m n"} and "" not in texts
     write_dataset(tmp_path / "blank" / "para", {("eng_Latn", 1): [""] * 6, ("eng_Latn", 2): [""] * 5 + ["x"]})
-    with pytest.raises(ParaphraseBatchError, match=r"'para' \(.*blank/para\): all 6 rows have a blank sentence "
+    with pytest.raises(CorpusError, match=r"'para' \(.*blank/para\): all 6 rows have a blank sentence "
                                                    r"\(blank lines per column: eng_Latn_1.txt \(6\), eng_Latn_2.txt \(5\)\)"):
         ParaphraseBatches(open_corpus(tmp_path / "blank"), ["eng_Latn"], batch_size=2)
 
