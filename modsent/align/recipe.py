@@ -70,7 +70,7 @@ from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
 from modsent.errors import ModsentError
-from modsent.io import seed_everything
+from modsent.io import check_not_overwriting, seed_everything
 from modsent.languages import resolve
 from modsent.models.adapter import ParallelAdapter, ParBnConfig, encoder_fingerprint
 from modsent.models.encoder import SentenceEncoder
@@ -585,6 +585,9 @@ def run_align(cfg: AlignConfig) -> TrainResult:
     ...                       lang="deu_Latn", output="runs/align/deu_Latn",
     ...                       data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
     """
+    check_not_overwriting({"output": cfg.output}, {
+        "pivot": cfg.pivot, "target": cfg.target, "data.paraphrase": cfg.data.paraphrase,
+        "data.parallel": cfg.data.parallel, "data.eval_parallel": cfg.data.eval_parallel})
     dist_info = start_run(cfg, cfg.output, "modsent align")
     job = build_align_job(cfg, dist_info)
     trainer = Trainer(job.task, cfg.trainer, dist_info)

@@ -19,7 +19,7 @@ from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
 from modsent.evaluate.encoders import Encoder, SingleModelEncoder
 from modsent.evaluate.runner import EVAL_MAX_SEQ_LENGTH, EvaluateConfig, run_evaluation
-from modsent.io import fingerprint, sha256_json
+from modsent.io import check_not_overwriting, fingerprint, sha256_json
 from modsent.languages import resolve
 
 __all__ = ["ModularModelEncoder", "UnalignedView", "load_encoder", "run_evaluate"]
@@ -99,6 +99,11 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """Load every model named in ``config.models`` and evaluate them side by side."""
     if not config.models:
         raise ModsentError("evaluate: `models` is empty; name at least one model (name: path)")
+    check_not_overwriting({"output_dir": config.output_dir}, {
+        **{f"models.{name}": path for name, path in config.models.items()},
+        **{f"sts {sts.name}": sts.files.values() for sts in config.sts},
+        "belebele.directory": config.belebele.directory,
+        **{f"bitext {bitext.name}": bitext.files.values() for bitext in config.bitext}})
     hold_directory(config.output_dir, "modsent evaluate")
     encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length, config.max_batch_tokens)
                 for name, path in config.models.items()}

@@ -36,6 +36,8 @@ from modsent.io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    check_not_overwriting,
+    check_output_dir,
     fingerprint,
     setup_logging,
 )
@@ -215,6 +217,8 @@ def run_mine(config: MineConfig) -> MineResult:
     >>> from modsent.config import load_config
     >>> run_mine(load_config(MineConfig, "configs/mine.yaml"))  # doctest: +SKIP
     """
+    check_not_overwriting({"output_dir (--output)": config.output_dir}, {
+        "--src": config.src, "--tgt": config.tgt, "--model": config.model, "fallback_model": config.fallback_model})
     if not logging.getLogger().handlers:  # called from the CLI: progress and the report must show
         setup_logging("INFO")
     from modsent.raycluster import ray_session
@@ -234,7 +238,7 @@ def run_mine(config: MineConfig) -> MineResult:
                                                             fallback is not None, config.aligned)
         sets[side] = sentences if keep.all() else sentences.subset(keep)
 
-    output_dir = Path(config.output_dir)
+    output_dir = check_output_dir(config.output_dir, "mine output directory (--output)")
     store = ShardStore(output_dir / "embeddings", {
         "model": fingerprint(model), "fallback": None if fallback is None else fingerprint(fallback),
         "aligned": config.aligned, "batch_size": config.embed.batch_size, "format_version": 1})

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_output_file
+from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_not_overwriting, check_output_file
 from modsent.models.dense import DenseHead
 from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
@@ -515,6 +515,7 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     if batch_size < 1:
         raise ModsentError(f"batch size must be >= 1, got {batch_size}")
     code = resolve(lang).code if lang else None
+    check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
     check_output_file(output_path, "embeddings file (--output)")
     encoder = SentenceEncoder.from_pretrained(model_dir)
     if torch.cuda.is_available():

@@ -307,10 +307,11 @@ def encode_modular_file(model_dir: str | os.PathLike, input_path: str | os.PathL
     >>> encode_modular_file("runs/modular", "sentences.de.txt", "emb.npy", lang="de")  # doctest: +SKIP
     """
     from modsent.corpus import read_lines
-    from modsent.io import atomic_write, check_output_file
+    from modsent.io import atomic_write, check_not_overwriting, check_output_file
 
     if not lang:
         raise ModularModelError(f"{model_dir} is a modular model: say which encoder to use with --lang (e.g. deu_Latn)")
+    check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
     check_output_file(output_path, "embeddings file (--output)")
     model = ModularEncoder(model_dir, max_loaded=1)
     embeddings = model.encode(list(read_lines(input_path)), lang=lang, aligned=aligned, batch_size=batch_size,

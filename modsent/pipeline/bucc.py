@@ -28,7 +28,7 @@ import numpy as np
 
 from modsent.corpus import read_lines
 from modsent.errors import ModsentError
-from modsent.io import atomic_write_text, setup_logging
+from modsent.io import atomic_write_text, check_not_overwriting, setup_logging
 from modsent.languages import resolve
 from modsent.mine.config import IndexConfig
 from modsent.mine.index import Searcher
@@ -164,6 +164,8 @@ def run_bucc(config: BuccConfig) -> list[dict]:
     from modsent.models.langid import identification_accuracy
     from modsent.pipeline.sources import resolve_source
 
+    check_not_overwriting({"output_dir": config.output_dir}, {
+        "data": config.data, **{f"models.{name}": path for name, path in config.models.items()}})
     if not logging.getLogger().handlers:
         setup_logging("INFO")
     codes = [resolve(lang).code for lang in config.languages]

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from modsent.errors import ModsentError
-from modsent.io import artifact_files, atomic_directory, atomic_write_json, atomic_write_text, content_digest
+from modsent.io import (artifact_files, atomic_directory, atomic_write_json, atomic_write_text, check_not_overwriting,
+                        content_digest)
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
 from modsent.pipeline.sources import PACKAGES, PYPI_PREFIX
@@ -50,6 +51,8 @@ def export_model(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path:
         for kind, path in (("encoder", module.encoder), ("adapter", module.adapter)):
             if path is not None and not path.is_dir():
                 raise ExportError(f"{model / MODULAR_FILE}: the {kind} of {code}, {path}, does not exist")
+    check_not_overwriting({"OUT": output}, {"RUN_DIR": run, **{f"the encoder of {code}": module.encoder
+                                                               for code, module in modules.items()}})
     # Pivot first, so a shared encoder is stored under the first language (in run order) that uses it.
     order = [pivot] + sorted(code for code in modules if code != pivot)
     stored: dict[str, str] = {}  # content digest -> encoders/<name>

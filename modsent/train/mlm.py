@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from modsent.config import to_dict
 from modsent.errors import ModsentError
-from modsent.io import RunDir, seed_everything
+from modsent.io import RunDir, check_not_overwriting, seed_everything
 from modsent.models.files import load_weights, require_model_dir, require_vocabulary
 from modsent.train.data import ShardedBatches, derive_seed
 from modsent.train.distributed import DistInfo, all_reduce_sum, run_on_main
@@ -296,6 +296,8 @@ def run_adapt(cfg: AdaptConfig) -> TrainResult:
     >>> run_adapt(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
     ...                       train_files=["data/deu_Latn.txt"]))  # doctest: +SKIP
     """
+    check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {
+        "model": cfg.model, "vocab_dir": cfg.vocab_dir, "train_files": cfg.train_files, "valid_files": cfg.valid_files})
     dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent adapt")
     task, _ = build_adapt_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

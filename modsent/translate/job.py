@@ -36,6 +36,7 @@ from modsent.io import (
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
+    check_not_overwriting,
     check_output_dir,
     remove_stale_temporaries,
     setup_logging,
@@ -271,6 +272,8 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     TranslationResult(output_dir=PosixPath('runs/translate'), ...)
     """
     started = time.perf_counter()
+    check_not_overwriting({"output_dir": config.output_dir}, {
+        "corpora": config.corpora, "model.path": config.model.path, "model.tokenizer": config.model.tokenizer})
     if not logging.getLogger().handlers:  # called from the CLI: progress and the summary must show
         setup_logging("INFO")
     source_language = resolve(config.source_language).code

@@ -38,7 +38,7 @@ from transformers import AutoConfig, AutoModel
 
 from modsent.config import to_dict
 from modsent.dirlock import hold_directory
-from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
+from modsent.io import atomic_directory, atomic_write_json, check_not_overwriting, seed_everything, sha256_file
 from modsent.languages import resolve
 from modsent.models.encoder import read_prompts
 from modsent.models.files import load_weights
@@ -184,6 +184,8 @@ def run_vocab(config: VocabConfig) -> Path:
     source_dir, output_dir = Path(config.source_model), Path(config.output_dir)
     if config.method not in METHODS:
         raise VocabError(f"method={config.method!r}: choose one of {', '.join(METHODS)}")
+    check_not_overwriting({"output_dir": output_dir}, {"source_model": source_dir, "text_files": config.text_files,
+                                                       "target_tokenizer": config.target_tokenizer})
     hold_directory(output_dir, "modsent vocab")
     if not config.text_files:
         raise VocabError(f"text_files is empty: give the {lang} text to build the vocabulary from")
