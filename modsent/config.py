@@ -268,12 +268,10 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
     data = load_yaml(path) if path is not None else {}
     source = str(path) if path is not None else None
     override_list = list(overrides)
-    given: dict[str, str] = {}
+    # A key given twice on the command line takes the last value, as flags do: scripts append overrides to
+    # a base command, and both values stand in the command the user typed (unlike a key repeated in a file).
     for text in override_list:
         key, value = parse_override(text)
-        if key in given:
-            raise ConfigError(f"'{key}' is set twice on the command line ({given[key]} and {text}); give it once")
-        given[key] = text
         _set_dotted(data, key, value)
     if override_list:
         source = f"{source} (with command-line overrides)" if source else "command-line overrides"

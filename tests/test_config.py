@@ -148,7 +148,5 @@ def test_a_yaml_merge_may_override_the_keys_it_brings_in(tmp_path):
     assert load_yaml(path)["optim"] == {"lr": 0.5, "schedule": "constant"}
 
 
-def test_an_override_given_twice_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"'batch_size' is set twice on the command line \(batch_size=8 and "
-                       r"batch_size=64\); give it once"):
-        load_config(Stage, overrides=["model=m", "batch_size=8", "batch_size=64"])
+def test_an_override_given_twice_takes_the_last_value():
+    assert load_config(Stage, overrides=["model=m", "batch_size=8", "batch_size=64"]).batch_size == 64
