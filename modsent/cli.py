@@ -152,14 +152,12 @@ def _split_config_and_overrides(args: argparse.Namespace) -> tuple[str | None, l
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from modsent.config import load_config
-    from modsent.pipeline.config import PipelineConfig
-    from modsent.pipeline.run import run_pipeline, write_status
+    from modsent.pipeline.run import load_run_config, run_pipeline, write_status
 
     path, overrides = _split_config_and_overrides(args)
     if path is None:
         raise SystemExit("modsent run: give a pipeline config (modsent run configs/demo.yaml)")
-    cfg = load_config(PipelineConfig, path, overrides)
+    cfg = load_run_config(path, overrides)
     results = run_pipeline(cfg, source=path, languages=args.languages, stages=args.stages, from_stage=args.from_stage)
     print(write_status(cfg.run_dir))
     return 0 if all(r.status == "done" for r in results.values()) else 1

@@ -84,31 +84,34 @@ class LanguageModule:
     adapter: Path | None
 
 
-def _relative(path: str | os.PathLike, root: Path) -> str:
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path.resolve())  # outside the model directory: keep it absolute
+def _relative(path: str | os.PathLike, root: Path, within: Path) -> str:
+    path = Path(path).resolve()
+    if not path.is_relative_to(within.resolve()):
+        return str(path)  # a model outside (a cache import) stays where it is when the directory moves
+    return Path(os.path.relpath(path, root.resolve())).as_posix()
 
 
 def write_modular_manifest(root: str | os.PathLike, pivot: str,
-                           languages: Mapping[str, tuple[str | os.PathLike, str | os.PathLike | None]]) -> Path:
+                           languages: Mapping[str, tuple[str | os.PathLike, str | os.PathLike | None]],
+                           within: str | os.PathLike | None = None) -> Path:
     """Write ``root/modular.json`` for ``languages`` = {code: (encoder dir, adapter dir or None)}; return its path.
 
-    Codes are normalised (``de`` -> ``deu_Latn``); paths inside ``root`` are stored relative to it.
-    The pivot must be listed, without an adapter.
+    Codes are normalised (``de`` -> ``deu_Latn``); paths inside ``within`` (default: ``root``) are
+    stored relative to ``root`` (``../`` where needed), so copying or moving ``within`` keeps them
+    pointing at its own files — a run passes its run directory, which holds ``root``. The pivot must
+    be listed, without an adapter.
 
     >>> write_modular_manifest("runs/modular", "eng_Latn", {"eng_Latn": ("runs/train/eng/artifacts/model", None),
     ...     "deu_Latn": ("runs/train/deu/artifacts/model", "runs/align/deu/artifacts/adapter")})  # doctest: +SKIP
     """
     root = Path(root)
+    within = root if within is None else Path(within)
     pivot = resolve(pivot).code
     entries: dict[str, dict[str, str | None]] = {}
     for code, (encoder, adapter) in languages.items():
         code = resolve(code).code
-        entries[code] = {"encoder": _relative(encoder, root),
-                         "adapter": None if adapter is None else _relative(adapter, root)}
+        entries[code] = {"encoder": _relative(encoder, root, within),
+                         "adapter": None if adapter is None else _relative(adapter, root, within)}
     if pivot not in entries or entries[pivot]["adapter"] is not None:
         raise ModularModelError(f"the pivot {pivot} must be among the languages, without an adapter")
     path = root / MODULAR_FILE

@@ -51,6 +51,40 @@ class ManifestEntry:
     error: str | None = None
 
 
+_FIELD_TYPES = {"language": str, "stage": str, "status": str, "config_hash": (str, type(None)),
+                "input_hashes": dict, "artifact": (str, type(None)), "artifact_fingerprint": (str, type(None)),
+                "artifact_files": dict, "started": (int, float, type(None)), "finished": (int, float, type(None)),
+                "seconds": (int, float, type(None)), "attempts": int, "error": (str, type(None))}
+
+
+def _shape_problem(data: object) -> str | None:
+    """What in parsed ``manifest.json`` is not as :meth:`Manifest.save` writes it (None: nothing).
+
+    Valid JSON of another shape (a list, an entry that is a number, a file record that is a string)
+    would otherwise fail deep inside a check of the run with a traceback.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        return "'entries' must be an object of entries"
+    for key, entry in data["entries"].items():
+        if not isinstance(entry, dict):
+            return f"entry {key!r} is not an object"
+        unknown = sorted(set(entry) - set(_FIELD_TYPES))
+        if unknown or "language" not in entry or "stage" not in entry:
+            return f"entry {key!r} has unknown fields {unknown}" if unknown else f"entry {key!r} lacks language/stage"
+        wrong = [name for name, value in entry.items() if not isinstance(value, _FIELD_TYPES[name])
+                 or (name == "attempts" and isinstance(value, bool))]
+        if wrong:
+            return f"entry {key!r}: {wrong[0]} is a {type(entry[wrong[0]]).__name__}"
+        artifact = entry.get("artifact")
+        if artifact is not None and (Path(artifact).is_absolute() or ".." in Path(artifact).parts):
+            return f"entry {key!r}: its artifact {artifact} is not a path inside the run directory"
+        for name, record in entry.get("artifact_files", {}).items():
+            if not (isinstance(record, list) and len(record) == 3 and all(isinstance(v, int) for v in record[:2])
+                    and isinstance(record[2], str)):
+                return f"entry {key!r}: artifact_files[{name!r}] is not [size, mtime_ns, sha256]"
+    return None
+
+
 class Manifest:
     """Read/modify/write access to ``<run_dir>/manifest.json`` (thread-safe within one process)."""
 
@@ -70,16 +104,20 @@ class Manifest:
     def _load(self) -> None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and "entries" not in data:
-                made_by = " (it lists translated files: the output of `modsent translate`)" if "files" in data else ""
-                raise ManifestError(f"{self.path}: not the manifest of a `modsent run` directory{made_by}; "
-                                    "give the run_dir of a pipeline run")
-            if data.get("version") != MANIFEST_VERSION:
-                raise ManifestError(f"{self.path}: manifest version {data.get('version')} is not "
-                                    f"{MANIFEST_VERSION}; start a new run directory")
-            self.entries = {k: ManifestEntry(**v) for k, v in data["entries"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ManifestError(f"{self.path}: unreadable manifest ({err}); move it away to start the run afresh")
+        if isinstance(data, dict) and "entries" not in data:
+            made_by = " (it lists translated files: the output of `modsent translate`)" if "files" in data else ""
+            raise ManifestError(f"{self.path}: not the manifest of a `modsent run` directory{made_by}; "
+                                "give the run_dir of a pipeline run")
+        if isinstance(data, dict) and data.get("version") != MANIFEST_VERSION:
+            raise ManifestError(f"{self.path}: manifest version {data.get('version')} is not "
+                                f"{MANIFEST_VERSION}; start a new run directory")
+        problem = _shape_problem(data)
+        if problem:
+            raise ManifestError(f"{self.path}: not a manifest modsent wrote ({problem}); move it away to start the "
+                                "run afresh")
+        self.entries = {k: ManifestEntry(**v) for k, v in data["entries"].items()}
 
     def save(self) -> None:
         atomic_write_json(self.path, {"version": MANIFEST_VERSION,

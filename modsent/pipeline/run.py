@@ -38,7 +38,8 @@ from modsent.pipeline.sources import resolve_source
 from modsent.pipeline.view import RunView
 from modsent.progress import PROGRESS_ENV
 
-__all__ = ["PipelineError", "StageJob", "plan_jobs", "run_pipeline", "verify_run", "write_status", "cpu_threads", "ALL"]
+__all__ = ["PipelineError", "StageJob", "load_run_config", "plan_jobs", "run_pipeline", "verify_run", "write_status",
+           "cpu_threads", "ALL"]
 
 logger = logging.getLogger(__name__)
 
@@ -529,6 +530,27 @@ def _command(job: StageJob, config_path: Path) -> list[str]:
     return ["modsent.cli", job.stage, "--config", str(config_path)]
 
 
+def load_run_config(path: str | os.PathLike, overrides: list[str] = ()) -> PipelineConfig:
+    """``modsent run CONFIG [key=value …]``'s config.
+
+    A run directory's own ``config.yaml`` (the one beside its ``manifest.json``) runs that
+    directory: a run copied or moved elsewhere resumes as itself, not as the directory its
+    recorded ``run_dir`` names. A ``run_dir=`` override still wins.
+    """
+    from modsent.config import load_config, parse_override
+
+    cfg = load_config(PipelineConfig, path, overrides)
+    home = Path(path).parent
+    if (Path(path).name != RunDir(home).config_path.name or not (home / "manifest.json").is_file()
+            or any(parse_override(text)[0] == "run_dir" for text in overrides)):
+        return cfg
+    if Path(cfg.run_dir).resolve() != home.resolve():
+        logger.warning("%s is the config of the run directory %s (it was made in %s, then copied or moved): "
+                       "running %s", path, home, cfg.run_dir, home)
+        cfg.run_dir = home
+    return cfg
+
+
 def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
@@ -722,7 +744,21 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
         inputs.update({label: fingerprint(path) or "missing" for label, path in job.external.items()})
         chash = _relative_hash(job.config, run.root)
         if job.stage == "evaluate":
+            from modsent.models.modular import write_modular_manifest
+
             inputs["layout"] = _relative_hash(planner.modular_layout(), run.root)
+            # Written on every run, evaluated or not: a run copied or moved (or made by an older modsent,
+            # with absolute paths) gets a model/modular.json naming its own artifacts, never another's.
+            write_modular_manifest(run.root / "model", planner.pivot, planner.modular_layout(), within=run.root)
+        config_path = run.root / "configs" / job.lang / f"{job.stage}.yaml"
+        module_args = _command(job, config_path)
+        if job.stage in DISTRIBUTED_STAGES:
+            cmd = launch_command(module_args, devices, port, use_gpus, cfg.resources.hostfile)
+        else:
+            cmd = [sys.executable, "-m", *module_args]
+        # Rewritten even when the job is skipped: in a copied or moved run, the command at its head would
+        # otherwise still write into the directory the run was copied from.
+        dump_config(job.config, config_path, header=shlex.join(cmd))
         if all(manifest.is_valid(lang, job.stage, chash, inputs) for lang in langs_of(job)):
             return
         previous = manifest.entries.get(Manifest.key(langs_of(job)[0], job.stage))
@@ -733,17 +769,6 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
         try:
             if job.prepare:
                 job.prepare()
-            if job.stage == "evaluate":
-                from modsent.models.modular import write_modular_manifest
-
-                write_modular_manifest(run.root / "model", planner.pivot, planner.modular_layout())
-            config_path = run.root / "configs" / job.lang / f"{job.stage}.yaml"
-            module_args = _command(job, config_path)
-            if job.stage in DISTRIBUTED_STAGES:
-                cmd = launch_command(module_args, devices, port, use_gpus, cfg.resources.hostfile)
-            else:
-                cmd = [sys.executable, "-m", *module_args]
-            dump_config(job.config, config_path, header=shlex.join(cmd))
             job_env = {**env, PROGRESS_ENV: str(_progress_file(run, job))}
             if use_gpus and job.stage not in DISTRIBUTED_STAGES:
                 job_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)

@@ -1,5 +1,6 @@
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,26 @@ def test_cheap_check_on_use_and_full_verify(tmp_path, capsys):
     assert any("model.safetensors: size" in p for p in problems)
     assert any("config.json: missing" in p for p in problems)
     assert any("extra.bin: not part of the recorded artifact" in p for p in problems)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[]", "'entries' must be an object of entries"),
+    ('{"version": 1, "entries": []}', "'entries' must be an object of entries"),
+    ('{"version": 1, "entries": {"deu_Latn/train": 5}}', "entry 'deu_Latn/train' is not an object"),
+    ('{"version": 1, "entries": {"deu_Latn/train": {"language": "deu_Latn", "stage": "train", "status": "done", '
+     '"artifact": "artifacts/train", "artifact_fingerprint": "f", "artifact_files": "model.safetensors"}}}',
+     "entry 'deu_Latn/train': artifact_files is a str"),
+    ('{"version": 1, "entries": {"deu_Latn/train": {"language": "deu_Latn", "stage": "train", "status": "done", '
+     '"artifact": "artifacts/train", "artifact_fingerprint": "f", "artifact_files": {"w": [1, 2]}}}}',
+     r"entry 'deu_Latn/train': artifact_files\['w'\] is not \[size, mtime_ns, sha256\]"),
+    ('{"version": 1, "entries": {"deu_Latn/train": {"language": "deu_Latn", "stage": "train", "status": "done", '
+     '"artifact": "../other-run/artifacts/train"}}}',
+     "entry 'deu_Latn/train': its artifact ../other-run/artifacts/train is not a path inside the run directory"),
+])
+def test_verify_of_a_manifest_of_another_shape_is_one_line_naming_it(tmp_path, capsys, text, problem):
+    """Before: valid JSON of the wrong shape made `status --verify` end in a traceback."""
+    (tmp_path / "manifest.json").write_text(text)
+    assert main(["status", str(tmp_path), "--verify"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"modsent status: error: {re.escape(str(tmp_path / 'manifest.json'))}: not a manifest "
+                        rf"modsent wrote \({problem}\); move it away to start the run afresh\n", err), err
