@@ -18,9 +18,9 @@ import socket
 from pathlib import Path
 
 from modsent.errors import ModsentError
-from modsent.io import OutputError
+from modsent.io import OutputError, remove_stale_temporaries
 
-__all__ = ["DirectoryBusyError", "DirectoryLock", "hold_directory", "lock_path"]
+__all__ = ["DirectoryBusyError", "DirectoryLock", "claim_output", "hold_directory", "lock_path"]
 
 
 class DirectoryBusyError(ModsentError):
@@ -86,3 +86,12 @@ def hold_directory(directory: str | os.PathLike, purpose: str) -> DirectoryLock:
     if key not in _held:
         _held[key] = DirectoryLock(directory, purpose)
     return _held[key]
+
+
+def claim_output(path: str | os.PathLike, purpose: str) -> DirectoryLock:
+    """Hold the lock of the output ``path`` (a file or a directory), then remove the temporaries a killed
+    writer of it left beside it (``.tmp-NAME.*``, ``.old-NAME.*``): with the lock held, no live process
+    is writing them, and another process's output keeps its own."""
+    lock = hold_directory(path, purpose)
+    remove_stale_temporaries(Path(path).parent, Path(path).name)
+    return lock

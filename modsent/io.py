@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -464,6 +465,30 @@ def is_disk_full(err: BaseException, path: str | os.PathLike, low: int = 16 << 2
         return False
 
 
+def _file_system_of(path: str | os.PathLike) -> Path:
+    """The mount point of the file system ``path`` lies (or would lie) on."""
+    mount = Path(path).resolve()
+    while not os.path.ismount(mount):
+        mount = mount.parent
+    return mount
+
+
+@contextlib.contextmanager
+def no_space_as_error(output: str | os.PathLike, error: type[ModsentError]) -> Iterator[None]:
+    """Report a write into ``output`` that ran out of space as one line (``error``), not a traceback.
+
+    Meant around atomic writes (:func:`atomic_directory`, :func:`atomic_write`): they have removed
+    their partial output by the time the error arrives here, so nothing was kept.
+    """
+    try:
+        yield
+    except OSError as err:
+        if not is_disk_full(err, output):
+            raise
+        raise error(f"no space left on {_file_system_of(output)} while writing {err.filename or output}; nothing "
+                    "was kept; free space there or choose another output, then rerun") from None
+
+
 def remove_stale_temporaries(parent: str | os.PathLike, name: str) -> int:
     """Remove ``.tmp-NAME.*`` / ``.old-NAME.*`` left in ``parent`` by a killed :func:`atomic_directory`
     or :func:`atomic_write` for ``name``; returns how many. Call it only where no other process writes ``name``."""
@@ -471,7 +496,10 @@ def remove_stale_temporaries(parent: str | os.PathLike, name: str) -> int:
     root = Path(parent)
     if not root.is_dir():
         return 0
-    for stale in [*root.glob(f".tmp-{name}.*"), *root.glob(f".old-{name}.*")]:
+    # mkstemp/mkdtemp add one dotless random suffix: `.tmp-out.*` would also match what a writer of the
+    # neighbouring output `out.v2` is writing right now (`.tmp-out.v2.x1y2z3w4`).
+    own = re.compile(rf"\.(tmp|old)-{re.escape(name)}\.[^.]+")
+    for stale in [entry for entry in root.iterdir() if own.fullmatch(entry.name)]:
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:

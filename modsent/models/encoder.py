@@ -26,7 +26,7 @@ import importlib.metadata
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -451,12 +451,13 @@ class SentenceEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], lang: str | Sequence[str] | None = None, batch_size: int = 32,
-               normalize: bool = False, max_tokens: int | None = None) -> np.ndarray:
+               normalize: bool = False, max_tokens: int | None = None,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts`` in eval mode into a float32 array ``(len(texts), dim)``, in input order.
 
         Texts are batched longest-first by token count (little padding), at most ``batch_size`` per
         batch and, when set, ``max_tokens`` padded tokens (:func:`length_batches`); ``normalize``
-        L2-normalises the rows.
+        L2-normalises the rows. ``on_batch(rows)`` is called after each batch (a progress display).
         """
         texts = list(texts)
         ids = self.token_ids(texts, lang)
@@ -471,6 +472,8 @@ class SentenceEncoder(nn.Module):
                 if normalize:
                     embeddings = nn.functional.normalize(embeddings, dim=-1)
                 out[rows] = embeddings.cpu().numpy()
+                if on_batch is not None:
+                    on_batch(len(rows))
         finally:
             self.train(was_training)
         return out
@@ -510,7 +513,9 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     >>> encode_file("model", "sentences.txt", "emb.npy", lang="deu_Latn")  # doctest: +SKIP
     """
     from modsent.corpus import read_lines
+    from modsent.dirlock import claim_output
     from modsent.languages import resolve
+    from modsent.progress import Progress
 
     if batch_size < 1:
         raise ModsentError(f"batch size must be >= 1, got {batch_size}")
@@ -522,7 +527,10 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
         encoder.to("cuda")
     texts = list(read_lines(input_path))
     check_output_file(output_path, "embeddings file (--output)", need_bytes=4 * len(texts) * encoder.embedding_dim)
-    embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize)
+    claim_output(output_path, "modsent encode")  # and remove what a killed encode of it left
+    with Progress(len(texts), "encode", "texts") as progress:
+        embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize,
+                                    on_batch=progress.update)
     with atomic_write(output_path, "wb", encoding=None) as handle:
         np.save(handle, embeddings)
     return embeddings

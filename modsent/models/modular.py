@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,7 +216,8 @@ class ModularEncoder:
         return loaded.encoder
 
     def encode(self, texts: Sequence[str], lang: str | Sequence[str] | None = None, aligned: bool = True,
-               batch_size: int = 32, normalize: bool = False, max_tokens: int | None = None) -> np.ndarray:
+               batch_size: int = 32, normalize: bool = False, max_tokens: int | None = None,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed ``texts`` (float32 ``(len(texts), dim)``, input order), each with its language's encoder.
 
         ``lang``: one code for all texts, or one per text (any spelling the registry resolves);
@@ -225,7 +226,7 @@ class ModularEncoder:
         encoded by its encoder, and the rows put back in input order. ``aligned``: adapters on
         (cross-lingual, shared pivot space) or off (monolingual). ``normalize`` L2-normalises every row.
         ``batch_size`` / ``max_tokens``: texts / padded tokens per forward
-        (:func:`~modsent.models.encoder.length_batches`).
+        (:func:`~modsent.models.encoder.length_batches`); ``on_batch(rows)`` follows each forward.
         """
         texts = list(texts)
         if lang is None:
@@ -244,7 +245,8 @@ class ModularEncoder:
         for code, rows in groups.items():
             encoder = self.encoder(code, aligned)
             embeddings = encoder.encode([texts[i] for i in rows], lang=code if encoder.needs_lang else None,
-                                        batch_size=batch_size, normalize=normalize, max_tokens=max_tokens)
+                                        batch_size=batch_size, normalize=normalize, max_tokens=max_tokens,
+                                        on_batch=on_batch)
             if out is None:
                 out = np.zeros((len(texts), embeddings.shape[1]), dtype=np.float32)
             elif embeddings.shape[1] != out.shape[1]:
@@ -310,15 +312,20 @@ def encode_modular_file(model_dir: str | os.PathLike, input_path: str | os.PathL
     >>> encode_modular_file("runs/modular", "sentences.de.txt", "emb.npy", lang="de")  # doctest: +SKIP
     """
     from modsent.corpus import read_lines
+    from modsent.dirlock import claim_output
     from modsent.io import atomic_write, check_not_overwriting, check_output_file
+    from modsent.progress import Progress
 
     if not lang:
         raise ModularModelError(f"{model_dir} is a modular model: say which encoder to use with --lang (e.g. deu_Latn)")
     check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
     check_output_file(output_path, "embeddings file (--output)")
+    claim_output(output_path, "modsent encode")  # and remove what a killed encode of it left
     model = ModularEncoder(model_dir, max_loaded=1)
-    embeddings = model.encode(list(read_lines(input_path)), lang=lang, aligned=aligned, batch_size=batch_size,
-                              normalize=normalize)
+    texts = list(read_lines(input_path))
+    with Progress(len(texts), "encode", "texts") as progress:
+        embeddings = model.encode(texts, lang=lang, aligned=aligned, batch_size=batch_size, normalize=normalize,
+                                  on_batch=progress.update)
     with atomic_write(output_path, "wb", encoding=None) as handle:
         np.save(handle, embeddings)
     return embeddings

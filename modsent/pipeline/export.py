@@ -21,11 +21,13 @@ from typing import Any
 import yaml
 
 from modsent.errors import ModsentError
+from modsent.dirlock import claim_output
 from modsent.io import (artifact_files, atomic_directory, atomic_write_json, atomic_write_text, check_not_overwriting,
-                        content_digest)
+                        content_digest, no_space_as_error)
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
 from modsent.pipeline.sources import PACKAGES, PYPI_PREFIX
+from modsent.progress import Progress
 
 __all__ = ["ExportError", "export_model"]
 
@@ -60,22 +62,48 @@ def export_model(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path:
     for code in order:
         digest = content_digest(artifact_files(modules[code].encoder))
         encoder_of[code] = stored.setdefault(digest, f"encoders/{code}")
+    copies = [(modules[code].encoder, encoder_of[code]) for code in order if encoder_of[code] == f"encoders/{code}"]
+    copies += [(modules[code].adapter, f"adapters/{code}") for code in order if modules[code].adapter is not None]
     config = _run_config(run)
-    with atomic_directory(output) as staging:
-        for code in order:
-            if encoder_of[code] == f"encoders/{code}":
-                shutil.copytree(modules[code].encoder, staging / encoder_of[code])
+    claim_output(output, "modsent export")  # and remove what a killed export of it left
+    with no_space_as_error(output, ExportError), atomic_directory(output) as staging, \
+            Progress(sum(_size(source) for source, _ in copies), "export", "B") as progress:
+        for source, name in copies:
+            _copy_tree(source, staging / name, progress)
         layout: dict[str, tuple[str, str | None]] = {}
         for code in order:
             adapter = modules[code].adapter
             if adapter is not None:
-                shutil.copytree(adapter, staging / "adapters" / code)
                 _relink_adapter(staging / "adapters" / code, staging / encoder_of[code])
             layout[code] = (str(staging / encoder_of[code]),
                             None if adapter is None else str(staging / "adapters" / code))
         write_modular_manifest(staging, pivot, layout)
         atomic_write_text(staging / "README.md", model_card(run, config, pivot, order, encoder_of, modules))
     return output
+
+
+COPY_CHUNK = 16 << 20
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(f for f in directory.rglob("*") if f.is_file() and not f.name.startswith(".tmp-"))
+
+
+def _size(directory: Path) -> int:
+    return sum(f.stat().st_size for f in _files(directory))
+
+
+def _copy_tree(source: Path, target: Path, progress: Progress) -> None:
+    """``shutil.copytree`` chunk by chunk: progress moves within a multi-GB weights file, and a failed write
+    keeps its errno (copytree folds every file's error into the text of one ``shutil.Error``)."""
+    for file in _files(source):
+        copy = target / file.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "rb") as reader, open(copy, "wb") as writer:
+            for chunk in iter(lambda: reader.read(COPY_CHUNK), b""):
+                writer.write(chunk)
+                progress.update(len(chunk))
+        shutil.copystat(file, copy)
 
 
 def _relink_adapter(adapter_dir: Path, encoder_dir: Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from modsent.progress import read_progress
+from modsent.progress import format_duration, read_progress
 
 __all__ = ["JobProgress", "RunView", "training_progress", "file_progress", "format_duration", "plain_lines"]
 
@@ -96,17 +96,6 @@ def file_progress(path: Path, started: float, now: float) -> dict[str, Any]:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _count(job: JobProgress) -> str:

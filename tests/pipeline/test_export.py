@@ -1,6 +1,9 @@
 """`modsent export`: a run's modular model as one movable directory with a model card."""
 
+import errno
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -8,7 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
+from modsent import progress
 from modsent.cli import main
+from modsent.dirlock import DirectoryBusyError, DirectoryLock
 from modsent.models.modular import ModularEncoder, write_modular_manifest
 from modsent.pipeline.export import ExportError, export_model
 from modsent.testing import (save_perturbed_encoder, save_random_adapter, synthetic_sentences, tiny_bert_mlm,
@@ -90,3 +95,65 @@ def test_export_refuses_what_it_cannot_export(run_dir, tmp_path):
     with pytest.raises(ExportError, match=r"the encoder of fra_Latn, .*e5-small-2, does not exist"):
         export_model(run_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_export_leaves_nothing_once_a_rerun_succeeds_and_a_live_one_keeps_its_files(run_dir, tmp_path):
+    """Before: a killed export left its hidden .tmp-OUT.* staging directory (308 MB for the demo) for good."""
+    out = tmp_path / "export"
+    killed = tmp_path / ".tmp-export.k1ll3d00"  # what `kill -9` during the copy leaves
+    (killed / "encoders" / "eng_Latn").mkdir(parents=True)
+    (killed / "encoders" / "eng_Latn" / "model.safetensors").write_bytes(b"\0" * 4096)
+    (tmp_path / ".old-export.r3t1r3d0").mkdir()  # killed between the two renames of a replacement
+    neighbours = [tmp_path / ".tmp-export.v2.abcd1234", tmp_path / ".tmp-other.abcd1234"]  # other outputs' own
+    for path in neighbours:
+        path.mkdir()
+    assert main(["export", str(run_dir), str(out)]) == 0
+    assert (out / "modular.json").is_file()
+    left = [*tmp_path.glob(".tmp-*"), *tmp_path.glob(".old-*")]
+    assert sorted(p.name for p in left) == sorted(p.name for p in neighbours)
+
+    busy = tmp_path / "busy"
+    live = tmp_path / ".tmp-busy.l1v3abcd"  # the staging directory of an export still running
+    live.mkdir()
+    with DirectoryLock(busy, "modsent export"):
+        with pytest.raises(DirectoryBusyError, match="is being written by modsent export"):
+            export_model(run_dir, busy)
+    assert live.is_dir() and not busy.exists()
+
+
+def test_a_full_disk_is_one_line_and_nothing_is_kept(run_dir, tmp_path, monkeypatch, capsys):
+    """Before: ENOSPC during the copy was a traceback."""
+    import modsent.pipeline.export as export
+
+    class FullDisk:
+        def __init__(self, path):
+            self.path = path
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+    monkeypatch.setattr(export, "open", lambda path, mode="r": FullDisk(path) if "w" in mode else open(path, mode),
+                        raising=False)
+    assert main(["export", str(run_dir), str(tmp_path / "export")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert re.fullmatch(rf"modsent export: error: no space left on /\S* while writing {re.escape(str(tmp_path))}/"
+                        r"\.tmp-export\.\w+/encoders/eng_Latn/\S+; nothing was kept; free space there or choose "
+                        r"another output, then rerun", err.strip()), err
+    assert not (tmp_path / "export").exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_export_off_a_terminal_logs_its_progress(run_dir, tmp_path, monkeypatch, capsys):
+    """Before: an export of a large model printed nothing until it was done."""
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0, raising=False)  # a line per chunk, not every 30 s
+    assert main(["export", str(run_dir), str(tmp_path / "export")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("export: ")]
+    assert len(lines) > 2, lines
+    assert re.fullmatch(r"export: [\d.]+ (B|KiB|MiB)/[\d.]+ (KiB|MiB) \(\d+%\), elapsed \d+s, ETA \S+", lines[0])
+    assert re.match(r"export: ([\d.]+ KiB)/\1 \(100%\), elapsed ", lines[-1]), lines[-1]
