@@ -61,8 +61,9 @@ class ValidationReport:
         status = "OK" if self.ok else f"{problems} problem(s)"
         lines = [f"{self.path}: {len(self.datasets)} dataset(s), {status}"
                  + (f", {warnings} warning(s)" if warnings else "")]
-        lines += [f"  {issue}" for issue in self.issues]
+        # Problems last: they are what a terminal shows after a long list of warnings.
         lines += [f"  warning: {issue}" for issue in self.warnings]
+        lines += [f"  {issue}" for issue in self.issues]
         lines += [f"  … and {n} more {kind} in {where}" for (kind, where), n in self.suppressed.items()]
         return "\n".join(lines)
 
