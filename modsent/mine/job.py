@@ -33,12 +33,14 @@ import numpy as np
 from modsent.config import dump_config
 from modsent.errors import ModsentError
 from modsent.io import (
+    OutputError,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     check_not_overwriting,
     check_output_dir,
     fingerprint,
+    no_space_as_error,
     setup_logging,
 )
 from modsent.languages import resolve
@@ -217,6 +219,13 @@ def run_mine(config: MineConfig) -> MineResult:
     >>> from modsent.config import load_config
     >>> run_mine(load_config(MineConfig, "configs/mine.yaml"))  # doctest: +SKIP
     """
+    # Mining writes every file atomically, so a full disk leaves no partial file behind (shards finished
+    # before it stay for the rerun): one line says so, not a traceback.
+    with no_space_as_error(config.output_dir, OutputError):
+        return _mine(config)
+
+
+def _mine(config: MineConfig) -> MineResult:
     check_not_overwriting({"output_dir (--output)": config.output_dir}, {
         "--src": config.src, "--tgt": config.tgt, "--model": config.model, "fallback_model": config.fallback_model})
     if not logging.getLogger().handlers:  # called from the CLI: progress and the report must show

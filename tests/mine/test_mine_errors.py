@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import modsent.mine.job as job
+import modsent.raycluster
 from modsent.cli import main
 from modsent.models.modular import write_modular_manifest
 from modsent.testing import save_perturbed_encoder, tiny_bert_mlm
@@ -121,3 +126,35 @@ def test_mine_flags_set_config_keys_and_overrides_come_last(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert (printed["model"], printed["src"], printed["src_lang"]) == ("pypi:e5-small", ["a.txt", "b.jsonl"], "auto")
     assert printed["tgt"] == ["data/mono/en/*.parquet"] and printed["score"]["mode"] == "intersection"
+
+
+def test_a_full_disk_while_mining_is_one_line_naming_device_and_file(tmp_path, encoder_dir, capsys, monkeypatch):
+    """Before: ENOSPC while a shard was written reached the user as a traceback."""
+    (tmp_path / "src.txt").write_text("A sentence.\n", encoding="utf-8")
+    (tmp_path / "tgt.txt").write_text("Ein Satz.\n", encoding="utf-8")
+    shard = tmp_path / "out" / "embeddings" / "src" / "00000.npy"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(shard))
+
+    monkeypatch.setattr(modsent.raycluster, "ray_session", lambda *args, **kwargs: contextlib.nullcontext())
+    monkeypatch.setattr(job, "embed_pending", disk_full)
+    argv = ["mine", "--model", str(encoder_dir), "--src", str(tmp_path / "src.txt"), "--src-lang", "eng_Latn",
+            "--tgt", str(tmp_path / "tgt.txt"), "--tgt-lang", "deu_Latn", "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(rf"modsent mine: error: no space left on /\S* while writing {re.escape(str(shard))}; "
+                        r"nothing was kept; free space there or choose another output, then rerun", err), err
+
+
+def test_an_output_that_is_a_file_is_one_line(tmp_path, encoder_dir, capsys):
+    """Before: `mine --output FILE` failed with a traceback (NotADirectoryError) after reading the inputs."""
+    (tmp_path / "src.txt").write_text("A sentence.\n", encoding="utf-8")
+    (tmp_path / "tgt.txt").write_text("Ein Satz.\n", encoding="utf-8")
+    (tmp_path / "out").write_text("not a directory\n", encoding="utf-8")
+    argv = ["mine", "--model", str(encoder_dir), "--src", str(tmp_path / "src.txt"), "--src-lang", "eng_Latn",
+            "--tgt", str(tmp_path / "tgt.txt"), "--tgt-lang", "deu_Latn", "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"modsent mine: error: {tmp_path / 'out'}: the mine output directory (--output) cannot be created, "
+                   f"{tmp_path / 'out'} is a file; choose another path")
