@@ -35,7 +35,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
 
 #: ``modsent mine`` flags and the config keys they set (before the key=value overrides).
 MINE_FLAGS = {"model": "model", "src": "src", "src_lang": "src_lang", "tgt": "tgt", "tgt_lang": "tgt_lang",
-              "output": "output_dir"}
+              "output": "output_dir", "trust_remote_code": "trust_remote_code"}
 
 
 def _load(ref: str):
@@ -112,7 +112,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         from modsent.models.encoder import encode_file
 
         embeddings = encode_file(args.model, args.input, args.output, lang=args.lang, batch_size=args.batch_size,
-                                 normalize=args.normalize)
+                                 normalize=args.normalize, trust_remote_code=args.trust_remote_code)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} float32 embeddings to {args.output}")
     return 0
 
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="modular models: the language encoder's own embeddings (cross-lingual adapter off)")
     encode.add_argument("--batch-size", type=int, default=32)
     encode.add_argument("--normalize", action="store_true", help="L2-normalise every embedding")
+    encode.add_argument("--trust-remote-code", action="store_true",
+                        help="run the Python code a model directory ships (auto_map in its config.json); only for "
+                        "a model you trust: without the flag such a directory is refused")
     encode.set_defaults(handler=_cmd_encode)
 
     mine = sub.add_parser("mine", help="mine translation pairs from two monolingual collections (Ray Data + FAISS)",
@@ -277,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--tgt-lang", dest="tgt_lang", help="target language code, or auto")
     mine.add_argument("--output", help="output directory (pairs, report, resumable embedding shards)")
     mine.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    # None unless given, so the config file's trust_remote_code stands (MINE_FLAGS sets only given flags).
+    mine.add_argument("--trust-remote-code", action="store_true", default=None,
+                        help="run the Python code a model directory ships (auto_map in its config.json); only for "
+                        "a model you trust: without the flag such a directory is refused")
     mine.add_argument("overrides", nargs="*", metavar="key=value")
     mine.set_defaults(handler=_cmd_mine)
 

@@ -171,6 +171,7 @@ class AlignConfig:
     adapter: ParBnConfig = field(default_factory=ParBnConfig)
     scale: float = 20.0
     corpus_negatives: int = 0
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
     def __post_init__(self) -> None:
@@ -501,9 +502,11 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
     then dropped: training steps never run it.
     """
     seed_everything(cfg.trainer.seed)  # the adapter's initial weights must match on every rank and run
-    target = SentenceEncoder.from_pretrained(cfg.target, max_seq_length=cfg.max_seq_length)
+    target = SentenceEncoder.from_pretrained(cfg.target, max_seq_length=cfg.max_seq_length,
+                                             trust_remote_code=cfg.trust_remote_code)
     load_pivot = functools.cache(lambda: SentenceEncoder.from_pretrained(
-        cfg.pivot, max_seq_length=cfg.max_seq_length).to(dist_info.device).eval())
+        cfg.pivot, max_seq_length=cfg.max_seq_length, trust_remote_code=cfg.trust_remote_code
+    ).to(dist_info.device).eval())
     adapter = ParallelAdapter.for_model(target, cfg.adapter)
     model = AlignmentModel(target, adapter)
     cache = None

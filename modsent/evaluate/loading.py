@@ -73,7 +73,7 @@ class UnalignedView:
 
 
 def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: int = EVAL_MAX_SEQ_LENGTH,
-                 max_tokens: int | None = None) -> Encoder:
+                 max_tokens: int | None = None, trust_remote_code: bool = False) -> Encoder:
     """An encoder for a modular model directory or a single (sentence-transformers/transformers) model.
 
     Every model reads up to ``max_seq_length`` tokens (capped by its position table), whatever
@@ -86,7 +86,7 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
         return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length, max_tokens=max_tokens)
     from modsent.models.encoder import SentenceEncoder
 
-    encoder = SentenceEncoder.from_pretrained(path).eval()
+    encoder = SentenceEncoder.from_pretrained(path, trust_remote_code=trust_remote_code).eval()
     length = encoder.set_max_seq_length(max_seq_length)
     # The encoder batches by token count itself (and caps padded tokens): one call with every text.
     return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True,
@@ -105,7 +105,8 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "belebele.directory": config.belebele.directory,
         **{f"bitext {bitext.name}": bitext.files.values() for bitext in config.bitext}})
     hold_directory(config.output_dir, "modsent evaluate")
-    encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length, config.max_batch_tokens)
+    encoders = {name: load_encoder(path, config.batch_size, config.max_seq_length, config.max_batch_tokens,
+                                   config.trust_remote_code)
                 for name, path in config.models.items()}
     if config.compare_unaligned:
         for name, encoder in list(encoders.items()):

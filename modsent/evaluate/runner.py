@@ -120,6 +120,7 @@ class EvaluateConfig:
     language_aliases: dict[str, str] = field(default_factory=dict)  # data-set code -> code, before resolve()
     compare_unaligned: bool = False  # also evaluate each modular model with its adapters off ("<name>-unaligned")
     heatmaps: bool = True
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "margin_k", "query_chunk", "database_chunk"):

@@ -105,6 +105,7 @@ class MineConfig:
     fallback_model: Optional[str] = None
     aligned: bool = True  # modular models: the cross-lingual adapters on (the shared pivot space)
     output_format: Literal["parquet", "tsv"] = "parquet"
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)

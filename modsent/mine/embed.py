@@ -101,7 +101,7 @@ class ShardStore:
 class ModelEncoder:
     """One model directory, modular (routed by language) or a single sentence encoder; L2-normalised float32 out."""
 
-    def __init__(self, path: str, device: str, aligned: bool, batch_size: int) -> None:
+    def __init__(self, path: str, device: str, aligned: bool, batch_size: int, trust_remote_code: bool = False) -> None:
         from modsent.models.modular import ModularEncoder, is_modular_model
 
         self.aligned = aligned
@@ -113,7 +113,7 @@ class ModelEncoder:
             from modsent.models.encoder import SentenceEncoder
 
             self.modular = None
-            self.single = SentenceEncoder.from_pretrained(path).to(device).eval()
+            self.single = SentenceEncoder.from_pretrained(path, trust_remote_code=trust_remote_code).to(device).eval()
 
     def serves(self, lang: str) -> bool:
         return self.modular is None or lang in self.modular.modules
@@ -130,13 +130,14 @@ class EmbedActor:
     """Ray Data actor: embeds one shard per call with the model, or the fallback for languages it lacks."""
 
     def __init__(self, model: str, fallback: str | None, aligned: bool, batch_size: int, device: str,
-                 torch_threads: int) -> None:
+                 torch_threads: int, trust_remote_code: bool = False) -> None:
         import torch
 
         if device == "cpu":
             torch.set_num_threads(torch_threads)
-        self.primary = ModelEncoder(model, device, aligned, batch_size)
-        self.fallback = None if fallback is None else ModelEncoder(fallback, device, aligned, batch_size)
+        self.primary = ModelEncoder(model, device, aligned, batch_size, trust_remote_code)
+        self.fallback = None if fallback is None else ModelEncoder(fallback, device, aligned, batch_size,
+                                                                   trust_remote_code)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]

@@ -93,7 +93,7 @@ def _resolve_model(value: str | None) -> Path | None:
     return resolve_source(value)
 
 
-def check_model(path: Path) -> list[str] | None:
+def check_model(path: Path, trust_remote_code: bool = False) -> list[str] | None:
     """The languages a modular model serves (None for a single encoder); a clear error for anything else."""
     from modsent.models.modular import is_modular_model, read_modular_manifest
 
@@ -106,8 +106,12 @@ def check_model(path: Path) -> list[str] | None:
                              "(sentence-transformers) nor config.json (transformers)")
     from transformers import AutoConfig
 
+    from modsent.models.files import from_pretrained
+
     try:
-        AutoConfig.from_pretrained(path)
+        from_pretrained(AutoConfig.from_pretrained, path, MineModelError, trust_remote_code)
+    except MineModelError:
+        raise
     except (OSError, ValueError) as err:
         raise MineModelError(f"{path} is not a sentence encoder ({str(err).splitlines()[0]})") from None
     return None
@@ -235,8 +239,8 @@ def _mine(config: MineConfig) -> MineResult:
     model = _resolve_model(config.model)
     fallback = _resolve_model(config.fallback_model)
     assert model is not None
-    served = check_model(model)
-    if fallback is not None and check_model(fallback) is not None:
+    served = check_model(model, config.trust_remote_code)
+    if fallback is not None and check_model(fallback, config.trust_remote_code) is not None:
         raise MineModelError(f"fallback_model {fallback} must be a single multilingual encoder, not a modular model")
     sets: dict[str, SentenceSet] = {}
     langs: dict[str, list[str]] = {}
@@ -261,7 +265,8 @@ def _mine(config: MineConfig) -> MineResult:
         with ray_session(config.ray):
             embed_pending(pending, {side: sets[side].texts for side in SIDES}, langs, store, config.embed,
                           {"model": str(model), "fallback": None if fallback is None else str(fallback),
-                           "aligned": config.aligned, "batch_size": config.embed.batch_size},
+                           "aligned": config.aligned, "batch_size": config.embed.batch_size,
+                           "trust_remote_code": config.trust_remote_code},
                           config.ray.progress_bars)
     seconds["embed"] = time.perf_counter() - started
     embeddings = {side: _load_side(store, shards[side], len(sets[side])) for side in SIDES}

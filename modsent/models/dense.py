@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from torch import nn
 
 from modsent.errors import ModsentError
 from modsent.io import atomic_write_json
+from modsent.models.files import refuse_pickle
 
 __all__ = ["DenseHead", "DenseModuleError", "ACTIVATIONS"]
 
@@ -76,7 +78,14 @@ class DenseHead(nn.Module):
                        _BY_CLASS_PATH[class_path])
         except KeyError as err:
             raise DenseModuleError(f"{config_path}: missing {err}") from None
-        head.load_state_dict(_read_weights(directory))
+        weights = _read_weights(directory)
+        expected = {key: tuple(value.shape) for key, value in head.state_dict().items()}
+        found = {key: tuple(value.shape) for key, value in weights.items()}
+        if found != expected:
+            raise DenseModuleError(f"{directory}: the Dense weights {found} do not match its config.json "
+                                   f"(in_features {head.in_features}, out_features {head.out_features}: {expected}); "
+                                   "use the config.json saved with these weights, or export the model again")
+        head.load_state_dict(weights)
         return head
 
     def write(self, directory: str | os.PathLike, state_dict: Mapping[str, torch.Tensor] | None = None) -> None:
@@ -95,9 +104,20 @@ class DenseHead(nn.Module):
 
 def _read_weights(directory: Path) -> dict[str, Any]:
     if (directory / _WEIGHTS).is_file():
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(directory / _WEIGHTS))
+        try:
+            return load_file(str(directory / _WEIGHTS))
+        except SafetensorError as err:
+            raise DenseModuleError(f"{directory / _WEIGHTS}: the Dense weights are damaged or incomplete ({err}); "
+                                   "copy or export the model again") from None
     if (directory / _LEGACY_WEIGHTS).is_file():
-        return torch.load(directory / _LEGACY_WEIGHTS, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(directory / _LEGACY_WEIGHTS, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise refuse_pickle(directory / _LEGACY_WEIGHTS, err, DenseModuleError) from None
+        except (RuntimeError, EOFError) as err:
+            raise DenseModuleError(f"{directory / _LEGACY_WEIGHTS}: the Dense weights are damaged or incomplete "
+                                   f"({str(err).splitlines()[0]}); copy or export the model again") from None
     raise DenseModuleError(f"{directory}: the Dense module has no {_WEIGHTS} (or {_LEGACY_WEIGHTS})")

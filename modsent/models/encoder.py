@@ -37,7 +37,7 @@ from torch import nn
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_not_overwriting, check_output_file
 from modsent.models.dense import DenseHead
-from modsent.models.files import load_weights, require_model_dir, require_vocabulary
+from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "length_batches",
     "pad_token_ids",
     "position_limit",
+    "fit_max_seq_length",
     "encode_file",
 ]
 
@@ -129,40 +130,28 @@ def _is_m2m100(config: Any) -> bool:
     return getattr(config, "model_type", None) == "m2m_100"
 
 
-def _check_loading_info(path: Path, info: Mapping[str, Any]) -> None:
-    missing = [key for key in info.get("missing_keys", ()) if not any(p in key for p in _IGNORABLE_MISSING)]
-    if missing:
-        shown = ", ".join(sorted(missing)[:5]) + (" …" if len(missing) > 5 else "")
-        raise EncoderLoadError(
-            f"{path}: the checkpoint lacks {len(missing)} weight(s) of the encoder ({shown}); they would be "
-            "randomly initialised. Point at a complete encoder checkpoint (or its sentence-transformers directory)")
-
-
-def _load_backbone(path: Path) -> nn.Module:
+def _load_backbone(path: Path, trust_remote_code: bool = False) -> nn.Module:
     """Load the encoder network from a ``transformers`` directory, in float32 for training."""
     from transformers import AutoConfig, AutoModel
 
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = from_pretrained(AutoConfig.from_pretrained, path, EncoderLoadError, trust_remote_code)
+    except EncoderLoadError:
+        raise
     except (OSError, ValueError) as err:
-        raise EncoderLoadError(f"{path}: not a transformers model directory ({err})") from None
-    if _is_m2m100(config):
-        from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder, M2M100Model
+        raise EncoderLoadError(f"{path}: not a transformers model directory ({str(err).splitlines()[0]})") from None
+    load = dict(error=EncoderLoadError, may_lack=_IGNORABLE_MISSING, trust_remote_code=trust_remote_code,
+                dtype=torch.float32)
+    if not _is_m2m100(config):
+        return load_weights(AutoModel.from_pretrained, path, **load)
+    from transformers.models.m2m_100.modeling_m2m_100 import M2M100Encoder, M2M100Model
 
-        if "M2M100Encoder" in (config.architectures or ()):
-            backbone, info = load_weights(M2M100Encoder.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
-                                          output_loading_info=True)
-        else:
-            # A full translation model: load it and keep its encoder (M2M100Encoder.from_pretrained
-            # would not map the `model.encoder.` prefix and silently start from random weights).
-            full, info = load_weights(M2M100Model.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
-                                      output_loading_info=True)
-            backbone = full.get_encoder()
-            backbone.config.architectures = ["M2M100Encoder"]
-    else:
-        backbone, info = load_weights(AutoModel.from_pretrained, path, EncoderLoadError, dtype=torch.float32,
-                                      output_loading_info=True)
-    _check_loading_info(path, info)
+    if "M2M100Encoder" in (config.architectures or ()):
+        return load_weights(M2M100Encoder.from_pretrained, path, **load)
+    # A full translation model: load it and keep its encoder (M2M100Encoder.from_pretrained
+    # would not map the `model.encoder.` prefix and silently start from random weights).
+    backbone = load_weights(M2M100Model.from_pretrained, path, **load).get_encoder()
+    backbone.config.architectures = ["M2M100Encoder"]
     return backbone
 
 
@@ -261,12 +250,10 @@ class SentenceEncoder(nn.Module):
                  normalize: bool = False, dense: DenseHead | None = None, prompts: Mapping[str, str] | None = None,
                  default_prompt_name: str | None = None) -> None:
         super().__init__()
-        if max_seq_length < 2:
-            raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {max_seq_length}")
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.pooling = check_pooling_mode(pooling)
-        self.max_seq_length = int(max_seq_length)
+        self.max_seq_length = fit_max_seq_length(max_seq_length, backbone.config)
         self.normalize = bool(normalize)
         self.dense = dense
         self.prompts = dict(prompts or {})
@@ -285,12 +272,13 @@ class SentenceEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, pooling: str | None = None, max_seq_length: int | None = None,
-                        normalize: bool | None = None) -> "SentenceEncoder":
+                        normalize: bool | None = None, trust_remote_code: bool = False) -> "SentenceEncoder":
         """Load a sentence-transformers directory (written by :meth:`save` or by sentence-transformers)
         or a plain ``transformers`` directory (mean pooling, the tokenizer's length limit).
 
         Explicit arguments override what the directory says. An NLLB/M2M100 translation model
-        directory yields its encoder half.
+        directory yields its encoder half. A directory that ships Python code (``auto_map``) is
+        refused unless ``trust_remote_code`` (the stage config's ``trust_remote_code: true``).
         """
         from transformers import AutoTokenizer
 
@@ -301,13 +289,19 @@ class SentenceEncoder(nn.Module):
             layout = {"transformer_dir": root, "pooling": "mean", "normalize": False, "max_seq_length": None,
                       "dense": None, "prompts": {}, "default_prompt_name": None}
         model_dir: Path = layout["transformer_dir"]
-        backbone = _load_backbone(model_dir)
+        backbone = _load_backbone(model_dir, trust_remote_code)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            tokenizer = from_pretrained(AutoTokenizer.from_pretrained, model_dir, EncoderLoadError, trust_remote_code)
         except (OSError, ValueError, TypeError) as err:
             raise EncoderLoadError(f"{model_dir}: no usable tokenizer ({err}); save the tokenizer beside the model") from None
         require_vocabulary(tokenizer, model_dir, EncoderLoadError)
-        length = max_seq_length or layout["max_seq_length"] or _length_limit(tokenizer, backbone.config)
+        if max_seq_length:
+            length = fit_max_seq_length(max_seq_length, backbone.config, model_dir)
+        elif layout["max_seq_length"]:
+            length = fit_max_seq_length(layout["max_seq_length"], backbone.config,
+                                        model_dir / "sentence_bert_config.json")
+        else:
+            length = _length_limit(tokenizer, backbone.config)
         encoder = cls(backbone, tokenizer, pooling=pooling or layout["pooling"], max_seq_length=length,
                       normalize=layout["normalize"] if normalize is None else normalize, dense=layout["dense"],
                       prompts=layout["prompts"], default_prompt_name=layout["default_prompt_name"])
@@ -368,10 +362,7 @@ class SentenceEncoder(nn.Module):
 
         Evaluation uses it: an encoder trained on 64-token pairs still reads 512-token passages.
         """
-        if requested < 2:
-            raise EncoderLoadError(f"max_seq_length must be >= 2 (room for the special tokens), got {requested}")
-        limit = position_limit(self.backbone.config)
-        self.max_seq_length = min(int(requested), limit) if limit else int(requested)
+        self.max_seq_length = fit_max_seq_length(requested, self.backbone.config, cap=True)
         return self.max_seq_length
 
     # ------------------------------------------------------------------ tokenising
@@ -495,6 +486,26 @@ def position_limit(config: Any) -> int | None:
     return positions if isinstance(positions, int) and positions > 1 else None
 
 
+def fit_max_seq_length(requested: int, config: Any, source: str | os.PathLike | None = None, cap: bool = False) -> int:
+    """``requested`` checked against the model's position table: the one rule every stage uses.
+
+    Beyond the table the first long batch would crash (an index error, perhaps hours in), so the
+    length is refused at load naming both numbers (and ``source``, the file or model it came from),
+    or capped with ``cap`` (evaluation reads every model at one length, each as far as its table goes).
+    """
+    where = f"{source}: " if source else ""
+    if requested < 2:
+        raise EncoderLoadError(f"{where}max_seq_length must be >= 2 (room for the special tokens), got {requested}")
+    limit = position_limit(config)
+    if limit is None or requested <= limit:
+        return int(requested)
+    if cap:
+        return limit
+    raise EncoderLoadError(f"{where}max_seq_length {requested} is beyond the model's position table of {limit} "
+                           "tokens (max_position_embeddings in its config.json); set max_seq_length to at most "
+                           f"{limit}")
+
+
 def _length_limit(tokenizer: Any, config: Any) -> int:
     """The longest input the model takes when nothing else says: the tokenizer's limit, capped by positions."""
     positions = position_limit(config)
@@ -504,7 +515,8 @@ def _length_limit(tokenizer: Any, config: Any) -> int:
 
 
 def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                lang: str | None = None, batch_size: int = 32, normalize: bool = False) -> np.ndarray:
+                lang: str | None = None, batch_size: int = 32, normalize: bool = False,
+                trust_remote_code: bool = False) -> np.ndarray:
     """Embed every line of a UTF-8 text file with the model in ``model_dir``; save a ``.npy`` atomically.
 
     Returns the ``(lines, dim)`` float32 array it saved. ``lang`` (an NLLB code) is required for
@@ -522,7 +534,7 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     code = resolve(lang).code if lang else None
     check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
     check_output_file(output_path, "embeddings file (--output)")
-    encoder = SentenceEncoder.from_pretrained(model_dir)
+    encoder = SentenceEncoder.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     if torch.cuda.is_available():
         encoder.to("cuda")
     texts = list(read_lines(input_path))

@@ -127,6 +127,7 @@ class ContrastiveConfig:
     eval_corpus: Optional[str] = None
     eval_rows: int = 500
     eval_batch_size: Optional[int] = None
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
     def __post_init__(self) -> None:
@@ -288,7 +289,8 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     langs = [lang.code for lang in resolve_many(cfg.langs)]
     datasets = training_datasets(cfg)
     seed_everything(cfg.trainer.seed)  # weights a checkpoint lacks (e.g. BERT's pooler) must match on every rank
-    encoder = SentenceEncoder.from_pretrained(cfg.model, pooling=cfg.pooling, max_seq_length=cfg.max_seq_length)
+    encoder = SentenceEncoder.from_pretrained(cfg.model, pooling=cfg.pooling, max_seq_length=cfg.max_seq_length,
+                                              trust_remote_code=cfg.trust_remote_code)
     if cfg.gradient_checkpointing:
         encoder.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     micro_batch = cfg.trainer.micro_batch(dist_info.world_size)

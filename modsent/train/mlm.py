@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from modsent.config import to_dict
 from modsent.errors import ModsentError
 from modsent.io import RunDir, check_not_overwriting, seed_everything
-from modsent.models.files import load_weights, require_model_dir, require_vocabulary
+from modsent.models.encoder import fit_max_seq_length
+from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
 from modsent.train.data import ShardedBatches, derive_seed
 from modsent.train.distributed import DistInfo, all_reduce_sum, run_on_main
 from modsent.train.export import save_pretrained_dir
@@ -98,6 +99,7 @@ class AdaptConfig:
     max_seq_length: int = 256
     mlm_probability: float = 0.15
     eval_batch_size: Optional[int] = None
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
     def __post_init__(self) -> None:
@@ -128,7 +130,8 @@ def _load_embeddings(path: Path) -> torch.Tensor:
     return embeddings
 
 
-def load_mlm_model(model_dir: str | Path, vocab_dir: str | Path | None = None) -> tuple[Any, Any]:
+def load_mlm_model(model_dir: str | Path, vocab_dir: str | Path | None = None,
+                   trust_remote_code: bool = False) -> tuple[Any, Any]:
     """The source masked LM (fp32) and the tokenizer to train it with.
 
     With ``vocab_dir`` the tokenizer is ``vocab_dir/tokenizer`` and the input embeddings become
@@ -148,11 +151,14 @@ def load_mlm_model(model_dir: str | Path, vocab_dir: str | Path | None = None) -
         raise ModelSourceError(f"model: {model_dir} is not a transformers model directory (no config.json)")
     tokenizer_dir = model_dir if vocab_dir is None else Path(vocab_dir) / VOCAB_TOKENIZER_DIR
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        tokenizer = from_pretrained(AutoTokenizer.from_pretrained, tokenizer_dir, ModelSourceError, trust_remote_code)
+    except ModelSourceError:
+        raise
     except (OSError, ValueError) as err:
         raise ModelSourceError(f"cannot load a tokenizer from {tokenizer_dir}: {err}") from None
     require_vocabulary(tokenizer, tokenizer_dir, ModelSourceError)
-    model = load_weights(AutoModelForMaskedLM.from_pretrained, model_dir, ModelSourceError, dtype=torch.float32)
+    model = load_weights(AutoModelForMaskedLM.from_pretrained, model_dir, ModelSourceError,
+                         trust_remote_code=trust_remote_code, dtype=torch.float32)
     if vocab_dir is None:
         return model, tokenizer
 
@@ -260,12 +266,8 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
     """The MLM :class:`TrainTask` for ``cfg`` (collective: packs the text on rank 0) and its tokenizer."""
     run = RunDir(Path(cfg.trainer.output_dir))
     seed_everything(cfg.trainer.seed)  # any freshly initialised weights must match on every rank
-    model, tokenizer = load_mlm_model(cfg.model, cfg.vocab_dir)
-    max_positions = getattr(model.config, "max_position_embeddings", None)
-    if max_positions is not None and cfg.max_seq_length > max_positions:
-        raise ModelSourceError(
-            f"max_seq_length={cfg.max_seq_length} exceeds the {max_positions} positions of {cfg.model}; lower it"
-        )
+    model, tokenizer = load_mlm_model(cfg.model, cfg.vocab_dir, cfg.trust_remote_code)
+    fit_max_seq_length(cfg.max_seq_length, model.config, cfg.model)
     # Rank 0 packs (or finds the cache); every rank then maps the same files.
     packed_dir = run_on_main(lambda: prepare_packed_data(
         cfg.train_files, cfg.valid_files, tokenizer, cfg.max_seq_length, cfg.valid_fraction, run.root / "data",

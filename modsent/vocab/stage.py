@@ -41,7 +41,7 @@ from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, check_not_overwriting, seed_everything, sha256_file
 from modsent.languages import resolve
 from modsent.models.encoder import read_prompts
-from modsent.models.files import load_weights
+from modsent.models.files import from_pretrained, load_weights
 
 from .errors import SourceModelError, VocabError
 from .focus import FastTextOptions, focus_init
@@ -83,6 +83,7 @@ class VocabConfig:
     target_tokenizer: Optional[Path] = None  # focus: reuse this tokenizer directory instead of training one
     fasttext: FastTextOptions = field(default_factory=FastTextOptions)
     seed: int = 42
+    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
 
 
 def _check_source_model(path: Path) -> None:
@@ -100,27 +101,28 @@ def _check_source_model(path: Path) -> None:
                                "save_pretrained (model and tokenizer)")
 
 
-def _load_source_model(model_dir: str | os.PathLike) -> Any:
+def _load_source_model(model_dir: str | os.PathLike, trust_remote_code: bool = False) -> Any:
     """A local ``transformers`` model in the checkpoint's own architecture class (``config.architectures``,
     e.g. ``BertForMaskedLM``) when ``transformers`` has it, so no head is dropped or pooler invented;
     else ``AutoModel``."""
-    config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    config = from_pretrained(AutoConfig.from_pretrained, model_dir, SourceModelError, trust_remote_code,
+                             local_files_only=True)
     architecture = (config.architectures or [None])[0]
     model_class = getattr(transformers, architecture, None) if architecture else None
-    return load_weights((model_class or AutoModel).from_pretrained, model_dir, SourceModelError, config=config,
-                        local_files_only=True)
+    return load_weights((model_class or AutoModel).from_pretrained, model_dir, SourceModelError,
+                        trust_remote_code=trust_remote_code, config=config, local_files_only=True)
 
 
-def load_input_embeddings(model_dir: str | os.PathLike) -> torch.Tensor:
+def load_input_embeddings(model_dir: str | os.PathLike, trust_remote_code: bool = False) -> torch.Tensor:
     """The input embedding matrix of a local ``transformers`` model, ``(vocab, hidden)``, detached."""
-    return _load_source_model(model_dir).get_input_embeddings().weight.detach().clone()
+    return _load_source_model(model_dir, trust_remote_code).get_input_embeddings().weight.detach().clone()
 
 
 def _focus_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, source_embeddings: torch.Tensor,
                       timings: dict[str, float]) -> tuple[Any, torch.Tensor, dict[str, Any]]:
     start = time.perf_counter()
     if config.target_tokenizer is not None:
-        target_tokenizer = load_tokenizer(config.target_tokenizer)
+        target_tokenizer = load_tokenizer(config.target_tokenizer, config.trust_remote_code)
         check_same_family(source_tokenizer, target_tokenizer)
     else:
         target_tokenizer = train_tokenizer(source_tokenizer, lambda: iter_texts(config.text_files, lang),
@@ -196,11 +198,11 @@ def run_vocab(config: VocabConfig) -> Path:
                          f"reference trains the tokenizer and FOCUS on monolingual {lang} text; give plain text files, "
                          "or set text: corpus to train on the corpus's (machine-translated) sentences")
     require_text(config.text_files, lang)
-    source_tokenizer = load_tokenizer(source_dir)
+    source_tokenizer = load_tokenizer(source_dir, config.trust_remote_code)
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    source_model = _load_source_model(source_dir)
+    source_model = _load_source_model(source_dir, config.trust_remote_code)
     source_shape = source_model.get_input_embeddings().weight.shape
     timings["load_source_s"] = time.perf_counter() - start
     if config.method == "focus":

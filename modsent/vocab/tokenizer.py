@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Iterator
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from modsent.models.files import require_model_dir, require_vocabulary
+from modsent.models.files import from_pretrained, require_model_dir, require_vocabulary
 
 from .errors import EmptyTextError, SourceModelError, TokenizerFamilyError, VocabError
 
@@ -50,11 +50,15 @@ _UNIGRAM_SCORE_DECIMALS = 6
 _UNIGRAM_LADDER_STEP = 1e-4  # the trainer's score step between the characters it puts back
 
 
-def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerBase:
-    """Load a fast (``tokenizers``-backed) tokenizer from a local directory, never from the hub."""
+def load_tokenizer(path: str | os.PathLike, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """Load a fast (``tokenizers``-backed) tokenizer from a local directory, never from the hub (nor its code
+    unless ``trust_remote_code``)."""
     path = require_model_dir(path, SourceModelError, "tokenizer directory")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        tokenizer = from_pretrained(AutoTokenizer.from_pretrained, path, SourceModelError, trust_remote_code,
+                                    local_files_only=True)
+    except SourceModelError:
+        raise
     except (OSError, ValueError) as err:
         raise SourceModelError(f"{path}: cannot load a tokenizer ({err}); expected tokenizer.json or vocab files "
                                "written by save_pretrained") from None

@@ -168,7 +168,7 @@ def _load_with_backend(source: PreTrainedTokenizerBase, tokenizer_json: dict[str
         for name in _SLOW_VOCAB_FILES:
             (Path(tmp) / name).unlink(missing_ok=True)
         (Path(tmp) / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
-        return AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+        return AutoTokenizer.from_pretrained(tmp, local_files_only=True, trust_remote_code=False)
 
 
 def trim_vocabulary(
