@@ -158,6 +158,35 @@ def inside_a_file(root: Path) -> Path:
     return write(root / "a-file", "not a directory\n") / "out"
 
 
+from modsent.testing.hostile_models import (  # noqa: E402
+    dense_model,
+    long_sequence_model,
+    mismatched_model,
+    pickled_model,
+    remote_code_model,
+)
+
+
+def code_ran(root: Path) -> str | None:
+    """The harm check of the hostile model cases: the model directory's code (or pickle) writes ``code-ran``."""
+    marker = root / "code-ran"
+    return f"code ran from the model directory: {marker}" if marker.exists() else None
+
+
+def remote_code(root: Path, where: str = "config") -> Path:
+    return remote_code_model(root / "model", root / "code-ran", where)
+
+
+def bilingual_corpus(root: Path) -> Path:
+    return write_synthetic_corpus(root / "bilingual", ["eng_Latn", "deu_Latn"], {"para": 8}, seed=0)
+
+
+def align_args(root: Path, target: Path, *overrides: str) -> list[str]:
+    return ["align", f"pivot={tiny_bert_mlm()}", f"target={target}", "lang=deu_Latn", f"output={root / 'out'}",
+            f"data.paraphrase=[{bilingual_corpus(root)}]", "trainer.max_steps=1", "trainer.global_batch_size=4",
+            "trainer.ds_config=zero0", *overrides]
+
+
 CASES = [
     # language registry
     Case("unknown language code", lambda r: ["languages", "resolve", "xx_Yyyy"], ("xx_Yyyy",)),
@@ -247,6 +276,50 @@ CASES = [
     Case("mine: model that is not an encoder", lambda r: ["mine", "--model", str(corpus(r)), "--src",
          str(text_file(r)), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
          "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("corpus",)),
+    # code in a model directory (auto_map; transformers asks [y/N] on stdin, and a careless user answers y)
+    *[Case(f"{command}: model directory that ships code and y on stdin", argv, ("trust_remote_code",),
+           loads_model=True, cls="code execution", stdin="y\n" * 20, harmed=code_ran) for command, argv in (
+        ("encode", lambda r: encode_args(remote_code(r), text_file(r), r / "e.npy")),
+        ("mine", lambda r: ["mine", "--model", str(remote_code(r)), "--src", str(text_file(r)), "--src-lang",
+                            "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")), "--tgt-lang", "deu_Latn",
+                            "--output", str(r / "out")]),
+        ("train", lambda r: ["train", f"model={remote_code(r)}", f"corpus={corpus(r)}", "langs=[eng_Latn]",
+                             f"trainer.output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
+        ("align", lambda r: align_args(r, remote_code(r))),
+        ("evaluate", lambda r: ["evaluate", "--config", str(write(r / "eval.yaml", yaml.safe_dump({
+            "models": {"m": str(remote_code(r))}, "output_dir": str(r / "o"),
+            "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)), "deu_Latn": str(text_file(r))}}]})))]),
+        ("vocab", lambda r: ["vocab", f"source_model={remote_code(r)}", f"text_files=[{text_file(r)}]",
+                             "lang=deu_Latn", f"output_dir={r / 'out'}"]),
+        ("adapt", lambda r: ["adapt", f"model={remote_code(r)}", f"train_files=[{text_file(r)}]",
+                             f"trainer.output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
+    )],
+    Case("encode: tokenizer that ships code and y on stdin", lambda r: encode_args(
+         remote_code(r, where="tokenizer"), text_file(r), r / "e.npy"), ("tokenizer_config.json",), loads_model=True,
+         cls="code execution", stdin="y\n" * 20, harmed=code_ran),
+    Case("encode: pytorch_model.bin with a pickled command", lambda r: encode_args(
+         pickled_model(r / "model", r / "code-ran"), text_file(r), r / "e.npy"), ("safetensors",), loads_model=True,
+         cls="code execution", harmed=code_ran),
+    # model files that disagree with each other
+    Case("encode: checkpoint with more layers than config.json", lambda r: encode_args(
+         mismatched_model(r / "model", num_hidden_layers=1), text_file(r), r / "e.npy"), ("num_hidden_layers",),
+         loads_model=True, cls="model files"),
+    Case("encode: config.json hidden_size unlike the weights", lambda r: encode_args(
+         mismatched_model(r / "model", hidden_size=64), text_file(r), r / "e.npy"), ("config.json",),
+         loads_model=True, cls="model files"),
+    Case("encode: truncated 2_Dense weights", lambda r: encode_args(dense_model(r / "model", "truncated"),
+         text_file(r), r / "e.npy"), ("2_Dense",), loads_model=True, cls="model files"),
+    Case("encode: 2_Dense weights of another shape", lambda r: encode_args(dense_model(r / "model", "shape"),
+         text_file(r), r / "e.npy"), ("2_Dense",), loads_model=True, cls="model files"),
+    Case("encode: intact 2_Dense module", lambda r: encode_args(dense_model(r / "model"), text_file(r), r / "e.npy"),
+         (), loads_model=True, cls="model files", accept=True),
+    Case("encode: sentence_bert_config.json max_seq_length beyond the positions", lambda r: encode_args(
+         long_sequence_model(r / "model", 512), text_file(r), r / "e.npy"), ("sentence_bert_config.json",),
+         loads_model=True, cls="model files"),
+    Case("train: max_seq_length beyond the positions", lambda r: train_args(r, "max_seq_length=1000"),
+         ("position table of 128",), loads_model=True, cls="model files"),
+    Case("align: max_seq_length beyond the positions", lambda r: align_args(r, tiny_bert_mlm(), "max_seq_length=1000"),
+         ("position table of 128",), loads_model=True, cls="model files"),
 ]
 
 
