@@ -320,10 +320,124 @@ CASES = [
          ("position table of 128",), loads_model=True, cls="model files"),
     Case("align: max_seq_length beyond the positions", lambda r: align_args(r, tiny_bert_mlm(), "max_seq_length=1000"),
          ("position table of 128",), loads_model=True, cls="model files"),
+    # a run directory copied or moved: it must export, verify and resume as itself
+    Case("export: a copied run whose adapter changed", lambda r: ["export", str(changed_copy(r)), str(r / "out")],
+         (), loads_model=True, cls="relocated run", accept=True, harmed=lambda r: shipped_other(r, r / "copy")),
+    Case("run: a copied run's own config.yaml", lambda r: ["run", str(changed_copy(r) / "config.yaml")], (),
+         loads_model=True, cls="relocated run", accept=True, harmed=lambda r: copy_not_redone(r)),
+    Case("export: a moved run", lambda r: ["export", str(moved_run(r)), str(r / "out")], (), loads_model=True,
+         cls="relocated run", accept=True, harmed=lambda r: shipped_other(r, r / "moved")),
+    Case("status --verify: a moved run", lambda r: ["status", str(moved_run(r)), "--verify"], (), loads_model=True,
+         cls="relocated run", accept=True),
+    # what a killed export or encode left beside its output
+    Case("export: rerun after a killed export", lambda r: ["export", str(killed_before(r, finished_run(r))),
+         str(r / "out")], (), loads_model=True, cls="leftovers", accept=True, harmed=lambda r: leftovers(r)),
+    Case("encode: rerun after a killed encode", lambda r: encode_args(tiny_bert_mlm(), killed_before(r, text_file(r)),
+         r / "out"), (), loads_model=True, cls="leftovers", accept=True, harmed=lambda r: leftovers(r)),
+    # no space left (a 256 KiB tmpfs; needs root to mount it)
+    Case("export: disk full", lambda r: ["export", str(finished_run(r)), str(small_disk(r) / "out")],
+         ("no space left",), loads_model=True, cls="disk full", harmed=lambda r: kept_on_small_disk(r)),
+    # a run's manifest.json that is valid JSON of another shape
+    Case("status --verify: manifest.json a JSON list", lambda r: ["status", str(manifest_of(r, "[]")), "--verify"],
+         ("manifest.json",), cls="manifest"),
+    Case("status --verify: manifest entry a number", lambda r: ["status", str(manifest_of(
+         r, '{"version": 1, "entries": {"deu_Latn/align": 5}}')), "--verify"], ("manifest.json",), cls="manifest"),
+    Case("status --verify: manifest file record a string", lambda r: ["status", str(manifest_of(
+         r, '{"version": 1, "entries": {"deu_Latn/align": {"language": "deu_Latn", "stage": "align", "status": '
+            '"done", "artifact": "a", "artifact_fingerprint": "f", "artifact_files": {"w": "x"}}}}')), "--verify"],
+         ("manifest.json",), cls="manifest"),
 ]
 
 
-def classify(case: Case, status: int, output: str, harm: str | None) -> str:
+RUN_ADAPTER = Path("artifacts/align/deu_Latn/artifacts/adapter/adapter.safetensors")
+
+
+def made_run(home: Path) -> Path:
+    """``home/run``: a real tiny run by ``modsent run`` (German aligned onto English, then evaluated; ~30 s)."""
+    from modsent.testing.synthetic import write_parallel_text
+
+    for split, lines, seed in (("train", 24, 7), ("test", 8, 8)):
+        write_parallel_text(home / "bitext" / split / "eng_Latn-deu_Latn", "deu_Latn", lines, seed=seed)
+    trainer = {"global_batch_size": 4, "max_steps": 1, "save_every": 0, "eval_every": 0, "eval_at_start": False,
+               "progress_bar": False, "schedule": "constant"}
+    config = write(home / "run.yaml", yaml.safe_dump({
+        "run_dir": str(home / "run"), "languages": ["eng_Latn", "deu_Latn"], "source_model": str(tiny_bert_mlm()),
+        "corpus": str(write_synthetic_corpus(home / "corpus", ["eng_Latn", "deu_Latn"], {"para": 16})),
+        "parallel_text": str(home / "bitext"), "stages": ["align", "evaluate"],
+        "align": {"use_corpus": False, "max_seq_length": 16, "trainer": trainer},
+        "resources": {"ranks_per_job": 1, "parallel_jobs": 1, "retries": 0}}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-m", "modsent.cli", "run", str(config)], check=True, capture_output=True,
+                   env=env, timeout=600)
+    return home / "run"
+
+
+def finished_run(root: Path) -> Path:
+    """A copy in ``root`` of one finished run, made once per bench beside the cases' scratch directories."""
+    shared = root.parent / ".finished-run" / "run"
+    if not shared.is_dir():
+        made_run(shared.parent)
+    return Path(shutil.copytree(shared, root / "run", symlinks=True))
+
+
+def changed_copy(root: Path) -> Path:
+    """``root/copy``: a copy of a finished run with one byte of its adapter changed."""
+    copy = Path(shutil.copytree(finished_run(root), root / "copy", symlinks=True))
+    data = bytearray((copy / RUN_ADAPTER).read_bytes())
+    data[-1] ^= 1
+    (copy / RUN_ADAPTER).write_bytes(bytes(data))
+    return copy
+
+
+def moved_run(root: Path) -> Path:
+    """``root/moved``: a run made in ``root/made/run``, then renamed (nothing is left where it was made)."""
+    return made_run(root / "made").rename(root / "moved")
+
+
+def shipped_other(root: Path, run: Path) -> str | None:
+    shipped = root / "out" / "adapters" / "deu_Latn" / RUN_ADAPTER.name
+    if shipped.is_file() and shipped.read_bytes() != (run / RUN_ADAPTER).read_bytes():
+        return "export shipped another directory's adapter, not the exported run's"
+    return None
+
+
+def copy_not_redone(root: Path) -> str | None:
+    if (root / "copy" / RUN_ADAPTER).read_bytes() != (root / "run" / RUN_ADAPTER).read_bytes():
+        return "run on the copy kept its changed adapter (it ran the directory the copy was made from)"
+    return None
+
+
+def killed_before(root: Path, path: Path) -> Path:
+    """``path``, with what a killed export or encode of ``root/out`` left beside it (1 MiB)."""
+    write(root / ".tmp-out.k1ll3d00" / "encoders" / "eng_Latn" / "model.safetensors", b"\0" * (1 << 20))
+    return path
+
+
+def leftovers(root: Path) -> str | None:
+    left = sorted(p.name for p in root.glob(".tmp-out.*"))
+    return f"still there after a successful rerun: {', '.join(left)}" if left and (root / "out").exists() else None
+
+
+def small_disk(root: Path) -> Path:
+    small = root / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    return small
+
+
+def kept_on_small_disk(root: Path) -> str | None:
+    kept = sorted(p.name for p in (root / "small").iterdir() if not p.name.endswith(".modsent-lock"))
+    subprocess.run(["umount", str(root / "small")], check=True)
+    return f"a full disk kept {', '.join(kept)}" if kept else None
+
+
+def manifest_of(root: Path, text: str) -> Path:
+    write(root / "run" / "manifest.json", text)
+    return root / "run"
+
+
+def classify(
+case: Case, status: int, output: str, harm: str | None) -> str:
     if harm is not None:
         return "code_execution" if harm.startswith("code ran") else "silent"
     if "Traceback (most recent call last)" in output:
