@@ -49,7 +49,7 @@ from typing import Callable  # noqa: E402
 
 import yaml  # noqa: E402
 
-from modsent.io import cache_root  # noqa: E402
+from modsent.io import cache_root, sha256_file  # noqa: E402
 from modsent.testing import tiny_bert_mlm, tiny_nllb, write_synthetic_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,95 +187,169 @@ def align_args(root: Path, target: Path, *overrides: str) -> list[str]:
             "trainer.ds_config=zero0", *overrides]
 
 
+def _files(path: Path) -> dict[str, str]:
+    if path.is_file():
+        return {path.name: sha256_file(path)}
+    return {p.relative_to(path).as_posix(): sha256_file(p) for p in sorted(path.rglob("*"))
+            if p.is_file() and not p.name.endswith(".modsent-lock")}
+
+
+def protect(root: Path, path: Path) -> Path:
+    """``path``, recorded so that :func:`input_changed` can tell whether the command changed it."""
+    write(root / ".protected.json", json.dumps({"path": str(path), "files": _files(path)}))
+    return path
+
+
+def input_changed(root: Path) -> str | None:
+    record = json.loads((root / ".protected.json").read_text(encoding="utf-8"))
+    path = Path(record["path"])
+    now = _files(path) if path.exists() else {}
+    changed = sorted(set(now.items()) ^ set(record["files"].items()))
+    return f"the input {path} changed: {', '.join(sorted({name for name, _ in changed}))}" if changed else None
+
+
+def model_copy(root: Path) -> Path:
+    return Path(shutil.copytree(tiny_bert_mlm(), root / "model"))
+
+
+def bitext(root: Path) -> Path:
+    from modsent.testing.synthetic import write_parallel_text
+
+    write_parallel_text(root / "bitext" / "train" / "eng_Latn-deu_Latn", "deu_Latn", 8, seed=7)
+    return root / "bitext"
+
+
+def one_sided_corpus(root: Path) -> Path:
+    """A corpus whose dataset has each sentence but not its paraphrase (``eng_Latn_1.txt`` only)."""
+    path = corpus(root, "one-sided")
+    for side in path.rglob("eng_Latn_2.txt"):
+        side.unlink()
+    return path
+
+
+def negatives_for_one(root: Path) -> Path:
+    path = bilingual_corpus(root)
+    for first in path.rglob("eng_Latn_1.txt"):
+        shutil.copy(first, first.with_name("eng_Latn_3.txt"))
+    return path
+
+
+def few_blank_rows(root: Path) -> Path:
+    path = corpus(root, "few-blank")
+    side = next(path.rglob("eng_Latn_1.txt"))
+    lines = side.read_text(encoding="utf-8").splitlines()
+    side.write_text("\n".join(["", *lines[1:]]) + "\n", encoding="utf-8")
+    return path
+
+
+def many_lines(root: Path, name: str) -> Path:
+    """20,000 distinct sentences: their float16 embeddings (1.2 MiB) overflow the 256 KiB small disk."""
+    return write(root / f"{name}.txt", "".join(f"Sentence number {i} of {name}.\n" for i in range(20_000)))
+
+
+def release_small_disk(root: Path) -> str | None:
+    subprocess.run(["umount", str(root / "small")], check=True)
+    return None
+
+
 CASES = [
     # language registry
-    Case("unknown language code", lambda r: ["languages", "resolve", "xx_Yyyy"], ("xx_Yyyy",)),
-    Case("region tag of a script NLLB lacks", lambda r: ["languages", "resolve", "uz-AF"], ("uz-AF",)),
+    Case("unknown language code", lambda r: ["languages", "resolve", "xx_Yyyy"], ("xx_Yyyy",), cls="language"),
+    Case("region tag of a script NLLB lacks", lambda r: ["languages", "resolve", "uz-AF"], ("uz-AF",), cls="language"),
     # corpora
     Case("validate: misaligned corpus", lambda r: ["corpus", "validate", str(misaligned_corpus(r))],
-         ("eng_Latn_2.txt", "lines")),
-    Case("validate: 0-line corpus", lambda r: ["corpus", "validate", str(empty_corpus(r))], ("empty", "no ")),
-    Case("validate: corpus of blank lines", lambda r: ["corpus", "validate", str(blank_corpus(r))], ("blank", "empty")),
-    Case("validate: path that does not exist", lambda r: ["corpus", "validate", str(r / "nowhere")], ("nowhere",)),
+         ("eng_Latn_2.txt", "lines"), cls="corpus"),
+    Case("validate: 0-line corpus", lambda r: ["corpus", "validate", str(empty_corpus(r))], ("empty", "no "),
+         cls="corpus"),
+    Case("validate: corpus of blank lines", lambda r: ["corpus", "validate", str(blank_corpus(r))], ("blank", "empty"),
+         cls="corpus"),
+    Case("validate: path that does not exist", lambda r: ["corpus", "validate", str(r / "nowhere")], ("nowhere",),
+         cls="corpus"),
     # configs
     Case("config not UTF-8", lambda r: ["train", "--config", str(write(r / "bad.yaml", b"model: \xff\xfe\n"))],
-         ("bad.yaml",)),
+         ("bad.yaml",), cls="config"),
     Case("config not YAML", lambda r: ["train", "--config", str(write(r / "bad.yaml", "model: [unclosed\n"))],
-         ("bad.yaml",)),
+         ("bad.yaml",), cls="config"),
     Case("config not a mapping", lambda r: ["train", "--config", str(write(r / "bad.yaml", "- a\n- b\n"))],
-         ("bad.yaml",)),
-    Case("config key misspelt", lambda r: train_args(r, "trainer.lrr=1e-4"), ("lrr",)),
-    Case("lr=.nan", lambda r: train_args(r, "trainer.lr=.nan"), ("lr",)),
-    Case("epochs=.inf", lambda r: train_args(r, "trainer.epochs=.inf"), ("epochs",)),
-    Case("max_steps: 3.5", lambda r: train_args(r, "trainer.max_steps=3.5"), ("max_steps",)),
-    Case("unknown language in a stage config", lambda r: train_args(r, "langs=[eng_Latn, xx_Yyyy]"), ("xx_Yyyy",)),
+         ("bad.yaml",), cls="config"),
+    Case("config key misspelt", lambda r: train_args(r, "trainer.lrr=1e-4"), ("lrr",), cls="config"),
+    Case("lr=.nan", lambda r: train_args(r, "trainer.lr=.nan"), ("lr",), cls="config"),
+    Case("epochs=.inf", lambda r: train_args(r, "trainer.epochs=.inf"), ("epochs",), cls="config"),
+    Case("max_steps: 3.5", lambda r: train_args(r, "trainer.max_steps=3.5"), ("max_steps",), cls="config"),
+    Case("unknown language in a stage config", lambda r: train_args(r, "langs=[eng_Latn, xx_Yyyy]"), ("xx_Yyyy",),
+         cls="language"),
     # the pipeline
-    Case("run --stages misspelt", lambda r: ["run", str(run_config(r)), "--stages", "trian"], ("'train'",)),
+    Case("run --stages misspelt", lambda r: ["run", str(run_config(r)), "--stages", "trian"], ("'train'",),
+         cls="pipeline"),
     Case("run --languages outside the run", lambda r: ["run", str(run_config(r)), "--languages", "ukr_Cyrl"],
-         ("ukr_Cyrl",)),
-    Case("status of a directory that is no run", lambda r: ["status", str(corpus(r))], ("manifest", "not a run")),
-    Case("status of a path that does not exist", lambda r: ["status", str(r / "nowhere")], ("nowhere",)),
+         ("ukr_Cyrl",), cls="pipeline"),
+    Case("status of a directory that is no run", lambda r: ["status", str(corpus(r))], ("manifest", "not a run"),
+         cls="pipeline"),
+    Case("status of a path that does not exist", lambda r: ["status", str(r / "nowhere")], ("nowhere",),
+         cls="pipeline"),
     # models
     Case("encode: model without tokenizer files", lambda r: encode_args(damaged_model(r, "no-tokenizer"),
-         text_file(r), r / "e.npy"), ("tokenizer",), loads_model=True),
+         text_file(r), r / "e.npy"), ("tokenizer",), loads_model=True, cls="model files"),
     Case("encode: truncated model.safetensors", lambda r: encode_args(damaged_model(r, "truncated"), text_file(r),
-         r / "e.npy"), ("model.safetensors",), loads_model=True),
+         r / "e.npy"), ("model.safetensors",), loads_model=True, cls="model files"),
     Case("encode: random model.safetensors", lambda r: encode_args(damaged_model(r, "random"), text_file(r),
-         r / "e.npy"), ("model.safetensors",), loads_model=True),
+         r / "e.npy"), ("model.safetensors",), loads_model=True, cls="model files"),
     Case("encode: a file given as the model", lambda r: encode_args(text_file(r), text_file(r), r / "e.npy"),
-         ("input.txt",), loads_model=True),
+         ("input.txt",), loads_model=True, cls="model files"),
     Case("encode: --output names a directory", lambda r: encode_args(tiny_bert_mlm(), text_file(r), r),
-         (str("--output"), "directory"), loads_model=True),
+         (str("--output"), "directory"), loads_model=True, cls="output"),
     Case("encode: output inside a file", lambda r: encode_args(tiny_bert_mlm(), text_file(r),
-         inside_a_file(r) / "e.npy"), ("a-file",), loads_model=True),
+         inside_a_file(r) / "e.npy"), ("a-file",), loads_model=True, cls="output"),
     Case("encode: NUL byte in the input", lambda r: encode_args(tiny_bert_mlm(),
-         text_file(r, "Ein Satz.\nNo\x00ch einer.\n"), r / "e.npy"), ("input.txt:2",), loads_model=True),
+         text_file(r, "Ein Satz.\nNo\x00ch einer.\n"), r / "e.npy"), ("input.txt:2",), loads_model=True,
+         cls="input text"),
     Case("encode: invalid UTF-8 input", lambda r: encode_args(tiny_bert_mlm(),
-         text_file(r, b"Ein Satz.\n\xff\xfe\n"), r / "e.npy"), ("input.txt",), loads_model=True),
+         text_file(r, b"Ein Satz.\n\xff\xfe\n"), r / "e.npy"), ("input.txt",), loads_model=True, cls="input text"),
     Case("train: corpus of blank lines", lambda r: train_args(r, f"corpus={blank_corpus(r)}"), ("blank", "empty"),
-         loads_model=True),
+         loads_model=True, cls="corpus"),
     Case("train: model without tokenizer files", lambda r: train_args(r, f"model={damaged_model(r, 'no-tokenizer')}"),
-         ("tokenizer",), loads_model=True),
+         ("tokenizer",), loads_model=True, cls="model files"),
     Case("train: output inside a file", lambda r: train_args(r, f"trainer.output_dir={inside_a_file(r)}"),
-         ("a-file",), loads_model=True),
+         ("a-file",), loads_model=True, cls="output"),
     Case("vocab: vocab_size below the special tokens", lambda r: [
         "vocab", f"source_model={tiny_bert_mlm()}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
-        f"output_dir={r / 'out'}", "vocab_size=3"], ("vocab_size",), loads_model=True),
+        f"output_dir={r / 'out'}", "vocab_size=3"], ("vocab_size",), loads_model=True, cls="config"),
     # translation
     Case("translate: truncated CTranslate2 model.bin", lambda r: translate_args(r, ct2_model(r, truncate=True),
-         corpus(r)), ("model.bin",), loads_model=True),
-    Case("translate: model path that does not exist", lambda r: translate_args(r, r / "nllb", corpus(r)), ("nllb",)),
+         corpus(r)), ("model.bin",), loads_model=True, cls="model files"),
+    Case("translate: model path that does not exist", lambda r: translate_args(r, r / "nllb", corpus(r)), ("nllb",),
+         cls="translate"),
     Case("translate: 0-line corpus", lambda r: translate_args(r, ct2_model(r, truncate=False), empty_corpus(r)),
-         ("empty", "no "), loads_model=True),
+         ("empty", "no "), loads_model=True, cls="corpus"),
     Case("translate: corpus of blank lines", lambda r: translate_args(r, ct2_model(r, truncate=False), blank_corpus(r)),
-         ("blank", "empty"), loads_model=True),
+         ("blank", "empty"), loads_model=True, cls="corpus"),
     Case("translate: unknown target language", lambda r: translate_args(r, ct2_model(r, truncate=False), corpus(r),
-         "languages=[xx_Yyyy]"), ("xx_Yyyy",)),
+         "languages=[xx_Yyyy]"), ("xx_Yyyy",), cls="language"),
     Case("translate: output inside a file", lambda r: translate_args(r, ct2_model(r, truncate=False), corpus(r),
-         f"output_dir={inside_a_file(r)}"), ("a-file",)),
+         f"output_dir={inside_a_file(r)}"), ("a-file",), cls="output"),
     # evaluation
     Case("evaluate: a bitext file that does not exist", lambda r: ["evaluate", "--config", str(write(
         r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm())}, "output_dir": str(r / "o"),
                                          "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
                                                                             "deu_Latn": str(r / "missing.txt")}}]})))],
-         ("missing.txt",)),
+         ("missing.txt",), cls="evaluate"),
     Case("evaluate: bitext files of different lengths", lambda r: ["evaluate", "--config", str(write(
         r / "eval.yaml", yaml.safe_dump({"models": {"m": str(tiny_bert_mlm())}, "output_dir": str(r / "o"),
                                          "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
                                                                             "deu_Latn": str(write(r / "de.txt", "A\n"))}}]})))],
-         ("de.txt", "input.txt")),
+         ("de.txt", "input.txt"), cls="evaluate"),
     Case("run: unknown language in the config", lambda r: ["run", str(run_config(r)), "languages=[eng_Latn, xx_Yyyy]"],
-         ("xx_Yyyy",)),
+         ("xx_Yyyy",), cls="language"),
     # mining
     Case("mine: empty input", lambda r: ["mine", "--model", str(tiny_bert_mlm()), "--src",
          str(text_file(r, "")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
-         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",), cls="mine"),
     Case("mine: invalid UTF-8 shard", lambda r: ["mine", "--model", str(tiny_bert_mlm()), "--src",
          str(text_file(r, b"A\n\xff\n")), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
-         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",)),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("input.txt",), cls="input text"),
     Case("mine: model that is not an encoder", lambda r: ["mine", "--model", str(corpus(r)), "--src",
          str(text_file(r)), "--src-lang", "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")),
-         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("corpus",)),
+         "--tgt-lang", "deu_Latn", "--output", str(r / "out")], ("corpus",), cls="model files"),
     # code in a model directory (auto_map; transformers asks [y/N] on stdin, and a careless user answers y)
     *[Case(f"{command}: model directory that ships code and y on stdin", argv, ("trust_remote_code",),
            loads_model=True, cls="code execution", stdin="y\n" * 20, harmed=code_ran) for command, argv in (
@@ -346,6 +420,63 @@ CASES = [
          r, '{"version": 1, "entries": {"deu_Latn/align": {"language": "deu_Latn", "stage": "align", "status": '
             '"done", "artifact": "a", "artifact_fingerprint": "f", "artifact_files": {"w": "x"}}}}')), "--verify"],
          ("manifest.json",), cls="manifest"),
+    # an output over, inside or around an input: refused before any work, the input left as it was
+    Case("encode: --output is the --input", lambda r: encode_args(tiny_bert_mlm(), protect(r, text_file(r)),
+         r / "input.txt"), ("input.txt",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("encode: --output inside the model directory", lambda r: encode_args(protect(r, model_copy(r)),
+         text_file(r), r / "model" / "e.npy"), ("model",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("vocab: output_dir is the source model", lambda r: [
+        "vocab", f"source_model={protect(r, model_copy(r))}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
+        f"output_dir={r / 'model'}"], ("source_model",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("train: trainer.output_dir is the corpus", lambda r: train_args(
+         r, f"trainer.output_dir={protect(r, corpus(r))}"), ("corpus",), loads_model=True, cls="overwrite",
+         harmed=input_changed),
+    Case("align: output is the target encoder", lambda r: align_args(r, protect(r, model_copy(r)),
+         f"output={r / 'model'}"), ("target",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("evaluate: output_dir inside a model", lambda r: ["evaluate", "--config", str(write(
+        r / "eval.yaml", yaml.safe_dump({"models": {"m": str(protect(r, model_copy(r)))},
+                                         "output_dir": str(r / "model" / "reports"),
+                                         "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)),
+                                                                            "deu_Latn": str(text_file(r))}}]})))],
+         ("models.m",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("mine: --output inside a --src directory", lambda r: [
+        "mine", "--model", str(tiny_bert_mlm()), "--src", str(protect(r, write(r / "src" / "en.txt", "A sentence.\n")
+                                                                     .parent)), "--src-lang", "eng_Latn",
+        "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")), "--tgt-lang", "deu_Latn",
+        "--output", str(r / "src" / "out")], ("--src",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("translate: output_dir is the corpus", lambda r: translate_args(r, ct2_model(r, truncate=False),
+         protect(r, corpus(r)), f"output_dir={r / 'corpus'}"), ("corpora",), loads_model=True, cls="overwrite",
+         harmed=input_changed),
+    Case("corpus mine-paraphrases: --output inside the parallel corpus", lambda r: [
+        "corpus", "mine-paraphrases", str(protect(r, bitext(r))), "--output", str(r / "bitext" / "train" / "para")],
+         ("CORPUS",), cls="overwrite", harmed=input_changed),
+    Case("export: OUT inside RUN_DIR", lambda r: ["export", str(protect(r, finished_run(r))), str(r / "run" / "out")],
+         ("RUN_DIR",), loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("run: run_dir inside the corpus", lambda r: ["run", str(run_config(r)),
+         f"run_dir={protect(r, corpus(r)) / 'run'}"], ("corpus",), loads_model=True, cls="overwrite",
+         harmed=input_changed),
+    # a config that states a key twice (PyYAML keeps the last value without a word)
+    Case("config: a key given twice", lambda r: ["train", "--config", str(write(
+         r / "dup.yaml", f"model: {tiny_bert_mlm()}\ncorpus: {corpus(r)}\nlangs: [eng_Latn]\nmodel: elsewhere\n"))],
+         ("dup.yaml line 4",), loads_model=True, cls="config"),
+    Case("config: a nested key given twice", lambda r: ["train", "--config", str(write(r / "dup.yaml", yaml.safe_dump({
+         "model": str(tiny_bert_mlm()), "corpus": str(corpus(r)), "langs": ["eng_Latn"],
+         "trainer": {"output_dir": str(r / "out"), "max_steps": 1, "global_batch_size": 4, "ds_config": "zero0",
+                     "lr": 1e-4}}) + "  lr: 1.0\n"))], ("dup.yaml line",), loads_model=True, cls="config"),
+    # corpora that `corpus validate` and the stages judged differently
+    Case("validate: a dataset with one side only", lambda r: ["corpus", "validate", str(one_sided_corpus(r))],
+         ("no column 2",), cls="corpus"),
+    Case("validate: hard negatives for one language only", lambda r: ["corpus", "validate", str(
+         negatives_for_one(r))], ("mixes pairs and triplets",), cls="corpus"),
+    Case("validate: a few blank rows, which train skips", lambda r: ["corpus", "validate", str(few_blank_rows(r))],
+         (), cls="corpus", accept=True),
+    Case("translate: a dataset with one side only", lambda r: translate_args(r, ct2_model(r, truncate=False),
+         one_sided_corpus(r)), ("no column 2",), loads_model=True, cls="corpus"),
+    # no space left while mining (a 256 KiB tmpfs; needs root to mount it); finished shards stay for the rerun
+    Case("mine: disk full", lambda r: ["mine", "--model", str(tiny_bert_mlm()), "--src", str(many_lines(r, "en")),
+         "--src-lang", "eng_Latn", "--tgt", str(many_lines(r, "de")), "--tgt-lang", "deu_Latn",
+         "--output", str(small_disk(r) / "out")], ("no space left",), loads_model=True, cls="disk full",
+         harmed=release_small_disk),
 ]
 
 
