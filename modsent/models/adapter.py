@@ -327,8 +327,9 @@ class ParallelAdapter(nn.Module):
               metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``adapter_config.json`` + ``adapter.safetensors`` into the existing ``directory``.
 
-        ``base_path`` is the base encoder directory: its name and weights fingerprint go into the
-        config so that :meth:`load` refuses any other base. ``metadata`` (language, pivot …) is
+        ``base_path`` is the base encoder directory: its path (relative to ``directory``, which
+        :meth:`save` stages beside its target, so the two give the same path) and weights fingerprint
+        go into the config so that :meth:`load` refuses any other base. ``metadata`` (language, pivot …) is
         stored alongside, merged over :attr:`metadata`.
         """
         from safetensors.torch import save
@@ -345,7 +346,10 @@ class ParallelAdapter(nn.Module):
             "bottleneck_size": self.bottleneck_size,
             "non_linearity": "relu",
             **asdict(self.config),
-            "base": {"path": str(base_path), "fingerprint": encoder_fingerprint(base_path)},
+            # Relative to the adapter, so a copied or moved model records the same bytes; only the
+            # fingerprint is checked on load (the path tells a reader which encoder it was).
+            "base": {"path": Path(os.path.relpath(base_path, directory)).as_posix(),
+                     "fingerprint": encoder_fingerprint(base_path)},
             "metadata": {**self.metadata, **dict(metadata or {})},
         }
         directory = Path(directory)

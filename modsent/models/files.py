@@ -128,6 +128,7 @@ def load_weights(load: Callable[..., T], path: str | Path, error: type[ModsentEr
                     f"(e.g. {key}: {tuple(stored)} stored, {tuple(built)} from config.json); use the config.json "
                     "saved with these weights")
     if may_lack is not None:
+        _zero_lacking_parameters(model, info["missing_keys"])
         missing = [key for key in info["missing_keys"] if not any(part in key for part in may_lack)]
         if missing:
             raise error(f"{path}: the checkpoint lacks {len(missing)} weight(s) of the model ({_shown(missing)}); they "
@@ -147,6 +148,21 @@ def load_weights(load: Callable[..., T], path: str | Path, error: type[ModsentEr
                        "(%s)", path, len(info["missing_keys"]), _shown(info["missing_keys"]),
                        len(info["unexpected_keys"]), _shown(info["unexpected_keys"]))
     return model
+
+
+def _zero_lacking_parameters(model: Any, missing_keys: Collection[str]) -> None:
+    """Zero the parameters a checkpoint lacked (e.g. the pooler of a masked-LM checkpoint).
+
+    ``transformers`` draws them from the process's random state, so a model loaded and saved again
+    would differ from one process (and CPU) to the next; those allowed to be missing are never used.
+    """
+    import torch
+
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():
+        for key in missing_keys:
+            if key in parameters:
+                parameters[key].zero_()
 
 
 def require_vocabulary(tokenizer: Any, directory: str | Path, error: type[ModsentError]) -> Any:
