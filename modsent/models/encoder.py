@@ -532,8 +532,8 @@ def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, out
     if batch_size < 1:
         raise ModsentError(f"batch size must be >= 1, got {batch_size}")
     code = resolve(lang).code if lang else None
+    check_output_file(output_path, "embeddings file (--output)")  # first: a directory given as --output is named so
     check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
-    check_output_file(output_path, "embeddings file (--output)")
     encoder = SentenceEncoder.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     if torch.cuda.is_available():
         encoder.to("cuda")

@@ -318,8 +318,8 @@ def encode_modular_file(model_dir: str | os.PathLike, input_path: str | os.PathL
 
     if not lang:
         raise ModularModelError(f"{model_dir} is a modular model: say which encoder to use with --lang (e.g. deu_Latn)")
+    check_output_file(output_path, "embeddings file (--output)")  # first: a directory given as --output is named so
     check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
-    check_output_file(output_path, "embeddings file (--output)")
     claim_output(output_path, "modsent encode")  # and remove what a killed encode of it left
     model = ModularEncoder(model_dir, max_loaded=1)
     texts = list(read_lines(input_path))
