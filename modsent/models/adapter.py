@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_bytes, atomic_write_json, read_format_json, sha256_file
+from modsent.io import atomic_directory, atomic_write_bytes, atomic_write_json, cache_root, read_format_json, sha256_file
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
@@ -203,6 +203,19 @@ def _cached_file_hash(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
+def _recorded_base_path(base_path: str | os.PathLike, directory: str | os.PathLike) -> str:
+    """How an adapter in ``directory`` names its base encoder (only the fingerprint is checked on load).
+
+    Relative to the adapter, so a copied or moved model or run records the same bytes (:meth:`ParallelAdapter.save`
+    stages beside its target, at the same depth); absolute for a base in modsent's cache (an imported or
+    tiny model), which stays where it is when a run moves.
+    """
+    base = Path(base_path).resolve()
+    if base.is_relative_to(cache_root().resolve()):
+        return base.as_posix()
+    return Path(os.path.relpath(base, Path(directory).resolve())).as_posix()
+
+
 def encoder_fingerprint(path: str | os.PathLike) -> str:
     """SHA-256 over the weight files (``*.safetensors``) at the top of an encoder directory and its Dense module.
 
@@ -327,9 +340,8 @@ class ParallelAdapter(nn.Module):
               metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``adapter_config.json`` + ``adapter.safetensors`` into the existing ``directory``.
 
-        ``base_path`` is the base encoder directory: its path (relative to ``directory``, which
-        :meth:`save` stages beside its target, so the two give the same path) and weights fingerprint
-        go into the config so that :meth:`load` refuses any other base. ``metadata`` (language, pivot …) is
+        ``base_path`` is the base encoder directory: its path (see :func:`_recorded_base_path`) and
+        weights fingerprint go into the config so that :meth:`load` refuses any other base. ``metadata`` (language, pivot …) is
         stored alongside, merged over :attr:`metadata`.
         """
         from safetensors.torch import save
@@ -346,10 +358,7 @@ class ParallelAdapter(nn.Module):
             "bottleneck_size": self.bottleneck_size,
             "non_linearity": "relu",
             **asdict(self.config),
-            # Relative to the adapter, so a copied or moved model records the same bytes; only the
-            # fingerprint is checked on load (the path tells a reader which encoder it was).
-            "base": {"path": Path(os.path.relpath(base_path, directory)).as_posix(),
-                     "fingerprint": encoder_fingerprint(base_path)},
+            "base": {"path": _recorded_base_path(base_path, directory), "fingerprint": encoder_fingerprint(base_path)},
             "metadata": {**self.metadata, **dict(metadata or {})},
         }
         directory = Path(directory)
