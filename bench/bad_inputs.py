@@ -142,7 +142,9 @@ def empty_corpus(root: Path) -> Path:
 
 def translate_args(root: Path, model: Path, corpus_dir: Path, *overrides: str) -> list[str]:
     return ["translate", f"model.path={model}", f"corpora=[{corpus_dir}]", f"output_dir={root / 'out'}",
-            "languages=[deu_Latn]", "ray.num_cpus=1", f"ray.temp_dir={root / 'ray'}", *overrides]
+            "languages=[deu_Latn]", "ray.num_cpus=1",
+            # Ray's socket paths must stay under 108 bytes: a short directory beside the cases, not under its long name.
+            f"ray.temp_dir={tempfile.mkdtemp(prefix='ray-', dir=root.parent)}", *overrides]
 
 
 def encode_args(model: Path, text: Path, output: Path) -> list[str]:
