@@ -45,10 +45,10 @@ def _torchrun(args: list[str], cwd: Path, timeout: float = 400) -> None:
     The ranks run with Python's fault handler on, so a rank that dies from a signal (SIGABRT,
     SIGSEGV) prints every thread's Python stack into the failure message.
     """
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONFAULTHANDLER="1", PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH")) if p))
+    from modsent.testing.ranks import child_environment
+
+    env = child_environment(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", PYTHONFAULTHANDLER="1",
+                            PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), *args]
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,4 @@
-"""Ending the ranks of a test's torchrun job."""
+"""The ranks of a test's torchrun job: their environment, and how they end."""
 
 from __future__ import annotations
 
@@ -8,6 +8,19 @@ import sys
 from typing import NoReturn
 
 import torch.distributed as dist
+
+
+#: What torchrun (or :func:`modsent.train.distributed.init_distributed` in one process) sets for a rank.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """``os.environ`` without :data:`RANK_VARIABLES`, plus ``extra``: the environment of a job a test starts.
+
+    A training test that ran in the test process set ``MASTER_PORT`` and its process group still listens
+    there; a child that inherited it would take itself for that rank and fail to bind the port (EADDRINUSE).
+    """
+    return {**{key: value for key, value in os.environ.items() if key not in RANK_VARIABLES}, **extra}
 
 
 def end_rank() -> NoReturn:

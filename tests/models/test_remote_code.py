@@ -19,13 +19,14 @@ import yaml
 from modsent.models.encoder import EncoderLoadError, SentenceEncoder
 from modsent.testing import tiny_bert_mlm, write_synthetic_corpus
 from modsent.testing.hostile_models import remote_code_model
+from modsent.testing.ranks import child_environment
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
-                                                               if p), **env}
+    environment = child_environment(PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
+                                                               if p), **env)
     return subprocess.run([sys.executable, "-m", "modsent.cli", *args], cwd=cwd, env=environment, input="y\n" * 20,
                           capture_output=True, text=True, timeout=300)
 

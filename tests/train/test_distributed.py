@@ -6,13 +6,13 @@ All tests read the outputs of the one session job in conftest.py (``two_rank_run
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from modsent.testing.ranks import child_environment
 from modsent.train import read_metrics
 from modsent.train.checkpoint import list_checkpoints, verify_checkpoint
 
@@ -93,8 +93,7 @@ def test_the_process_group_is_destroyed_before_the_interpreter_exits(tmp_path) -
         "init_distributed()\n"
         "init_distributed()  # a second call registers nothing more\n"
         "assert dist.is_initialized()\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env=child_environment())
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "group alive at exit: False"
