@@ -183,6 +183,33 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from modsent.io import OutputError
+    from modsent.resources import bundled_configs, find_bundled_config
+
+    if args.action == "list":
+        configs = bundled_configs()
+        width = max(map(len, configs))
+        for name, (kind, _) in configs.items():
+            print(f"{name:<{width}}  {kind}")
+        return 0
+    source = find_bundled_config(args.name)
+    if args.action == "show":
+        print(source.read_text(encoding="utf-8"), end="")
+        return 0
+    dest = Path(args.dest)
+    if dest.is_dir():
+        dest = dest / source.name
+    if dest.exists() and not args.force:
+        raise OutputError(f"{dest} exists; give --force to overwrite it, or another DEST")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(source.read_bytes())
+    print(f"{args.name} -> {dest}")
+    return 0
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from modsent.config import load_config
     from modsent.pipeline.config import PipelineConfig
@@ -306,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("output", help="new (or empty) directory to write")
     export.set_defaults(handler=_cmd_export)
+
+    configs = sub.add_parser("configs", help="the example and DeepSpeed configs this install carries: list, "
+                             "show or copy one to edit")
+    configs_sub = configs.add_subparsers(dest="action", required=True)
+    configs_sub.add_parser("list", help="every bundled config's name and kind (example or deepspeed)")
+    configs_sub.add_parser("show", help="print a config").add_argument("name", metavar="NAME")
+    copy = configs_sub.add_parser("copy", help="copy a config to a file or into a directory")
+    copy.add_argument("name", metavar="NAME")
+    copy.add_argument("dest", metavar="DEST")
+    copy.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+    configs.set_defaults(handler=_cmd_configs)
 
     plan = sub.add_parser("plan", help="dry run: job matrix and device-hours / wall-time estimate")
     plan.add_argument("--config", "-c", help="pipeline YAML (or give it as the first argument)")

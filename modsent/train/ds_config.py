@@ -1,4 +1,4 @@
-"""DeepSpeed configs: the JSON in ``ds_configs/`` holds ZeRO settings, :class:`TrainerConfig` the rest.
+"""DeepSpeed configs: the bundled JSON (:func:`modsent.resources.ds_configs`) holds ZeRO settings, :class:`TrainerConfig` the rest.
 
 The trainer section of a stage config is the single source of truth for batch size, gradient
 accumulation, clipping and precision; :func:`build_ds_config` writes them into the JSON's dict and
@@ -10,18 +10,19 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from modsent.errors import ModsentError
+from modsent.resources import ds_configs
 from modsent.train.trainer_config import TrainerConfig
 
-__all__ = ["DS_CONFIG_DIR", "DeepSpeedConfigError", "resolve_ds_config_path", "resolve_precision", "build_ds_config",
-           "uses_offload"]
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
-#: The repository's ``ds_configs/`` (``zero0`` … ``zero3``, ``zero3_offload``).
-DS_CONFIG_DIR = Path(__file__).resolve().parents[2] / "ds_configs"
+__all__ = ["DeepSpeedConfigError", "resolve_ds_config_path", "resolve_precision", "build_ds_config",
+           "uses_offload"]
 
 ResolvedPrecision = Literal["bf16", "bf16_mixed", "fp16", "fp32"]
 
@@ -30,15 +31,16 @@ class DeepSpeedConfigError(ModsentError):
     """A DeepSpeed JSON config is missing, unreadable or contradicts the trainer settings."""
 
 
-def resolve_ds_config_path(name_or_path: str) -> Path:
-    """A path to a JSON file as given, or a bare name (``zero2``, ``zero3_offload.json``) from ``ds_configs/``."""
+def resolve_ds_config_path(name_or_path: str) -> Path | Traversable:
+    """A path to a JSON file as given, or a bare name (``zero2``, ``zero3_offload.json``) of a bundled config."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    bundled = DS_CONFIG_DIR / (path.name if path.suffix == ".json" else f"{path.name}.json")
-    if path.parent == Path(".") and bundled.is_file():
-        return bundled
-    available = ", ".join(sorted(p.stem for p in DS_CONFIG_DIR.glob("*.json")))
+    bundled = ds_configs()
+    name = path.stem if path.suffix == ".json" else path.name
+    if path.parent == Path(".") and name in bundled:
+        return bundled[name]
+    available = ", ".join(bundled)
     raise DeepSpeedConfigError(
         f"trainer.ds_config: {name_or_path} is neither a file nor one of the bundled configs ({available})"
     )
@@ -62,7 +64,7 @@ def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision
     return precision  # type: ignore[return-value]
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def _load_json(path: Path | Traversable) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -78,7 +80,7 @@ def _strip_comments(node: Any) -> Any:
     return node
 
 
-def _set_owned(config: dict[str, Any], key: str, value: Any, source: Path, trainer_key: str) -> None:
+def _set_owned(config: dict[str, Any], key: str, value: Any, source: Path | Traversable, trainer_key: str) -> None:
     """Write a trainer-owned value, refusing a JSON that already holds a different concrete one."""
     current = config.get(key, "auto")
     if current != "auto" and current != value:

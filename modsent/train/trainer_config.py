@@ -27,7 +27,7 @@ class BatchSizeError(ModsentError):
 class TrainerConfig:
     """How to optimise: DeepSpeed config, precision, optimiser, schedule, run length, outputs, resume.
 
-    ``ds_config`` is a JSON file or the name of one in the repository's ``ds_configs/``
+    ``ds_config`` is a JSON file or the name of a bundled one (``modsent configs list``)
     (``zero0`` … ``zero3``, ``zero3_offload``). Batch sizes, accumulation, clipping and precision
     come from here and are written into the DeepSpeed config; the JSON holds only ZeRO settings.
 

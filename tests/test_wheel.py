@@ -1,0 +1,85 @@
+"""The wheel is the product: built from the checkout, installed into a fresh virtualenv, used from elsewhere.
+
+The virtualenv gets the wheel and nothing else of modsent: the project's dependencies come from the
+test interpreter's site-packages through a ``.pth`` line, which puts that directory on ``sys.path``
+without running the ``.pth`` files inside it (the editable install's finder, which maps ``modsent``
+to this checkout). Every command runs from a directory outside the checkout, without ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modsent.testing import tiny_bert_mlm, write_parallel_text, write_synthetic_corpus
+from modsent.testing.ranks import child_environment
+from modsent.train.metrics import read_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 2
+
+
+def _run(command: list[str | Path], cwd: Path, timeout: float = 300) -> str:
+    env = child_environment(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{(done.stdout + done.stderr)[-6000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh virtualenv holding the wheel built from this checkout; returns its bin/ directory."""
+    root = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root / "dist", REPO],
+         cwd=root)
+    (wheel,) = (root / "dist").glob("modsent-*.whl")
+    packed = {Path(name).parent.as_posix() for name in zipfile.ZipFile(wheel).namelist() if name.endswith("__init__.py")}
+    checkout = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "modsent").rglob("__init__.py")}
+    assert checkout <= packed, f"setup.cfg [options] packages misses {sorted(checkout - packed)}"
+
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel], cwd=root)
+    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).strip())
+    (site / "zz_project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return env_dir / "bin"
+
+
+@pytest.mark.slow
+def test_a_wheel_install_copies_plans_and_trains_on_two_ranks_with_zero2(installed, tmp_path, model_cache):
+    user = tmp_path / "user"
+    user.mkdir()
+    where = _run([installed / "python", "-c", "import modsent; print(modsent.__file__)"], cwd=user)
+    assert Path(where).is_relative_to(installed.parent) and not Path(where).is_relative_to(REPO), where
+
+    model = tiny_bert_mlm(cache_dir=model_cache)
+    corpus = write_synthetic_corpus(tmp_path / "corpus", ["eng_Latn", "deu_Latn"], {"quora": 64}, seed=0)
+    parallel = tmp_path / "parallel"
+    write_parallel_text(parallel / "train" / "eng_Latn-deu_Latn", "deu_Latn", 100)
+    modsent = installed / "modsent"
+
+    _run([modsent, "configs", "copy", "demo", "."], cwd=user)
+    plan = _run([modsent, "plan", "demo.yaml", f"source_model={model}", f"corpus={corpus}",
+                 f"parallel_text={parallel}", "languages=[eng_Latn,deu_Latn]", "stage_languages.vocab=[deu_Latn]"],
+                cwd=user)
+    assert "| **total** | 5 |" in plan  # rates read from the installed costs.yaml: vocab, train, align, evaluate, Single_c
+
+    _run([modsent, "configs", "copy", "train_mono", "train.yaml"], cwd=user)
+    assert yaml.safe_load((user / "train.yaml").read_text())["trainer"]["ds_config"] == "zero1"
+    _run([installed / "python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "modsent.cli", "train", "--config", "train.yaml", f"model={model}", f"corpus={corpus}",
+          "max_seq_length=32", "trainer.ds_config=zero2", "trainer.global_batch_size=8", f"trainer.max_steps={STEPS}",
+          "trainer.output_dir=out", "trainer.save_every=0", "trainer.eval_every=0", "trainer.log_every=1",
+          "trainer.eval_at_start=false", "trainer.progress_bar=false"], cwd=user, timeout=400)
+    assert [r["step"] for r in read_metrics(user / "out" / "metrics", "train")] == list(range(1, STEPS + 1))
+
