@@ -84,7 +84,7 @@ class ComputeConfig:
     # Ray resources per actor. On a 2-core machine 0.5 leaves room for Ray Data's own tasks
     # (two actors asking 1 CPU each on num_cpus=2 starve them and hang).
     cpus_per_actor: float = 0.5
-    gpus_per_actor: float = 1.0  # used only when the device is cuda
+    gpus_per_actor: float = 1.0  # used only when the actors get GPUs (cuda, or auto on a cluster with GPUs)
     inter_threads: int = 1
     intra_threads: int = 1  # 0: CTranslate2's default (all cores); on GPUs threads barely matter
     batch_type: Literal["examples", "tokens"] = "examples"

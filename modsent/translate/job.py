@@ -45,20 +45,22 @@ from modsent.io import (
 from modsent.languages import resolve, resolve_many
 from modsent.progress import report_progress
 from modsent.raycluster import ray_session
-from modsent.translate.config import TranslateConfig, default_model_cache
+from modsent.translate.config import ComputeConfig, TranslateConfig, default_model_cache
 from modsent.translate.model import (
     PreparedModel,
+    actor_device,
+    check_compute_type,
     check_language_tokens,
     fit_decoding,
     prepare_model,
-    resolve_device,
 )
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
 from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
 from modsent.translate.units import Unit, UnitStore
 
-__all__ = ["TranslateConfig", "TranslationResult", "LanguageSummary", "run_translate", "ray_session"]
+__all__ = ["TranslateConfig", "TranslationResult", "LanguageSummary", "run_translate", "ray_session",
+           "actor_placement"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +142,29 @@ def _translator_kwargs(config: TranslateConfig, model: PreparedModel, device: st
     }
 
 
+def actor_placement(compute: ComputeConfig, quantization: str) -> tuple[str, dict[str, float]]:
+    """On the driver, inside the Ray session: the device the actors are told and the Ray resources each asks for.
+
+    Decided from the cluster (:func:`modsent.translate.model.actor_device`), so a CPU-only head node
+    still gives GPU workers their GPUs. On CPU the compute type is checked here, in one line, as
+    every node runs the same CTranslate2 CPU build; on GPUs each actor checks it on its own device.
+    """
+    device = actor_device(compute.device)
+    resources = {"num_cpus": compute.cpus_per_actor}
+    if device == "cpu":
+        check_compute_type("cpu", quantization)
+    else:
+        resources["num_gpus"] = compute.gpus_per_actor
+    return device, resources
+
+
 def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore, config: TranslateConfig,
-                     translator_kwargs: dict, device: str) -> int:
+                     model: PreparedModel) -> int:
     """Translate the pending units on Ray; return the number of (sentence, language) examples."""
     import pyarrow as pa
     import ray
+
+    device, resources = actor_placement(config.compute, model.quantization)
 
     languages_by_shard: dict[int, list[str]] = {}
     for unit in pending:
@@ -173,9 +193,6 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
             }))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = config.ray.progress_bars
-    resources = {"num_cpus": compute.cpus_per_actor}
-    if device == "cuda":
-        resources["num_gpus"] = compute.gpus_per_actor
     # from_blocks keeps our blocks as they are and, unlike from_arrow, reads their metadata
     # here instead of in remote tasks (seconds of worker start-up per job on a small machine).
     translated = ray.data.from_blocks(blocks).map_batches(
@@ -183,8 +200,8 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
         batch_size=None,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=compute.num_actors),
-        fn_constructor_kwargs={"translator_kwargs": translator_kwargs, "target_sets": target_sets,
-                               "fault": os.environ.get(FAULT_ENV)},
+        fn_constructor_kwargs={"translator_kwargs": _translator_kwargs(config, model, device),
+                               "target_sets": target_sets, "fault": os.environ.get(FAULT_ENV)},
         **resources,
     )
     buffers: dict[tuple[str, int], list[str | None]] = {}
@@ -278,7 +295,6 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
         setup_logging("INFO")
     source_language = resolve(config.source_language).code
     languages = _target_languages(config, source_language)
-    device = resolve_device(config.compute.device, config.model.quantization)
     model = prepare_model(config.model.path, config.model.quantization, config.model.cache_dir or default_model_cache(),
                           config.model.tokenizer)
     config = replace(config, decoding=fit_decoding(config.decoding, model))
@@ -307,7 +323,7 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     examples = 0
     if pending:
         with ray_session(config.ray):
-            examples = _translate_units(corpus, pending, store, config, _translator_kwargs(config, model, device), device)
+            examples = _translate_units(corpus, pending, store, config, model)
     translate_seconds = time.perf_counter() - translate_started
 
     # manifest.json vouches for the corpus next to it: drop it while the corpus is replaced.

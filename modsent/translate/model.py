@@ -8,7 +8,9 @@ saved beside ``model.bin`` so the CTranslate2 directory is self-contained. Every
 has a ``tokenizer.json`` (a sentencepiece-only tokenizer is converted once into the cache), which
 the actors read with ``tokenizers`` alone (:class:`modsent.translate.translator.NllbTokens`).
 
-:func:`resolve_device` is the one place that decides between CPU and CUDA.
+:func:`actor_device` decides, on the Ray driver, whether the translation actors get GPUs (from the
+cluster's resources, not the driver's own devices); :func:`resolve_device` decides CPU or CUDA in the
+process that translates.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write_json, sha256_json, sha256_tree
 from modsent.translate.config import DecodingConfig
 
-__all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "load_tokenizer", "check_language_tokens",
-           "ct2_variable_shapes", "fit_decoding"]
+__all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "actor_device", "check_compute_type",
+           "cuda_device_count", "load_tokenizer", "check_language_tokens", "ct2_variable_shapes", "fit_decoding"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,25 +58,59 @@ class PreparedModel:
     max_positions: tuple[int | None, int | None] = (None, None)
 
 
-def resolve_device(device: str, quantization: str) -> str:
-    """``auto`` → ``cuda`` when CTranslate2 sees a GPU, else ``cpu``; check the compute type fits.
-
-    >>> resolve_device("cpu", "int8")
-    'cpu'
-    """
+def cuda_device_count() -> int:
+    """GPUs this process may use, as CTranslate2 sees them (it follows ``CUDA_VISIBLE_DEVICES``)."""
     import ctranslate2
 
-    gpus = ctranslate2.get_cuda_device_count()
+    return ctranslate2.get_cuda_device_count()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when this process sees a GPU, else ``cpu``; ``cuda`` without one fails.
+
+    Called in the process that translates (each Ray actor): a GPU Ray gave the actor counts, the
+    driver's own devices do not.
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    gpus = cuda_device_count()
     if device == "auto":
-        device = "cuda" if gpus > 0 else "cpu"
-    elif device == "cuda" and gpus == 0:
-        raise ModelError("compute.device is cuda but CTranslate2 sees no CUDA device; use device=cpu or auto")
+        return "cuda" if gpus > 0 else "cpu"
+    if device == "cuda" and gpus == 0:
+        raise ModelError("compute.device is cuda but CTranslate2 sees no CUDA device in this process; "
+                         "use device=cpu or auto")
+    return device
+
+
+def check_compute_type(device: str, quantization: str) -> None:
+    """Fail in one line when CTranslate2 cannot run ``quantization`` on ``device`` here."""
+    import ctranslate2
+
     supported = ctranslate2.get_supported_compute_types(device)
     if quantization not in supported:
         raise ModelError(
             f"model.quantization={quantization} is not supported on {device} (supported here: "
             f"{', '.join(sorted(supported))}); on CPU use int8 or float32, on GPU int8_float16 or float16")
-    return device
+
+
+def actor_device(device: str) -> str:
+    """On the Ray driver: the ``compute.device`` the translation actors get, from the cluster's resources.
+
+    The driver may be a CPU-only head node driving GPU workers, so it asks the cluster
+    (``ray.cluster_resources()``, as mining does) rather than its own CUDA runtime. With a GPU in
+    the cluster, ``auto`` and ``cuda`` stay as they are: the actors are given GPUs and each one
+    resolves ``auto`` itself (:func:`resolve_device`). Without one, ``auto`` is ``cpu`` (an actor
+    never takes a GPU Ray did not give it) and ``cuda`` fails here, before any translation.
+    """
+    import ray
+
+    if device == "cpu" or ray.cluster_resources().get("GPU", 0) > 0:
+        return device
+    if device == "cuda":
+        raise ModelError("compute.device is cuda but no node of the Ray cluster has a GPU "
+                         "(ray.cluster_resources() lists none); use compute.device=auto or cpu, or add GPU nodes")
+    return "cpu"
 
 
 def _stat_signature(root: Path) -> str:

@@ -28,9 +28,10 @@ from typing import Sequence
 import numpy as np
 
 from modsent.translate.config import DecodingConfig
-from modsent.translate.model import ModelError
+from modsent.translate.model import ModelError, check_compute_type, resolve_device
 
-__all__ = ["NllbTokens", "NllbTranslator", "TranslateActor", "FAULT_ENV", "InjectedFault", "parse_fault"]
+__all__ = ["NllbTokens", "NllbTranslator", "TranslateActor", "actor_translator_kwargs", "FAULT_ENV", "InjectedFault",
+           "parse_fault"]
 
 FAULT_ENV = "MODSENT_TRANSLATE_FAULT"
 
@@ -156,6 +157,21 @@ def parse_fault(spec: str | None) -> tuple[str, int, Path] | None:
     return mode, int(count), Path(marker)
 
 
+def actor_translator_kwargs(translator_kwargs: dict) -> dict:
+    """The driver's translator arguments made concrete in the actor's own process.
+
+    ``device: auto`` becomes ``cuda`` when this process sees a GPU (one Ray gave it), else ``cpu``;
+    on CUDA, ``device_index: null`` becomes every GPU Ray gave the actor (numbered from 0).
+    """
+    kwargs = dict(translator_kwargs, device=resolve_device(translator_kwargs["device"]))
+    if kwargs["device"] == "cuda" and kwargs.get("device_index") is None:
+        import ray
+
+        kwargs["device_index"] = list(range(len(ray.get_gpu_ids()))) or [0]
+    kwargs["device_index"] = kwargs.get("device_index") or [0]
+    return kwargs
+
+
 class TranslateActor:
     """``map_batches`` UDF: rows ``shard, pos, text, target_set`` → rows ``shard, pos, language, translation``.
 
@@ -164,12 +180,8 @@ class TranslateActor:
     """
 
     def __init__(self, translator_kwargs: dict, target_sets: list[list[str]], fault: str | None = None) -> None:
-        kwargs = dict(translator_kwargs)
-        if kwargs.get("device") == "cuda" and kwargs.get("device_index") is None:
-            import ray
-
-            kwargs["device_index"] = list(range(len(ray.get_gpu_ids()))) or [0]
-        kwargs["device_index"] = kwargs.get("device_index") or [0]
+        kwargs = actor_translator_kwargs(translator_kwargs)
+        check_compute_type(kwargs["device"], kwargs["compute_type"])
         self.translator = NllbTranslator(**kwargs)
         self.target_sets = target_sets
         self.fault = parse_fault(fault)

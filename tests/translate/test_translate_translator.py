@@ -9,6 +9,7 @@ import pytest
 
 from modsent.testing.synthetic import synthetic_sentences
 from modsent.translate import DecodingConfig, ModelError, NllbTranslator, prepare_model, resolve_device
+from modsent.translate.model import check_compute_type
 
 LANGS = ["deu_Latn", "fra_Latn", "rus_Cyrl", "zho_Hans"]
 
@@ -123,15 +124,16 @@ def test_model_errors_name_the_directory(tmp_path, lively_nllb, ct2_cache):
 def test_device_check_rejects_what_the_machine_cannot_run():
     import ctranslate2
 
-    assert resolve_device("cpu", "int8") == "cpu"
+    assert resolve_device("cpu") == "cpu"
+    check_compute_type("cpu", "int8")
+    with pytest.raises(ModelError, match="float16 is not supported on cpu"):
+        check_compute_type("cpu", "float16")
     if ctranslate2.get_cuda_device_count() == 0:
-        assert resolve_device("auto", "float32") == "cpu"
+        assert resolve_device("auto") == "cpu"
         with pytest.raises(ModelError, match="no CUDA device"):
-            resolve_device("cuda", "float16")
-        with pytest.raises(ModelError, match="float16 is not supported on cpu"):
-            resolve_device("cpu", "float16")
+            resolve_device("cuda")
     else:
-        assert resolve_device("auto", "float16") == "cuda"
+        assert resolve_device("auto") == "cuda"
 
 
 @pytest.mark.parametrize("legacy", [False, True])
