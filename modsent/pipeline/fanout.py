@@ -11,6 +11,7 @@ only the jobs that depend on it are skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shlex
@@ -29,7 +30,7 @@ from modsent.errors import ModsentError
 from modsent.lifetime import SUPERVISOR_PID_ENV, kill_followers, spawn_command
 
 __all__ = ["Device", "Job", "JobResult", "FanoutError", "Interrupted", "parse_hostfile", "device_pool", "run_jobs",
-           "launch_command", "free_port", "run_subprocess", "stop_children"]
+           "launch_command", "job_command", "runs_here", "free_port", "run_subprocess", "stop_children"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +108,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def _local_names() -> frozenset[str]:
+    return frozenset({"localhost", "127.0.0.1", socket.gethostname(), socket.getfqdn()})
+
+
+def runs_here(host: str) -> bool:
+    """Whether a hostfile's ``host`` names this machine (by name: any other alias or address counts as
+    another host, whose jobs then reach this machine over ssh — slower, never on the wrong GPUs)."""
+    return host in _local_names()
+
+
 def launch_command(module_args: Sequence[str], devices: list[Device], port: int, use_gpus: bool,
                    hostfile: str | os.PathLike | None = None) -> list[str]:
     """The command that runs ``python -m modsent.cli …`` as one process group on ``devices``.
 
     GPUs: the ``deepspeed`` launcher with ``--include host:i,j@host2:…`` (and the hostfile for
-    several nodes). CPU: ``torchrun`` on loopback — it leaves no shared-memory buffers behind.
+    several nodes). It starts the ranks on other hosts over pdsh/ssh; ``--force_multi`` makes it do
+    so for a slice on one other host too, which it would otherwise start here with that host's GPU
+    indices. CPU: ``torchrun`` on loopback — it leaves no shared-memory buffers behind.
     """
     if use_gpus:
         hosts: dict[str, list[int]] = {}
@@ -122,9 +136,31 @@ def launch_command(module_args: Sequence[str], devices: list[Device], port: int,
         cmd = [sys.executable, "-m", "deepspeed.launcher.runner", "--include", include, "--master_port", str(port)]
         if hostfile:
             cmd += ["--hostfile", str(hostfile)]
+        if not all(runs_here(host) for host in hosts):
+            cmd.append("--force_multi")
         return [*cmd, "--module", *module_args]
     return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(len(devices)),
             "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", *module_args]
+
+
+def job_command(module_args: Sequence[str], devices: list[Device], port: int, use_gpus: bool,
+                hostfile: str | os.PathLike | None, distributed: bool) -> tuple[list[str], dict[str, str]]:
+    """The command of a job on ``devices`` and the environment it needs beyond the run's.
+
+    A distributed job is a process group (:func:`launch_command`). A one-process job (translate,
+    vocab, evaluate) runs as ``python -m`` here, seeing only its GPUs through ``CUDA_VISIBLE_DEVICES``;
+    placed on another host of the hostfile, it runs *on that host*, started by DeepSpeed's runner over
+    pdsh/ssh as a training job's ranks are (one process that sees only its GPU there). On a SLURM
+    allocation or a Kubernetes job every node's GPUs then take work — and the GPU indices of another
+    host never select a GPU here that a local training job may hold.
+    """
+    if distributed:
+        return launch_command(module_args, devices, port, use_gpus, hostfile), {}
+    if not use_gpus:
+        return [sys.executable, "-m", *module_args], {}
+    if all(runs_here(device.host) for device in devices):
+        return [sys.executable, "-m", *module_args], {"CUDA_VISIBLE_DEVICES": ",".join(str(d.index) for d in devices)}
+    return launch_command(module_args, devices, port, use_gpus, hostfile), {}
 
 
 class Interrupted(KeyboardInterrupt):

@@ -49,12 +49,16 @@ class ManifestEntry:
     seconds: float | None = None
     attempts: int = 0
     error: str | None = None
+    # Where the last attempt ran: hostfile host (``localhost`` without one) -> GPU indices, or CPU rank
+    # slots on a machine without GPUs.
+    placement: dict[str, list[int]] = field(default_factory=dict)
 
 
 _FIELD_TYPES = {"language": str, "stage": str, "status": str, "config_hash": (str, type(None)),
                 "input_hashes": dict, "artifact": (str, type(None)), "artifact_fingerprint": (str, type(None)),
                 "artifact_files": dict, "started": (int, float, type(None)), "finished": (int, float, type(None)),
-                "seconds": (int, float, type(None)), "attempts": int, "error": (str, type(None))}
+                "seconds": (int, float, type(None)), "attempts": int, "error": (str, type(None)),
+                "placement": dict}
 
 
 def _shape_problem(data: object) -> str | None:
@@ -174,10 +178,12 @@ class Manifest:
         return [f"{entry.language}/{entry.stage}: {problem}" for entry in self
                 if entry.status == "done" for problem in self.artifact_problems(entry, full=True)]
 
-    def mark_running(self, language: str, stage: str, config_hash: str, input_hashes: dict[str, str]) -> None:
+    def mark_running(self, language: str, stage: str, config_hash: str, input_hashes: dict[str, str],
+                     placement: dict[str, list[int]] | None = None) -> None:
         with self._lock:
             entry = self.get(language, stage)
             entry.status, entry.config_hash, entry.input_hashes = "running", config_hash, dict(input_hashes)
+            entry.placement = dict(placement or {})
             entry.started, entry.finished, entry.seconds, entry.error = time.time(), None, None, None
             entry.attempts += 1
             self.save()

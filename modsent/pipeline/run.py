@@ -4,8 +4,10 @@ The run is a graph of jobs — one per (language, stage), plus one translation j
 evaluation job — handed to the fan-out scheduler. Each job writes its stage config into
 ``<run_dir>/configs/`` (headed by the command that runs it), runs that command as its own process
 (training stages as 2+-rank DeepSpeed/torchrun process groups on a slice of the devices), logs to
-``<run_dir>/logs/`` and is recorded in the manifest. A rerun skips every job whose config, inputs
-and artifact are unchanged; anything upstream that was redone makes its dependants run again.
+``<run_dir>/logs/`` and is recorded in the manifest, with the host and devices it ran on (a job placed
+on another host of ``resources.hostfile`` runs there: :func:`modsent.pipeline.fanout.job_command`).
+A rerun skips every job whose config, inputs and artifact are unchanged; anything upstream that was
+redone makes its dependants run again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from modsent.io import (RunDir, atomic_write, atomic_write_bytes, atomic_write_t
                         sha256_json)
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
-from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, launch_command, run_jobs, run_subprocess
+from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, job_command, run_jobs, run_subprocess
 from modsent.pipeline.manifest import Manifest, fingerprint
 from modsent.pipeline.sources import resolve_source
 from modsent.pipeline.view import RunView
@@ -752,10 +754,8 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             write_modular_manifest(run.root / "model", planner.pivot, planner.modular_layout(), within=run.root)
         config_path = run.root / "configs" / job.lang / f"{job.stage}.yaml"
         module_args = _command(job, config_path)
-        if job.stage in DISTRIBUTED_STAGES:
-            cmd = launch_command(module_args, devices, port, use_gpus, cfg.resources.hostfile)
-        else:
-            cmd = [sys.executable, "-m", *module_args]
+        cmd, device_env = job_command(module_args, devices, port, use_gpus, cfg.resources.hostfile,
+                                      distributed=job.stage in DISTRIBUTED_STAGES)
         # Rewritten even when the job is skipped: in a copied or moved run, the command at its head would
         # otherwise still write into the directory the run was copied from.
         dump_config(job.config, config_path, header=shlex.join(cmd))
@@ -764,14 +764,15 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
         previous = manifest.entries.get(Manifest.key(langs_of(job)[0], job.stage))
         if previous is not None and (previous.config_hash, previous.input_hashes) != (chash, inputs):
             drop_stale_training_state(job)
+        placement: dict[str, list[int]] = {}
+        for device in devices:
+            placement.setdefault(device.host, []).append(device.index)
         for lang in langs_of(job):
-            manifest.mark_running(lang, job.stage, chash, inputs)
+            manifest.mark_running(lang, job.stage, chash, inputs, placement)
         try:
             if job.prepare:
                 job.prepare()
-            job_env = {**env, PROGRESS_ENV: str(_progress_file(run, job))}
-            if use_gpus and job.stage not in DISTRIBUTED_STAGES:
-                job_env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d.index) for d in devices)
+            job_env = {**env, **device_env, PROGRESS_ENV: str(_progress_file(run, job))}
             run_subprocess(cmd, run.logs / f"{job.lang}-{job.stage}.log", job_env)
             if not job.artifact.exists():
                 raise PipelineError(f"{job.name} finished but wrote no {job.artifact}")
