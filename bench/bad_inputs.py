@@ -49,8 +49,8 @@ from typing import Callable  # noqa: E402
 
 import yaml  # noqa: E402
 
-from modsent.io import cache_root, sha256_file  # noqa: E402
-from modsent.testing import tiny_bert_mlm, tiny_nllb, write_synthetic_corpus  # noqa: E402
+from modsent.io import sha256_file  # noqa: E402
+from modsent.testing import tiny_bert_mlm, tiny_nllb_ct2, write_synthetic_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,11 +93,8 @@ def damaged_model(root: Path, how: str) -> Path:
 
 
 def ct2_model(root: Path, truncate: bool) -> Path:
-    source = next((cache_root() / "tiny").glob("nllb-tiny-ct2-float32-*"), None)
-    if source is None:  # built by the translate tests; build the HF model and let translate convert
-        return tiny_nllb()
     model = root / "ct2"
-    shutil.copytree(source, model)
+    shutil.copytree(tiny_nllb_ct2(), model)
     if truncate:
         data = (model / "model.bin").read_bytes()
         (model / "model.bin").write_bytes(data[: len(data) // 3])
@@ -479,6 +476,23 @@ CASES = [
          "--src-lang", "eng_Latn", "--tgt", str(many_lines(r, "de")), "--tgt-lang", "deu_Latn",
          "--output", str(small_disk(r) / "out")], ("no space left",), loads_model=True, cls="disk full",
          harmed=release_small_disk),
+    # the lead's own: a YAML tag that would build a Python object, a link as the output, numbers out of range,
+    # a manifest that is not JSON, and a hub id where only local models resolve today
+    Case("config: a !!python tag", lambda r: ["train", "--config", str(write(
+        r / "tag.yaml", "model: !!python/object/apply:os.system ['touch pwned']\n"))], ("tag.yaml",), cls="config",
+         harmed=lambda r: "code ran: pwned was written" if (r / "pwned").exists() else None),
+    Case("encode: --output a symbolic link to the --input", lambda r: encode_args(
+        tiny_bert_mlm(), protect(r, text_file(r)), link(r / "link.npy", r / "input.txt")), ("input.txt",),
+         loads_model=True, cls="overwrite", harmed=input_changed),
+    Case("encode: --batch-size 0", lambda r: [*encode_args(tiny_bert_mlm(), text_file(r), r / "e.npy"),
+                                              "--batch-size", "0"], ("batch",), loads_model=True, cls="input text"),
+    Case("encode: unknown --lang", lambda r: [*encode_args(tiny_bert_mlm(), text_file(r), r / "e.npy"),
+                                              "--lang", "xx_Yyyy"], ("xx_Yyyy",), cls="language"),
+    Case("status --verify: manifest.json not JSON", lambda r: ["status", str(manifest_of(r, '{"entries": [')),
+                                                               "--verify"], ("manifest.json",), cls="manifest"),
+    Case("encode: a hub id that is not downloaded", lambda r: encode_args(
+        Path("sentence-transformers/no-such-model-xyz"), text_file(r), r / "e.npy"),
+         ("sentence-transformers/no-such-model-xyz",), loads_model=True, cls="model files"),
 ]
 
 
@@ -564,13 +578,17 @@ def kept_on_small_disk(root: Path) -> str | None:
     return f"a full disk kept {', '.join(kept)}" if kept else None
 
 
+def link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
 def manifest_of(root: Path, text: str) -> Path:
     write(root / "run" / "manifest.json", text)
     return root / "run"
 
 
-def classify(
-case: Case, status: int, output: str, harm: str | None) -> str:
+def classify(case: Case, status: int, output: str, harm: str | None) -> str:
     if harm is not None:
         return "code_execution" if harm.startswith("code ran") else "silent"
     if "Traceback (most recent call last)" in output:
