@@ -27,9 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = 2
 
 
-def _run(command: list[str | Path], cwd: Path, timeout: float = 300) -> str:
+def _run(command: list[str | Path], cwd: Path, timeout: float = 300, pythonpath: Path | None = None) -> str:
     env = child_environment(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
     env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
     done = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{(done.stdout + done.stderr)[-6000:]}"
@@ -47,13 +49,28 @@ def installed(tmp_path_factory) -> Path:
     checkout = {p.parent.relative_to(REPO).as_posix() for p in (REPO / "modsent").rglob("__init__.py")}
     assert checkout <= packed, f"setup.cfg [options] packages misses {sorted(checkout - packed)}"
 
-    env_dir = root / "venv"
+    python = _virtualenv_with_the_dependencies(root / "venv")
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel], cwd=root)
+    return python.parent
+
+
+def _virtualenv_with_the_dependencies(env_dir: Path) -> Path:
+    """A fresh virtualenv that sees the project's dependencies but no modsent; returns its python."""
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel], cwd=root)
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).strip())
+    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=env_dir).strip())
     (site / "zz_project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return env_dir / "bin"
+    return python
+
+
+def test_a_source_tree_on_pythonpath_finds_the_bundled_configs(tmp_path):
+    """Not installed at all (``ray job submit --working-dir .``, a node's ``.deepspeed_env``): found beside the package."""
+    python = _virtualenv_with_the_dependencies(tmp_path / "venv")
+    found = _run([python, "-c", "import modsent, modsent.resources as r; print(modsent.__file__); "
+                  "print(r.ds_configs()['zero2']); print(r.find_bundled_config('paper/train_mono'))"],
+                 cwd=tmp_path, pythonpath=REPO).split()
+    assert found == [str(REPO / "modsent" / "__init__.py"), str(REPO / "ds_configs" / "zero2.json"),
+                     str(REPO / "configs" / "paper" / "train_mono.yaml")]
 
 
 @pytest.mark.slow

@@ -4,14 +4,17 @@ The example configs and DeepSpeed configs stay in the checkout's top-level ``con
 ``ds_configs/``, where users look for them; setup.cfg's ``package_dir`` installs those folders as the
 packages ``modsent.resources.configs`` and ``modsent.resources.ds_configs`` (each holds an
 ``__init__.py`` for that reason: setuptools' editable finder only maps a folder that is a regular
-package). A wheel and an editable install therefore both find them through importlib.resources,
-never through a path relative to this file. The cost rates of ``modsent plan`` are
+package). A wheel and an editable install therefore both find them through importlib.resources.
+A source tree used without being installed (on ``PYTHONPATH``: ``ray job submit --working-dir .``, a node's
+``.deepspeed_env``) finds them too: this package's ``__path__`` ends with the folder above ``modsent/``, searched
+after the package's own folder, where an install puts them. The cost rates of ``modsent plan`` are
 ``modsent/data/costs.yaml``.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modsent.errors import ModsentError
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 __all__ = ["BundledConfigError", "ds_configs", "bundled_configs", "find_bundled_config"]
+
+__path__.append(str(Path(__file__).resolve().parents[2]))  # noqa: F821 (a package's own __path__)
 
 #: Each kind of bundled config: its package and file suffix, in listing order.
 _KINDS = {"example": ("modsent.resources.configs", ".yaml"), "deepspeed": ("modsent.resources.ds_configs", ".json")}
