@@ -105,6 +105,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from modsent.models.modular import encode_modular_file, is_modular_model
 
     if is_modular_model(args.model):
+        if args.trust_remote_code:
+            raise ModsentError(f"{args.model}: --trust-remote-code is for one encoder directory; the encoders of a "
+                               "modular model load without code from their directories, so drop the flag")
         embeddings = encode_modular_file(args.model, args.input, args.output, lang=args.lang,
                                          aligned=not args.monolingual, batch_size=args.batch_size,
                                          normalize=args.normalize)

@@ -217,17 +217,20 @@ def file_sha256(path: str | os.PathLike, trust_record: bool = True) -> str:
     return record_sha256(path)
 
 
+def artifact_paths(directory: str | os.PathLike) -> list[Path]:
+    """Every file of the artifact in ``directory``, sorted: not temporaries (``.tmp-*``, or anything inside one)."""
+    root = Path(directory)
+    return [f for f in sorted(root.rglob("*"))
+            if f.is_file() and not any(part.startswith(".tmp-") for part in f.relative_to(root).parts)]
+
+
 def artifact_files(path: str | os.PathLike, trust_record: bool = True) -> dict[str, list]:
     """``{relative name: [size, mtime_ns, sha256]}`` for a file or every file under a directory.
 
     Temporary files (``.tmp-*``) are not part of an artifact. A single file is listed under its name.
     """
     root = Path(path)
-    if root.is_file():
-        files = {root.name: root}
-    else:
-        files = {f.relative_to(root).as_posix(): f for f in sorted(root.rglob("*"))
-                 if f.is_file() and not any(part.startswith(".tmp-") for part in f.relative_to(root).parts)}
+    files = {root.name: root} if root.is_file() else {f.relative_to(root).as_posix(): f for f in artifact_paths(root)}
     listing = {}
     for name, file in files.items():
         stat = file.stat()
@@ -483,9 +486,12 @@ def no_space_as_error(output: str | os.PathLike, error: type[ModsentError]) -> I
     try:
         yield
     except OSError as err:
-        if not is_disk_full(err, output):
+        # An error with another errno (an unreadable input) is no full disk, however little space is left;
+        # one without (numpy's "N requested and M written") may be.
+        if err.errno not in (None, errno.ENOSPC, errno.EDQUOT) or not is_disk_full(err, output):
             raise
-        raise error(f"no space left on {_file_system_of(output)} while writing {err.filename or output}; nothing "
+        written = err.filename or output
+        raise error(f"no space left on {_file_system_of(written)} while writing {written}; nothing "
                     "was kept; free space there or choose another output, then rerun") from None
 
 

@@ -9,6 +9,7 @@ to this checkout). Every command runs from a directory outside the checkout, wit
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -42,7 +43,11 @@ def _run(command: list[str | Path], cwd: Path, timeout: float = 300, pythonpath:
 def installed(tmp_path_factory) -> Path:
     """A fresh virtualenv holding the wheel built from this checkout; returns its bin/ directory."""
     root = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root / "dist", REPO],
+    # Built from a copy: setuptools would reuse (and write) the checkout's build/, so a module deleted since an
+    # earlier build could still ship, and two runs at once would race on it.
+    source = shutil.copytree(REPO, root / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "runs"))
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root / "dist", source],
          cwd=root)
     (wheel,) = (root / "dist").glob("modsent-*.whl")
     packed = {Path(name).parent.as_posix() for name in zipfile.ZipFile(wheel).namelist() if name.endswith("__init__.py")}

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modsent.config import dump_config
-from modsent.errors import ModsentError
+from modsent.errors import ModsentError, first_line
 from modsent.io import (
     OutputError,
     atomic_write_bytes,
@@ -113,7 +113,7 @@ def check_model(path: Path, trust_remote_code: bool = False) -> list[str] | None
     except MineModelError:
         raise
     except (OSError, ValueError) as err:
-        raise MineModelError(f"{path} is not a sentence encoder ({str(err).splitlines()[0]})") from None
+        raise MineModelError(f"{path} is not a sentence encoder ({first_line(err)})") from None
     return None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from modsent.errors import ModsentError
+from modsent.errors import ModsentError, first_line
 from modsent.io import atomic_write_json
 from modsent.models.files import refuse_pickle
 
@@ -119,5 +119,5 @@ def _read_weights(directory: Path) -> dict[str, Any]:
             raise refuse_pickle(directory / _LEGACY_WEIGHTS, err, DenseModuleError) from None
         except (RuntimeError, EOFError) as err:
             raise DenseModuleError(f"{directory / _LEGACY_WEIGHTS}: the Dense weights are damaged or incomplete "
-                                   f"({str(err).splitlines()[0]}); copy or export the model again") from None
+                                   f"({first_line(err)}); copy or export the model again") from None
     raise DenseModuleError(f"{directory}: the Dense module has no {_WEIGHTS} (or {_LEGACY_WEIGHTS})")

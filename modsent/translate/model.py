@@ -24,6 +24,7 @@ from pathlib import Path
 
 from modsent.errors import ModsentError
 from modsent.io import atomic_directory, atomic_write_json, sha256_json, sha256_tree
+from modsent.models.files import from_pretrained
 from modsent.translate.config import DecodingConfig
 
 __all__ = ["ModelError", "PreparedModel", "prepare_model", "resolve_device", "actor_device", "check_compute_type",
@@ -142,7 +143,9 @@ def load_tokenizer(path: str | os.PathLike, source_language: str):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(path), src_lang=source_language, trust_remote_code=False)
+        return from_pretrained(AutoTokenizer.from_pretrained, path, ModelError, src_lang=source_language)
+    except ModelError:
+        raise
     except (OSError, ValueError) as err:
         raise ModelError(f"{path}: cannot load the NLLB tokenizer ({err}); set model.tokenizer to the "
                          "directory holding tokenizer.json / sentencepiece.bpe.model") from None
@@ -247,8 +250,8 @@ def _convert(source: Path, tokenizer_source: Path, target: Path, quantization: s
 
     logger.info("converting %s to CTranslate2 (%s) in %s", source, quantization, target)
     with atomic_directory(target) as staging:
-        TransformersConverter(str(source), trust_remote_code=False).convert(
-            str(staging), quantization=quantization, force=True)
+        converter = from_pretrained(TransformersConverter, source, ModelError)  # refuses a model that ships code
+        converter.convert(str(staging), quantization=quantization, force=True)
         # The tokenizer travels with the weights, so actors need one directory only.
         load_tokenizer(tokenizer_source, "eng_Latn").save_pretrained(str(staging))
 

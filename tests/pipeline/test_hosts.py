@@ -28,11 +28,12 @@ shift
 exec "$@"
 """
 PDSH = """#!/usr/bin/env bash
-# Stand-in for pdsh -w HOSTS COMMAND: records HOSTS and COMMAND, runs COMMAND here as node 0 (%n).
+# Stand-in for pdsh -w HOSTS COMMAND: records HOSTS and COMMAND, runs COMMAND here as node 0 (%n), in the
+# bare environment of a fresh ssh session: what the job needs must travel in COMMAND.
 while getopts "Sf:w:" opt; do [[ $opt == w ]] && hosts=$OPTARG; done
 shift $((OPTIND - 1))
 printf '%s\\t%s\\n' "$hosts" "$*" >> "$PDSH_STANDIN_LOG"
-exec bash -c "${*//%n/0}"
+exec env -i PATH="$PATH" HOME="$HOME" bash -c "${*//%n/0}"
 """
 
 
@@ -70,6 +71,8 @@ def test_a_one_process_job_on_another_host_runs_there_and_the_manifest_records_e
     asked = [line.split("\t") for line in (tmp_path / "pdsh.log").read_text().splitlines()]
     assert [hosts for hosts, _ in asked] == ["127.0.0.2"] * len(remote)
     assert sorted(lang for lang in LANGS for _, command in asked if f"/configs/{lang}/vocab.yaml" in command) == remote
+    # The run's environment went along (DeepSpeed's runner forwards only PYTHON*, NCCL*, … itself).
+    assert all("MODSENT_PROGRESS_FILE=" in command and "MODSENT_CACHE=" in command for _, command in asked), asked
 
 
 def test_only_a_job_on_this_machine_selects_its_gpus_here():
