@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from modsent.errors import ModsentError, first_line
+from modsent.hub import hub_model_dir, parse_hub_id
 
 __all__ = ["require_model_dir", "from_pretrained", "load_weights", "require_vocabulary", "refuse_pickle",
            "TOKENIZER_FILES"]
@@ -44,7 +45,10 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.b
 
 
 def require_model_dir(path: str | Path, error: type[ModsentError], what: str = "model directory") -> Path:
-    """``path`` as a Path if it is a directory; else ``error`` saying whether it is a file or missing."""
+    """``path`` as a Path if it is a directory, the snapshot directory if it is a hub id
+    (:mod:`modsent.hub`); else ``error`` saying whether it is a file or missing."""
+    if parse_hub_id(path) is not None:
+        return hub_model_dir(path, error)
     path = Path(path)
     if path.is_file():
         raise error(f"{path} is a file, not a {what}; give the directory that holds config.json "

