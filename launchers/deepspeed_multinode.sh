@@ -6,10 +6,14 @@
 #   HOSTFILE      DeepSpeed hostfile, one "node-name slots=GPUS" line per node; MASTER_ADDR must be node 0's address
 #   local         this machine only: all its GPUs, or NUM_RANKS CPU processes (default 2) when it has none
 #   MASTER_PORT   rendezvous port (default: a free port); NUM_RANKS: ranks for "local" (default: every GPU / 2 on CPU)
+#   NODE_RANK     without ssh: run this script once on every node of HOSTFILE, each with its line's index (0, 1, ...)
+#                 and the same MASTER_ADDR and MASTER_PORT; it starts that node's ranks (DeepSpeed's --no_ssh mode).
+#                 Unset: this node starts every node's ranks over pdsh/ssh.
 #
 # examples:
 #   MASTER_ADDR=10.0.0.1 launchers/deepspeed_multinode.sh hosts adapt --config configs/adapt.yaml trainer.ds_config=zero3
 #   NUM_RANKS=2 launchers/deepspeed_multinode.sh local adapt --config configs/adapt.yaml
+#   MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 NODE_RANK=1 launchers/deepspeed_multinode.sh hosts adapt --config ...
 #
 # Every node needs the same checkout, venv and a shared filesystem for trainer.output_dir (checkpoints, packed data).
 # DeepSpeed passes environment variables to remote nodes through ./.deepspeed_env or ~/.deepspeed_env (KEY=VALUE
@@ -25,6 +29,10 @@ python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # DeepSpeed compiles its C++ ops once, here, instead of in a fresh temporary directory per job.
 export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-${MODSENT_CACHE:-$HOME/.cache/modsent}/torch_extensions}
+if [[ -n ${NODE_RANK:-} && -z ${MASTER_PORT:-} ]]; then
+    echo "$0: NODE_RANK is set: set MASTER_PORT too, the same on every node" >&2
+    exit 2
+fi
 if [[ -z ${MASTER_PORT:-} ]]; then
     MASTER_PORT=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
@@ -42,6 +50,9 @@ if [[ $target == local ]]; then
 else
     : "${MASTER_ADDR:?set MASTER_ADDR to the address of the first node in the hostfile}"
     placement=(--hostfile "$target")
+    if [[ -n ${NODE_RANK:-} ]]; then
+        placement+=(--no_ssh --node_rank "$NODE_RANK")
+    fi
 fi
 
 # DeepSpeed's shared-memory CPU all-reduce (which modsent.train.init_distributed normally keeps from being built)
