@@ -102,6 +102,8 @@ class TranslationResult:
     translate_seconds: float
     total_seconds: float
     summaries: list[LanguageSummary]
+    units_by_node: dict[str, int] = field(default_factory=dict)  # this run's units per Ray node id (a unit split
+    # across nodes counts for each); every unit file lists its nodes too
 
 
 def _target_languages(config: TranslateConfig, source: str) -> list[str]:
@@ -172,8 +174,9 @@ def _batches_of(translated: Any) -> Iterator[dict]:
 
 
 def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore, config: TranslateConfig,
-                     model: PreparedModel) -> int:
-    """Translate the pending units on Ray; return the number of (sentence, language) examples."""
+                     model: PreparedModel) -> tuple[int, dict[str, int]]:
+    """Translate the pending units on Ray; return the number of (sentence, language) examples and the
+    units finished per Ray node."""
     import pyarrow as pa
     import ray
 
@@ -219,23 +222,30 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
     )
     buffers: dict[tuple[str, int], list[str | None]] = {}
     missing: dict[tuple[str, int], int] = {}
+    nodes: dict[tuple[str, int], set[str]] = {}
+    units_by_node: dict[str, int] = {}
     finished = examples = 0
     last_log = time.monotonic()
     for batch in _batches_of(translated):
-        for shard, pos, language, text in zip(batch["shard"], batch["pos"], batch["language"], batch["translation"]):
+        for shard, pos, language, text, node in zip(batch["shard"], batch["pos"], batch["language"],
+                                                    batch["translation"], batch["node"]):
             key = (str(language), int(shard))
             unit = unit_of[key]
             buffer = buffers.get(key)
             if buffer is None:
                 buffer = buffers[key] = [None] * unit.size
                 missing[key] = unit.size
+                nodes[key] = set()
             if buffer[pos] is None:
                 buffer[pos] = str(text)
                 missing[key] -= 1
                 examples += 1
+                nodes[key].add(str(node))
             if missing[key] == 0:
-                store.save(unit, buffer)  # type: ignore[arg-type]
-                del buffers[key], missing[key]
+                store.save(unit, buffer, sorted(nodes[key]))  # type: ignore[arg-type]
+                for node_id in nodes[key]:
+                    units_by_node[node_id] = units_by_node.get(node_id, 0) + 1
+                del buffers[key], missing[key], nodes[key]
                 finished += 1
                 report_progress(finished, len(pending), "units")
         if time.monotonic() - last_log > 10:
@@ -244,7 +254,8 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
     if buffers or finished != len(pending):
         raise RuntimeError(f"Ray Data returned {finished} of {len(pending)} units complete; "
                            f"incomplete: {sorted(buffers)[:5]}")
-    return examples
+    logger.info("units finished per Ray node: %s", units_by_node)
+    return examples, units_by_node
 
 
 def _assemble(corpus: SourceCorpus, units: dict[str, list[Unit]], store: UnitStore, output_dir: Path,
@@ -333,10 +344,10 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
     logger.info("%d units (%d languages × %d shards), %d to translate, %d finished earlier", total_units,
                 len(languages), total_units // len(languages), len(pending), total_units - len(pending))
     translate_started = time.perf_counter()
-    examples = 0
+    examples, units_by_node = 0, {}
     if pending:
         with ray_session(config.ray):
-            examples = _translate_units(corpus, pending, store, config, model)
+            examples, units_by_node = _translate_units(corpus, pending, store, config, model)
     translate_seconds = time.perf_counter() - translate_started
 
     # manifest.json vouches for the corpus next to it: drop it while the corpus is replaced.
@@ -370,4 +381,5 @@ def run_translate(config: TranslateConfig) -> TranslationResult:
         output_dir=output_dir, corpus_dir=output_dir / "corpus", languages=languages,
         unique_sentences=len(corpus.sentences), source_occurrences=corpus.num_occurrences,
         units_translated=len(pending), units_reused=total_units - len(pending), examples_translated=examples,
-        translate_seconds=translate_seconds, total_seconds=time.perf_counter() - started, summaries=summaries)
+        translate_seconds=translate_seconds, total_seconds=time.perf_counter() - started, summaries=summaries,
+        units_by_node=units_by_node)

@@ -8,7 +8,8 @@ It reads ``tokenizer.json`` with ``tokenizers`` alone (:class:`NllbTokens`): an 
 
 :class:`TranslateActor` is the callable class handed to ``Dataset.map_batches``: each batch is
 rows of unique source sentences with the target languages still to do for them; it returns one
-row per (sentence, language).
+row per (sentence, language), with the Ray node id of the actor that translated it (the job
+records in each unit which nodes translated it).
 
 Fault injection (tests only): the job passes the driver's ``MODSENT_TRANSLATE_FAULT`` environment
 variable to the actors. ``MODE:K:MARKER`` makes the actor that handles its K-th batch fail once,
@@ -173,7 +174,7 @@ def actor_translator_kwargs(translator_kwargs: dict) -> dict:
 
 
 class TranslateActor:
-    """``map_batches`` UDF: rows ``shard, pos, text, target_set`` → rows ``shard, pos, language, translation``.
+    """``map_batches`` UDF: rows ``shard, pos, text, target_set`` → rows ``shard, pos, language, translation, node``.
 
     ``target_set`` indexes ``target_sets``: the languages still to translate that sentence into
     (a few distinct sets per job, so rows carry a small integer instead of 200 codes).
@@ -186,6 +187,9 @@ class TranslateActor:
         self.target_sets = target_sets
         self.fault = parse_fault(fault)
         self.batches = 0
+        import ray
+
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def _maybe_fail(self) -> None:
         self.batches += 1
@@ -215,4 +219,5 @@ class TranslateActor:
             "pos": np.asarray(positions, dtype=np.int64),
             "language": np.asarray(languages, dtype=object),
             "translation": np.asarray(translations, dtype=object),
+            "node": np.full(len(translations), self.node_id, dtype=object),
         }

@@ -2,7 +2,7 @@
 
 A unit's file ``work/units/<language>/shard-<n>.json`` is its manifest entry and its output in
 one atomic write: the shard's source hash, the line count, the model and decoding settings, and
-the translations in shard order. A rerun takes a unit as finished only when all of these match
+the translations in shard order, and the Ray nodes that translated it. A rerun takes a unit as finished only when all of these match
 the current job; anything else (absent, truncated by a kill, other settings) is translated again.
 """
 
@@ -58,11 +58,12 @@ class UnitStore:
     def is_done(self, unit: Unit) -> bool:
         return self.load(unit) is not None
 
-    def save(self, unit: Unit, translations: list[str]) -> None:
+    def save(self, unit: Unit, translations: list[str], nodes: list[str]) -> None:
         if len(translations) != unit.size:
             raise ValueError(f"unit {unit.language}/{unit.shard}: {len(translations)} translations for {unit.size} sentences")
         atomic_write_json(self.path(unit), {
             "language": unit.language, "shard": unit.shard, "start": unit.start, "stop": unit.stop,
             "source_sha256": unit.source_sha256, "lines": unit.size, "settings": self.settings,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "translations": translations,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nodes": nodes,
+            "translations": translations,
         })
