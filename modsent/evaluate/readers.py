@@ -43,6 +43,7 @@ __all__ = [
     "uyghur_cyrillic_to_arabic",
     "read_belebele_language",
     "read_belebele",
+    "read_belebele_files",
     "read_lines",
     "read_parallel_lines",
     "split_pair",
@@ -495,21 +496,26 @@ def read_belebele(directory: str | os.PathLike, languages: Sequence[str],
         raise MissingDataFileError(directory, "Belebele directory not found")
     if not languages:
         raise ValueError("read_belebele needs at least one language")
-    per_language: dict[str, list[BelebeleItem]] = {}
-    for lang in languages:
-        path = directory / file_pattern.format(lang=lang)
+    files = {lang: directory / file_pattern.format(lang=lang) for lang in languages}
+    for lang, path in files.items():
         if not path.is_file():
             present = sorted(p.name for p in directory.iterdir() if p.is_file())
             raise LanguageNotFoundError(path, f"no Belebele file for language {lang} "
                                         f"(files in {directory}: {', '.join(present[:20]) or 'none'})")
-        per_language[lang] = read_belebele_language(path)
+    return read_belebele_files(files)
+
+
+def read_belebele_files(files: Mapping[str, str | os.PathLike]) -> BelebeleData:
+    """Read Belebele from one file per language ``{lang: path}`` and align the questions (as :func:`read_belebele`)."""
+    languages = list(files)
+    per_language = {lang: read_belebele_language(path) for lang, path in files.items()}
     first_lang = languages[0]
     order = [item.key for item in per_language[first_lang]]
     answers = np.asarray([item.answer for item in per_language[first_lang]], dtype=np.int64)
     aligned: dict[str, tuple[BelebeleItem, ...]] = {}
     for lang, items in per_language.items():
         by_key = {item.key: item for item in items}
-        path = directory / file_pattern.format(lang=lang)
+        path = files[lang]
         if len(by_key) != len(items):
             raise EvaluationDataError(path, "repeats a (link, question_number) pair")
         if set(by_key) != set(order):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -33,8 +34,10 @@ from modsent.evaluate.belebele import BELEBELE_TASKS, evaluate_belebele
 from modsent.evaluate.cache import EmbeddingCache
 from modsent.evaluate.encoders import Encoder
 from modsent.evaluate.readers import (
+    BelebeleData,
     STSPairs,
     read_belebele,
+    read_belebele_files,
     read_kardes_files,
     read_mteb_sts,
     read_parallel_lines,
@@ -46,6 +49,7 @@ from modsent.evaluate.report import write_reports
 from modsent.evaluate.retrieval import evaluate_bitext
 from modsent.evaluate.scores import summarize
 from modsent.evaluate.sts import evaluate_sts, recombine_aligned
+from modsent.hub import HubDatasetError, dataset_card_configs, hub_dataset_files, parse_hub_id
 from modsent.io import atomic_write_json
 from modsent.languages import resolve
 from modsent.progress import report_progress
@@ -70,8 +74,10 @@ class STSDatasetConfig:
     # stsb: STS-benchmark TSV; mteb: JSONL/Parquet with sentence1/sentence2/score; str: SemEval-2024
     # track A CSV; kardes: Kardeş-NLU STS CSV (always recombined with its English side)
     format: Literal["stsb", "mteb", "str", "kardes"]
-    # language (or "a-b" pair) -> file; for mteb, "*" reads the pairs from the file's lang column(s)
+    # language (or "a-b" pair) -> file; for mteb, "*" reads the pairs from the file's lang column(s). For mteb, the
+    # file may be a hub dataset id (mteb/sts17-crosslingual-sts): the key is then its config ("*": every config)
     files: dict[str, Path] = field(default_factory=dict)
+    split: str = "test"  # the split read from a hub dataset
     # treat the monolingual sets as row-aligned translations and build every cross-language pair
     recombine: bool = False
     # keep only these "a-b" / "a" pairs (after recombination); empty keeps all
@@ -80,7 +86,8 @@ class STSDatasetConfig:
 
 @dataclass
 class BelebeleConfig:
-    directory: Optional[Path] = None  # holds one <file_pattern> per language (facebook/belebele's data/)
+    # holds one <file_pattern> per language (facebook/belebele's data/), or is the hub dataset id facebook/belebele
+    directory: Optional[Path] = None
     file_pattern: str = "{lang}.jsonl"
     languages: list[str] = field(default_factory=list)  # empty: EvaluateConfig.languages
     cross_lingual: bool = True  # the full language × language matrix, not only the diagonal
@@ -170,7 +177,11 @@ def load_sts_dataset(entries: list[STSDatasetConfig], codes: LanguageCodes) -> d
         else:
             for key, path in entry.files.items():
                 if entry.format == "mteb":
-                    found.update(read_mteb_sts(path, lang_pair=None if key == "*" else key, normalize=codes))
+                    for pair, data_file in _mteb_files(key, path, entry.split):
+                        found.update(read_mteb_sts(data_file, lang_pair=pair, normalize=codes))
+                elif parse_hub_id(path) is not None:
+                    raise HubDatasetError(f"STS data set {entry.name!r}: {path} reads as a hub dataset id, which is "
+                                          f"read for format 'mteb' (STS17, STS22) only; give the {entry.format} file")
                 else:
                     lang = codes(key)
                     read = read_stsb if entry.format == "stsb" else read_str
@@ -192,6 +203,43 @@ def load_sts_dataset(entries: list[STSDatasetConfig], codes: LanguageCodes) -> d
                                  f"{merged[pair].source} and {data.source}; keep one (see 'pairs')")
             merged[pair] = data
     return merged
+
+
+def _mteb_files(key: str, path: str | os.PathLike, split: str) -> list[tuple[str | None, Path]]:
+    """(language pair or None to read it from the file, file) for one ``files`` entry of an mteb data set.
+
+    A hub dataset id gives the data file of config ``key`` (or of every config for ``*``) and ``split``.
+    """
+    if parse_hub_id(path) is None:
+        return [(None if key == "*" else key, Path(path))]
+    configs = [name for name, splits in dataset_card_configs(path).items() if split in splits] if key == "*" else [key]
+    if len(configs) > 1 and "default" in configs:  # the card's all-languages config repeats the others
+        configs.remove("default")
+    if not configs:
+        raise HubDatasetError(f"{path}: its dataset card lists no config with a '{split}' split; name the configs "
+                              "(language pairs) as the keys of 'files'")
+    found = []
+    for config in configs:
+        files = hub_dataset_files(path, config, split)
+        if len(files) != 1:
+            raise HubDatasetError(f"{path}: config '{config}' has {len(files)} '{split}' files "
+                                  f"({', '.join(f.name for f in files)}); an STS set is read from one file")
+        found.append((None if config == "default" else config, files[0]))  # default: languages from the file
+    return found
+
+
+def _read_belebele(config: BelebeleConfig, languages: list[str]) -> BelebeleData:
+    """Belebele from a local directory, or from the hub dataset ``facebook/belebele`` (one config per language)."""
+    if parse_hub_id(config.directory) is None:
+        return read_belebele(config.directory, languages, config.file_pattern)
+    files = {}
+    for lang in languages:
+        found = hub_dataset_files(config.directory, lang, "test")
+        if len(found) != 1:
+            raise HubDatasetError(f"{config.directory}: config '{lang}' has {len(found)} 'test' files; Belebele has one "
+                                  "file per language")
+        files[lang] = found[0]
+    return read_belebele_files(files)
 
 
 def _within(pair: tuple[str, str], languages: set[str]) -> bool:
@@ -272,7 +320,7 @@ def run_evaluation(config: EvaluateConfig, encoders: Mapping[str, Encoder]) -> d
         belebele_langs = [codes(lang) for lang in config.belebele.languages or config.languages]
         if not belebele_langs:
             raise ValueError("belebele needs languages: set belebele.languages or languages")
-        belebele = read_belebele(config.belebele.directory, belebele_langs, config.belebele.file_pattern)
+        belebele = _read_belebele(config.belebele, belebele_langs)
         belebele_pairs = ([(a, b) for a in belebele_langs for b in belebele_langs] if config.belebele.cross_lingual
                           else [(a, a) for a in belebele_langs])
     bitext_sets = ({entry.name: _load_bitext(entry, codes, languages) for entry in config.bitext}

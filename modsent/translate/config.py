@@ -30,7 +30,8 @@ def default_model_cache() -> Path:
 
 @dataclass
 class ModelConfig:
-    """The NLLB model: a CTranslate2 directory (``model.bin``) or a ``transformers`` checkpoint directory.
+    """The NLLB model: a CTranslate2 directory (``model.bin``) or a ``transformers`` checkpoint directory,
+    either local or named by hub id (``facebook/nllb-200-distilled-600M``, read from the Hugging Face cache).
 
     A ``transformers`` checkpoint is converted once per (content hash, quantization) into
     ``cache_dir``. The tokenizer is read from ``tokenizer`` when given, else from the model

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modsent.errors import ModsentError
+from modsent.hub import hub_model_dir, parse_hub_id
 from modsent.io import atomic_directory, atomic_write_json, sha256_json, sha256_tree
 from modsent.models.files import from_pretrained
 from modsent.translate.config import DecodingConfig
@@ -164,10 +165,12 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
                   tokenizer: str | os.PathLike | None = None) -> PreparedModel:
     """Return a loadable CTranslate2 model for ``path``, converting a transformers checkpoint once.
 
+    ``path`` (and ``tokenizer``) may be a hub id, read from the Hugging Face cache (:mod:`modsent.hub`).
+
     >>> prepare_model("nllb-200-distilled-600M", "int8", "~/.cache/modsent/ct2")  # doctest: +SKIP
     PreparedModel(ct2_dir=PosixPath('.../nllb-200-distilled-600M-3f2a…-int8'), ...)
     """
-    source = Path(path).expanduser()
+    source = _model_dir(path)
     cache = Path(cache_dir).expanduser()
     if source.is_file():
         raise ModelError(f"model.path {source} is a file, not a model directory; set it to the directory that holds "
@@ -176,7 +179,7 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
         raise ModelError(f"model directory {source} does not exist; set model.path to a CTranslate2 NLLB "
                          "directory (with model.bin) or a transformers NLLB/M2M100 checkpoint directory")
     if (source / "model.bin").is_file():
-        tokenizer_dir = Path(tokenizer).expanduser() if tokenizer else source
+        tokenizer_dir = _model_dir(tokenizer) if tokenizer else source
         if not _has_tokenizer(tokenizer_dir):
             raise ModelError(f"{tokenizer_dir}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}) beside the "
                              "CTranslate2 model; copy them there or set model.tokenizer")
@@ -186,16 +189,27 @@ def prepare_model(path: str | os.PathLike, quantization: str, cache_dir: str | o
     if model_type not in _TRANSFORMERS_MODEL_TYPES:
         raise ModelError(f"{source}/config.json: model_type '{model_type}' is not an NLLB/M2M100 model "
                          f"(expected one of {sorted(_TRANSFORMERS_MODEL_TYPES)})")
-    tokenizer_source = Path(tokenizer).expanduser() if tokenizer else source
+    tokenizer_source = _model_dir(tokenizer) if tokenizer else source
     if not _has_tokenizer(tokenizer_source):
         raise ModelError(f"{tokenizer_source}: no tokenizer files ({', '.join(_TOKENIZER_FILES)}); set model.tokenizer")
     source_hash = _content_hash(source, cache)
     digest = sha256_json({"source": source_hash, "quantization": quantization,
                           "tokenizer": _content_hash(tokenizer_source, cache) if tokenizer else None})
-    target = cache / f"{source.name}-{digest[:16]}-{quantization}"
+    target = cache / f"{_cache_name(path, source)}-{digest[:16]}-{quantization}"
     if not (target / "model.bin").is_file():
         _convert(source, tokenizer_source, target, quantization)
     return PreparedModel(target, target, digest, source, quantization, True, _checked_positions(target))
+
+
+def _model_dir(value: str | os.PathLike) -> Path:
+    """A local directory as it is; a hub id (``facebook/nllb-200-distilled-600M[@rev]``) as its cached snapshot."""
+    return hub_model_dir(value, ModelError) if parse_hub_id(value) is not None else Path(value).expanduser()
+
+
+def _cache_name(given: str | os.PathLike, source: Path) -> str:
+    """The converted model's readable name: the hub repo (a snapshot directory is named by its commit)."""
+    parsed = parse_hub_id(given)
+    return parsed[0].replace("/", "--") if parsed is not None else source.name
 
 
 def _checked_positions(ct2_dir: Path) -> tuple[int | None, int | None]:
