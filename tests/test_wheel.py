@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modsent.pipeline.manifest import Manifest
 from modsent.testing import tiny_bert_mlm, write_parallel_text, write_synthetic_corpus
 from modsent.testing.ranks import child_environment
 from modsent.train.metrics import read_metrics
@@ -28,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = 2
 
 
-def _run(command: list[str | Path], cwd: Path, timeout: float = 300, pythonpath: Path | None = None) -> str:
-    env = child_environment(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
+def _run(command: list[str | Path], cwd: Path, timeout: float = 300, pythonpath: Path | None = None,
+         **environment: str) -> str:
+    env = child_environment(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu", **environment)
     env.pop("PYTHONPATH", None)
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
@@ -105,3 +107,36 @@ def test_a_wheel_install_copies_plans_and_trains_on_two_ranks_with_zero2(install
           "trainer.eval_at_start=false", "trainer.progress_bar=false"], cwd=user, timeout=400)
     assert [r["step"] for r in read_metrics(user / "out" / "metrics", "train")] == list(range(1, STEPS + 1))
 
+
+
+@pytest.mark.slow
+def test_a_new_user_runs_the_demo_on_a_hub_named_source_model(installed, tmp_path, model_cache):
+    """README's sequence from a wheel: copy the demo, run it on ``intfloat/multilingual-e5-small`` from the hub
+    cache (seeded here with the tiny BERT under that name, offline), shortened by overrides."""
+    hub = tmp_path / "hf" / "hub" / "models--intfloat--multilingual-e5-small"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(tiny_bert_mlm(cache_dir=model_cache), hub / "snapshots" / commit)
+    (hub / "refs").mkdir()
+    (hub / "refs" / "main").write_text(commit)
+    corpus = write_synthetic_corpus(tmp_path / "corpus", ["eng_Latn", "deu_Latn"], {"quora": 64}, seed=0)
+    pairs = tmp_path / "parallel"
+    write_parallel_text(pairs / "train" / "eng_Latn-deu_Latn", "deu_Latn", 100)
+    write_parallel_text(pairs / "test" / "eng_Latn-deu_Latn", "deu_Latn", 40, seed=3)
+    user = tmp_path / "user"
+    user.mkdir()
+    modsent = installed / "modsent"
+
+    _run([modsent, "configs", "copy", "demo", "."], cwd=user)
+    hub_id = "intfloat/multilingual-e5-small"
+    printed = _run([modsent, "run", "demo.yaml", f"source_model={hub_id}", f"baselines.e5-small={hub_id}",
+                    f"corpus={corpus}", f"parallel_text={pairs}", "languages=[eng_Latn,deu_Latn]",
+                    "stage_languages.vocab=[deu_Latn]", f"monolingual_text={{deu_Latn: {pairs}/train/eng_Latn-deu_Latn/"
+                    "deu_Latn.txt}", "evaluate.sts=[]", "train.trainer.max_steps=2", "align.trainer.max_steps=2",
+                    "parallel_text_max_pairs=40", "parallel_text_max_test_pairs=20"],
+                   cwd=user, timeout=600, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
+    run = user / "runs" / "demo"
+    assert {key: entry.status for key, entry in Manifest(run).entries.items()} == {
+        key: "done" for key in ("eng_Latn/train", "all/train", "deu_Latn/vocab", "deu_Latn/align", "all/evaluate")}
+    assert "| Single_c |" in printed and "| e5-small |" in printed and "| modular |" in printed
+    trained_from = yaml.safe_load((run / "configs" / "eng_Latn" / "train.yaml").read_text())["model"]
+    assert Path(trained_from) == hub / "snapshots" / commit
