@@ -84,9 +84,13 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
         raise ModsentError(f"model {path} does not exist")
     if (path / "modular.json").exists():
         return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length, max_tokens=max_tokens)
+    import torch
+
     from modsent.models.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(path, trust_remote_code=trust_remote_code).eval()
+    if torch.cuda.is_available():  # as ModularEncoder and encode_file: a single model stayed on CPU beside a GPU
+        encoder.to("cuda")
     length = encoder.set_max_seq_length(max_seq_length)
     # The encoder batches by token count itself (and caps padded tokens): one call with every text.
     return SingleModelEncoder(lambda texts: encoder.encode(texts, batch_size=batch_size, normalize=True,
