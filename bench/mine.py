@@ -134,7 +134,7 @@ def _mine(root: Path, name: str, n: int, actors: int):
     """One ``modsent mine`` job over 2 × ``n`` sentences with ``actors`` embedding actors."""
     from modsent.config import load_config
     from modsent.mine import MineConfig, run_mine
-    from modsent.pipeline.sources import resolve_source
+    from modsent.sources import resolve_source
 
     (root / name).mkdir(parents=True)
     src, tgt = _sides(root / name, n)

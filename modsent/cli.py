@@ -68,7 +68,7 @@ def _cmd_corpus(args: argparse.Namespace) -> int:
     from modsent.io import check_not_overwriting
 
     if args.action == "build-ui-parallel":
-        from modsent.pipeline.sources import build_ui_parallel_source
+        from modsent.sources import build_ui_parallel_source
 
         check_not_overwriting({"--output": args.output}, {"--wheel-dir": args.wheel_dir})
 

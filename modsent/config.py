@@ -44,8 +44,9 @@ def _where(source: str | None) -> str:
     return f" in {source}" if source else ""
 
 
-def _suggest(key: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+def did_you_mean(key: str, valid: Iterable[str], cutoff: float = 0.5) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``valid`` to a mistyped ``key``, or ``""``."""
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=cutoff)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -77,7 +78,7 @@ def _convert(value: Any, tp: Any, key: str, source: str | None) -> Any:
         if value not in allowed:
             raise ConfigError(
                 f"'{key}'{_where(source)}: {value!r} is not one of {', '.join(map(repr, allowed))}"
-                + (_suggest(str(value), map(str, allowed)) if isinstance(value, str) else "")
+                + (did_you_mean(str(value), map(str, allowed)) if isinstance(value, str) else "")
             )
         return value
     if origin in (list, tuple) or tp in (list, tuple):
@@ -157,7 +158,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
     known = {f.name: f for f in fields(cls) if f.init}
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key '{prefix}{key}'{_where(source)}{_suggest(str(key), known)}")
+            raise ConfigError(f"unknown key '{prefix}{key}'{_where(source)}{did_you_mean(str(key), known)}")
     kwargs = {}
     for name, fld in known.items():
         if name in data:
@@ -167,7 +168,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
                 if is_dataclass(default):
                     # A partial section overrides the field's own default (a recipe's trainer
                     # defaults), not the nested class's generic defaults.
-                    value = _deep_merge(to_dict(default), value)
+                    value = deep_merge(to_dict(default), value)
             kwargs[name] = _convert(value, hints[name], f"{prefix}{name}", source)
         elif fld.default is MISSING and fld.default_factory is MISSING:
             raise ConfigError(f"missing required key '{prefix}{name}'{_where(source)} ({_type_name(hints[name])})")
@@ -178,10 +179,11 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
         raise ConfigError(f"{source or 'config'}: {err}") from err
 
 
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, nested mappings merged key by key (a new copy; neither is changed)."""
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
             merged.get(key), dict) else value
     return merged
 

@@ -156,7 +156,7 @@ def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: typ
 
 def cache_root() -> Path:
     """``$MODSENT_CACHE``, else ``~/.cache/modsent``: downloads and conversions made once and reused."""
-    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
+    return Path(os.environ.get("MODSENT_CACHE") or Path.home() / ".cache" / "modsent").expanduser()
 
 
 def sha256_file(path: str | os.PathLike) -> str:

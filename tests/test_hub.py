@@ -81,7 +81,7 @@ def test_a_local_directory_wins_over_a_hub_id_of_the_same_name(tmp_path, model_c
 
 
 def test_a_pipeline_input_named_by_hub_id_resolves_to_the_snapshot(tmp_path, hub_home):
-    script = ("from modsent.pipeline.sources import resolve_source\n"
+    script = ("from modsent.sources import resolve_source\n"
               "print(resolve_source('modsent-test/tiny-bert'))\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_offline(hub_home), capture_output=True,
                           text=True, timeout=120)

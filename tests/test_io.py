@@ -156,3 +156,15 @@ def test_output_to_takes_python_and_native_writes_off_the_terminal(tmp_path, cap
     assert out == "after\n" and err == ""
     assert (tmp_path / "chatter.log").read_text() == (
         "Loading weights: 100%\nI0000 00:00:1700000000.000000   123 builder.cc:42] native chatter\n")
+
+
+def test_every_cache_is_under_one_root_that_follows_modsent_cache(monkeypatch, tmp_path):
+    from modsent.io import cache_root
+    from modsent.translate.config import default_model_cache
+
+    monkeypatch.setenv("MODSENT_CACHE", "~/elsewhere")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_root() == tmp_path / "elsewhere"
+    assert default_model_cache() == tmp_path / "elsewhere" / "ct2"
+    monkeypatch.delenv("MODSENT_CACHE")
+    assert cache_root() == tmp_path / ".cache" / "modsent"

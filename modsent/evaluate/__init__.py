@@ -9,7 +9,7 @@ from __future__ import annotations
 from modsent.evaluate.belebele import answer_accuracy, evaluate_belebele, qa_strings
 from modsent.evaluate.cache import EmbeddingCache, EncoderOutputError
 from modsent.evaluate.encoders import Encoder, SingleModelEncoder, effective_aligned, encode_length_sorted, normalize_rows
-from modsent.evaluate.readers import (
+from modsent.corpus.evaluation_data import (
     BelebeleData,
     BelebeleItem,
     EvaluationDataError,
@@ -18,14 +18,9 @@ from modsent.evaluate.readers import (
     STSPairs,
     read_belebele,
     read_belebele_language,
-    read_kardes,
-    read_kardes_files,
-    read_lines,
-    read_mteb_sts,
     read_parallel_lines,
-    read_str,
-    read_stsb,
 )
+from modsent.corpus.sts_data import read_kardes, read_kardes_files, read_mteb_sts, read_str, read_stsb
 from modsent.evaluate.retrieval import (
     bitext_accuracy,
     evaluate_bitext,
@@ -46,6 +41,6 @@ __all__ = [
     "combine_directions", "effective_aligned", "encode_length_sorted", "evaluate_belebele", "evaluate_bitext",
     "evaluate_sts", "faiss_gpu_count", "knn_search", "nearest_neighbours", "normalize_rows", "paired_cosine",
     "qa_strings", "ranking_metrics", "ratio_margin", "read_belebele", "read_belebele_language", "read_kardes",
-    "read_kardes_files", "read_lines", "read_mteb_sts", "read_parallel_lines", "read_str", "read_stsb",
+    "read_kardes_files", "read_mteb_sts", "read_parallel_lines", "read_str", "read_stsb",
     "recombine_aligned", "run_evaluation", "spearman_x100", "summarize",
 ]

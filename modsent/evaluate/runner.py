@@ -33,18 +33,15 @@ from typing import Any, Literal, Optional
 from modsent.evaluate.belebele import BELEBELE_TASKS, evaluate_belebele
 from modsent.evaluate.cache import EmbeddingCache
 from modsent.evaluate.encoders import Encoder
-from modsent.evaluate.readers import (
+from modsent.corpus.evaluation_data import (
     BelebeleData,
     STSPairs,
     read_belebele,
     read_belebele_files,
-    read_kardes_files,
-    read_mteb_sts,
     read_parallel_lines,
-    read_str,
-    read_stsb,
     split_pair,
 )
+from modsent.corpus.sts_data import read_kardes_files, read_mteb_sts, read_str, read_stsb
 from modsent.evaluate.report import write_reports
 from modsent.evaluate.retrieval import evaluate_bitext
 from modsent.evaluate.scores import summarize

@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 from modsent.evaluate.cache import EmbeddingCache
 from modsent.evaluate.encoders import Encoder, effective_aligned
-from modsent.evaluate.readers import STSPairs
+from modsent.corpus.evaluation_data import STSPairs
 from modsent.evaluate.scores import Score, combine_directions
 
 __all__ = ["spearman_x100", "paired_cosine", "recombine_aligned", "evaluate_sts"]

@@ -88,7 +88,7 @@ class MineResult:
 def _resolve_model(value: str | None) -> Path | None:
     if value is None:
         return None
-    from modsent.pipeline.sources import resolve_source
+    from modsent.sources import resolve_source
 
     return resolve_source(value)
 

@@ -162,7 +162,7 @@ def run_bucc(config: BuccConfig) -> list[dict]:
     from modsent.evaluate.loading import load_encoder
     from modsent.evaluate.report import csv_text, markdown_table
     from modsent.models.langid import identification_accuracy
-    from modsent.pipeline.sources import resolve_source
+    from modsent.sources import resolve_source
 
     check_not_overwriting({"output_dir": config.output_dir}, {
         "data": config.data, **{f"models.{name}": path for name, path in config.models.items()}})

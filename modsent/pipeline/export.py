@@ -26,7 +26,7 @@ from modsent.io import (artifact_files, artifact_paths, atomic_directory, atomic
                         check_not_overwriting, content_digest, no_space_as_error)
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
-from modsent.pipeline.sources import PACKAGES, PYPI_PREFIX
+from modsent.sources import PACKAGES, PYPI_PREFIX
 from modsent.progress import Progress
 
 __all__ = ["ExportError", "export_model"]

@@ -175,7 +175,7 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     ``gpus`` is the total over ``nodes``; without it the plan is for this machine (CPU ranks).
     """
     from modsent.languages import resolve_many
-    from modsent.pipeline.sources import resolve_source
+    from modsent.sources import resolve_source
 
     languages = [lang.code for lang in resolve_many(cfg.languages)]
     pivot = resolve_many([cfg.pivot])[0].code

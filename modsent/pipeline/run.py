@@ -12,7 +12,6 @@ redone makes its dependants run again.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import logging
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from modsent.config import ConfigError, dump_config, from_dict, to_dict
+from modsent.config import ConfigError, deep_merge, did_you_mean, dump_config, from_dict, to_dict
 from modsent.corpus import CorpusError, open_corpus, read_lines
 from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
@@ -37,7 +36,7 @@ from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import (Device, Job, JobResult, device_pool, job_command, remote_environment, run_jobs,
                                      run_subprocess, runs_here)
 from modsent.pipeline.manifest import Manifest, fingerprint
-from modsent.pipeline.sources import resolve_source
+from modsent.sources import resolve_source
 from modsent.pipeline.view import RunView
 from modsent.progress import PROGRESS_ENV
 
@@ -74,18 +73,8 @@ class StageJob:
 
 def _stage_config(cls: type, section: dict[str, Any], filled: dict[str, Any], where: str) -> Any:
     """Build a stage config from the pipeline's section for it plus the paths the pipeline fills in."""
-    data = _merge(section, filled)
+    data = deep_merge(section, filled)
     return from_dict(cls, data, source=where)
-
-
-def _merge(base: dict[str, Any], filled: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in filled.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class _Planner:
@@ -301,7 +290,7 @@ class _Planner:
         """The multilingual baseline: the source model trained on everything the modular model trains on."""
         from modsent.train.contrastive import ContrastiveConfig
 
-        section = _merge(self.cfg.train, dict(self.cfg.single_c or {}))
+        section = deep_merge(self.cfg.train, dict(self.cfg.single_c or {}))
         source = resolve_source(self.cfg.source_model)
         filled: dict[str, Any] = {
             "model": str(source), "corpus": str(self.corpus()),
@@ -502,16 +491,11 @@ def _check_corpus_languages(planner: _Planner) -> None:
                             f"translated files (<lang>_1.txt …) for them{fix}")
 
 
-def _closest(name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.4)
-    return f"did you mean '{close[0]}'? " if close else ""
-
-
 def select_stages(names: list[str], option: str) -> list[str]:
     """``names`` if each is a stage; else a :class:`PipelineError` naming the closest stage."""
     for name in names:
         if name not in STAGES:
-            raise PipelineError(f"{option} {name}: no such stage; {_closest(name, list(STAGES))}"
+            raise PipelineError(f"{option} {name}: no such stage{did_you_mean(name, STAGES, 0.4)} "
                                 f"(stages: {', '.join(STAGES)})")
     return names
 
@@ -523,8 +507,8 @@ def select_languages(names: list[str], run_languages: list[str]) -> list[str]:
         for language in resolve_many([name]):  # a named list (@seed22) gives several
             if language.code not in run_languages:
                 raise PipelineError(
-                    f"--languages {name}: this run has no {language.code} ({language.name}); "
-                    f"{_closest(language.code, run_languages)}(the run's languages: {', '.join(run_languages)})")
+                    f"--languages {name}: this run has no {language.code} ({language.name})"
+                    f"{did_you_mean(language.code, run_languages, 0.4)} (the run's languages: {', '.join(run_languages)})")
             codes.append(language.code)
     return codes
 

@@ -14,7 +14,6 @@ from modsent.testing.synthetic import (
     write_synthetic_corpus,
 )
 from modsent.testing.tiny_models import (
-    default_cache_dir,
     save_perturbed_encoder,
     save_random_adapter,
     save_tiny_modular,
@@ -24,7 +23,6 @@ from modsent.testing.tiny_models import (
 )
 
 __all__ = [
-    "default_cache_dir",
     "save_perturbed_encoder",
     "save_random_adapter",
     "save_tiny_modular",

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_json, sha256_json
+from modsent.io import atomic_directory, atomic_write_json, cache_root, sha256_json
 from modsent.testing.synthetic import SYNTHETIC_VERSION, synthetic_sentences, translate_synthetic
 
-__all__ = ["default_cache_dir", "save_tiny_modular", "tiny_bert_mlm", "tiny_nllb", "tiny_nllb_ct2", "BUILD_INFO_FILE"]
+__all__ = ["save_tiny_modular", "tiny_bert_mlm", "tiny_nllb", "tiny_nllb_ct2", "BUILD_INFO_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,6 @@ BUILD_INFO_FILE = "modsent_build.json"
 _CT2_QUANTIZATIONS = (
     "float32", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16",
 )
-
-
-def default_cache_dir() -> Path:
-    """Where models are cached: ``$MODSENT_CACHE`` if set, else ``~/.cache/modsent``."""
-    configured = os.environ.get("MODSENT_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "modsent"
 
 
 @contextlib.contextmanager
@@ -71,7 +65,7 @@ def _cached_build(cache_dir: str | os.PathLike | None, name: str, recipe: dict, 
 
     ``build`` fills the staging directory and returns the model's parameter count.
     """
-    tiny_root = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / "tiny"
+    tiny_root = Path(cache_dir if cache_dir is not None else cache_root()) / "tiny"
     target = tiny_root / f"{name}-{sha256_json(recipe)[:16]}"
     if target.is_dir():  # directories appear only by atomic rename, so present means complete
         return target

@@ -13,11 +13,12 @@ import socket
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from modsent.io import cache_root
 
 __all__ = [
     "DistInfo",
@@ -27,7 +28,6 @@ __all__ = [
     "broadcast_object",
     "run_on_main",
     "all_gather_with_grad",
-    "modsent_cache_dir",
 ]
 
 T = TypeVar("T")
@@ -46,11 +46,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def modsent_cache_dir() -> Path:
-    """``$MODSENT_CACHE`` or ``~/.cache/modsent``: compiled DeepSpeed ops and tiny models live here."""
-    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent"))
 
 
 def _free_port() -> int:
@@ -131,7 +126,7 @@ def init_distributed(timeout_s: float = 1800.0) -> DistInfo:
     cuda = torch.cuda.is_available()
     if not cuda:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(modsent_cache_dir() / "torch_extensions"))
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(cache_root() / "torch_extensions"))
     rank = int(os.environ["RANK"])
     world_size = int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ["LOCAL_RANK"])

@@ -8,11 +8,11 @@ settings reuses finished work.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+from modsent.io import cache_root
 from modsent.raycluster import RayConfig
 
 __all__ = [
@@ -25,7 +25,7 @@ Quantization = Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", 
 
 def default_model_cache() -> Path:
     """Where converted CTranslate2 models are cached: ``$MODSENT_CACHE/ct2`` (default ``~/.cache/modsent/ct2``)."""
-    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent")) / "ct2"
+    return cache_root() / "ct2"
 
 
 @dataclass

@@ -58,7 +58,7 @@ def _reflected_pivot(source: Path, english: list[str], out: Path) -> Path:
 
 
 def test_adapter_maps_e5_back_onto_a_reflected_pivot(tmp_path: Path) -> None:
-    from modsent.pipeline.sources import resolve_source
+    from modsent.sources import resolve_source
 
     e5 = resolve_source("pypi:e5-small")
     bitext = resolve_source("pypi:django-parallel", ["eng_Latn", LANG])

@@ -7,7 +7,7 @@ import pytest
 
 from modsent.evaluate.belebele import evaluate_belebele
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.readers import read_belebele
+from modsent.corpus.evaluation_data import read_belebele
 
 LANGS = ["eng_Latn", "deu_Latn", "kin_Latn"]
 

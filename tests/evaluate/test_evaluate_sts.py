@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.readers import STSPairs
+from modsent.corpus.evaluation_data import STSPairs
 from modsent.evaluate.sts import evaluate_sts, paired_cosine, recombine_aligned, spearman_x100
 
 

@@ -12,7 +12,6 @@ from modsent.testing import synthetic_sentences, translate_synthetic
 from modsent.testing.tiny_models import (
     BUILD_INFO_FILE,
     _cached_build,
-    default_cache_dir,
     tiny_bert_mlm,
     tiny_nllb,
     tiny_nllb_ct2,
@@ -34,13 +33,6 @@ def bert_dir(cache):
 @pytest.fixture(scope="module")
 def nllb_dir(cache):
     return tiny_nllb(cache)
-
-
-def test_default_cache_dir_follows_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("MODSENT_CACHE", str(tmp_path / "elsewhere"))
-    assert default_cache_dir() == tmp_path / "elsewhere"
-    monkeypatch.delenv("MODSENT_CACHE")
-    assert default_cache_dir().parts[-2:] == (".cache", "modsent")
 
 
 def test_tiny_bert_loads_with_transformers_and_knows_several_scripts(bert_dir, cache):

@@ -8,17 +8,31 @@ then depend on the sentence and the target language and stop at varying lengths.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Optional
 
 import pytest
 
+from modsent.config import dump_config
 from modsent.corpus import open_dataset, write_dataset
 from modsent.testing.synthetic import write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_nllb
 from modsent.translate import ComputeConfig, DecodingConfig, ModelConfig, QualityConfig, RayConfig, TranslateConfig
 
 TARGETS = ["deu_Latn", "rus_Cyrl", "zho_Hans"]  # test_translate_job.py repeats this list
+ROOT = Path(__file__).resolve().parents[2]
+# For a cluster of 1-CPU nodes (local_cluster): SPREAD (Ray Data's default for actors) puts one 0.5-CPU actor
+# on each node, and the other half CPU leaves room for Ray Data's own tasks and for an actor restarted on the head.
+TWO_ACTORS = ComputeConfig(device="cpu", num_actors=2, cpus_per_actor=0.5, examples_per_task=48, max_batch_size=1)
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +102,72 @@ def make_config(corpus, lively_nllb, ct2_cache):
 
     return build
 
+
+
+@contextlib.contextmanager
+def local_cluster(dashboard_port: Optional[int] = None) -> Iterator[tuple[Any, Callable[[], Any]]]:
+    """A real Ray cluster on this machine: a head raylet (1 CPU) now, worker raylets on demand.
+
+    Yields ``(cluster, add_worker)`` (a ``ray.cluster_utils.Cluster``; ``add_worker()`` starts one
+    more 1-CPU node and returns it). With ``dashboard_port`` the head serves its dashboard, and so
+    the Job Submission API, at ``http://127.0.0.1:PORT``; a submitted job's entry point finds this
+    Python's ``python`` and ``ray`` first on PATH.
+    """
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        env.setenv("RAY_AUTH_MODE", "disabled")
+        env.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        # Ray's socket paths live under the temp dir and must stay under 108 bytes: keep it short. The
+        # cluster's address file goes there too (RAY_TMPDIR), not into the /tmp/ray other Rays share.
+        temp_dir = tempfile.mkdtemp(prefix="msray-", dir="/tmp")
+        env.setenv("RAY_TMPDIR", temp_dir)
+        Path(temp_dir, "ray").mkdir()  # where Ray writes it under RAY_TMPDIR
+        # Both nodes on the machine's address: ray.init(address=...) rewrites 127.0.0.1 to it, so a
+        # cluster on loopback cannot be joined by address. The dashboard alone listens on loopback.
+        node_args = {"num_cpus": 1, "object_store_memory": 128 << 20, "temp_dir": temp_dir}
+        head_args = ({"include_dashboard": False} if dashboard_port is None else
+                     {"include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": dashboard_port})
+        cluster = Cluster()
+        try:
+            cluster.add_node(**node_args, **head_args)  # the first node is the head
+            yield cluster, lambda: cluster.add_node(**node_args)
+        finally:
+            cluster.shutdown()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def translated_outputs(output_dir: Path) -> dict[str, bytes]:
+    """The translations and what describes them: the corpus, its manifest, the review rows. Left out:
+    config.yaml (output_dir, compute differ), the summary (counts units reused) and work/ (timestamps)."""
+    files = sorted((output_dir / "corpus").rglob("*.txt")) + [output_dir / "manifest.json", output_dir / "review.jsonl"]
+    return {p.relative_to(output_dir).as_posix(): p.read_bytes() for p in files}
+
+
+def unit_nodes(output_dir: Path) -> dict[str, list[str]]:
+    """The Ray node ids that translated each unit (its unit file's 'nodes')."""
+    return {p.relative_to(output_dir).as_posix(): json.loads(p.read_text())["nodes"]
+            for p in sorted((output_dir / "work" / "units").rglob("shard-*.json"))}
+
+
+def run_job(config, address: str, job: str = "translate_paraphrases") -> subprocess.Popen:
+    """Start ``ray_jobs/JOB.py`` on ``config`` (saved beside its output_dir) in its own process, joining the
+    cluster at ``address`` through ``ray.address``, as a submitted job would."""
+    path = Path(config.output_dir).with_suffix(".yaml")
+    dump_config(config, path)
+    return subprocess.Popen([sys.executable, str(ROOT / "ray_jobs" / f"{job}.py"), "--config", str(path),
+                             f"ray.address={address}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finish(job: subprocess.Popen, timeout: float = 90) -> tuple[int, str]:
+    """Wait for a job process: its exit status and output (the test fails if it hangs)."""
+    try:
+        output, _ = job.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        output = job.communicate()[0]
+        pytest.fail(f"the job {job.args} hung:\n{output}")
+    return job.returncode, output

@@ -27,7 +27,7 @@ from typing import Callable
 
 from modsent.errors import ModsentError
 from modsent.hub import hub_model_dir, parse_hub_id
-from modsent.io import atomic_write_text, sha256_json
+from modsent.io import atomic_write_text, cache_root, sha256_json
 
 __all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX", "PACKAGES"]
 
@@ -40,10 +40,6 @@ class SourceError(ModsentError):
 
 def is_reference(value: str | os.PathLike | None) -> bool:
     return isinstance(value, str) and value.startswith(PYPI_PREFIX)
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("MODSENT_CACHE", Path.home() / ".cache" / "modsent")) / "imports"
 
 
 def _e5_small(out: Path, languages: list[str]) -> Path:
@@ -75,7 +71,7 @@ def _ui_parallel(out: Path, languages: list[str]) -> Path:
 
 
 def _stsb(out: Path, languages: list[str]) -> Path:
-    from modsent.evaluate.stsb_data import shipped_stsb_dir
+    from modsent.corpus.sts_data import shipped_stsb_dir
 
     return shipped_stsb_dir()
 
@@ -83,8 +79,7 @@ def _stsb(out: Path, languages: list[str]) -> Path:
 def _stsb_paraphrases(out: Path, languages: list[str]) -> Path:
     """Near-paraphrases (gold ≥ 4 of 5) from STS-B's train split: real English pairs for the pivot's training."""
     from modsent.corpus import write_dataset
-    from modsent.evaluate.readers import read_stsb
-    from modsent.evaluate.stsb_data import shipped_stsb_dir
+    from modsent.corpus.sts_data import read_stsb, shipped_stsb_dir
 
     pairs = read_stsb(shipped_stsb_dir() / "sts-train.csv")
     keep = [(a, b) for a, b, score in zip(pairs.sentences1, pairs.sentences2, pairs.scores) if score >= 4.0]
@@ -165,7 +160,7 @@ def resolve_source(value: str | os.PathLike, languages: list[str] | None = None)
 def _import_once(name: str, langs: list[str], importer: Callable[[Path, list[str]], Path]) -> Path:
     layout = [_IMPORT_LAYOUTS[name]] if name in _IMPORT_LAYOUTS else []
     key = sha256_json([name, _package_version(name), langs if name == "django-parallel" else [], *layout])[:16]
-    out = _cache_root() / f"{name}-{key}"
+    out = cache_root() / "imports" / f"{name}-{key}"
     out.parent.mkdir(parents=True, exist_ok=True)
     # Two runs importing at once: one converts, the other waits and reuses the result.
     with open(out.parent / f".{name}.lock", "w") as lock:

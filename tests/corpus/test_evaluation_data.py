@@ -8,19 +8,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modsent.evaluate.readers import (
+from modsent.corpus.evaluation_data import (
     EvaluationDataError,
     LanguageNotFoundError,
     MissingDataFileError,
     read_belebele,
-    read_kardes,
-    read_kardes_files,
-    read_lines,
-    read_mteb_sts,
     read_parallel_lines,
-    read_str,
-    read_stsb,
 )
+from modsent.corpus.sts_data import read_kardes, read_kardes_files, read_mteb_sts, read_str, read_stsb
 from modsent.languages import resolve
 
 # ------------------------------------------------------------------------------------------ STS-B
@@ -55,7 +50,7 @@ def test_stsb_malformed_row_names_file_row_and_columns(tmp_path):
 
 
 def test_stsb_reads_the_real_benchmark_files():
-    from modsent.evaluate.stsb_data import shipped_stsb_dir
+    from modsent.corpus.sts_data import shipped_stsb_dir
 
     try:
         directory = shipped_stsb_dir()
@@ -72,7 +67,7 @@ def test_stsb_reads_the_real_benchmark_files():
 def test_missing_files_raise_file_not_found_with_the_path(tmp_path):
     missing = tmp_path / "nope" / "sts-test.csv"
     for reader in (lambda p: read_stsb(p), lambda p: read_str(p, "amh_Ethi"), lambda p: read_mteb_sts(p, "en-de"),
-                   lambda p: read_kardes(p, "kaz_Cyrl"), read_lines):
+                   lambda p: read_kardes(p, "kaz_Cyrl"), lambda p: read_parallel_lines({"eng_Latn": p})):
         with pytest.raises(MissingDataFileError, match="nope") as info:
             reader(missing)
         assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
@@ -266,7 +261,7 @@ def test_parallel_lines_must_align(tmp_path):
     with pytest.raises(EvaluationDataError, match=r"fra_Latn\.devtest: has 1 lines but .*eng_Latn\.devtest has 2"):
         read_parallel_lines({"eng_Latn": tmp_path / "eng_Latn.devtest", "fra_Latn": tmp_path / "fra_Latn.devtest"})
     with pytest.raises(EvaluationDataError, match=r"ita_Latn\.devtest, row 2: empty line"):
-        read_lines(tmp_path / "ita_Latn.devtest")
+        read_parallel_lines({"ita_Latn": tmp_path / "ita_Latn.devtest"})
 
 
 # Known words in Uyghur Cyrillic and Arabic script (the pairs umsc's own UCS→UAS tests check).
@@ -276,7 +271,7 @@ UYGHUR_WORDS = [("китаб", "كىتاب"), ("вәтән", "ۋەتەن"), ("ш
 
 @pytest.mark.parametrize("cyrillic,arabic", UYGHUR_WORDS)
 def test_uyghur_cyrillic_to_arabic_known_words(cyrillic, arabic):
-    from modsent.evaluate.readers import uyghur_cyrillic_to_arabic
+    from modsent.corpus.sts_data import uyghur_cyrillic_to_arabic
 
     assert uyghur_cyrillic_to_arabic(cyrillic) == arabic
     assert uyghur_cyrillic_to_arabic(arabic) == arabic  # Arabic script passes through
