@@ -46,7 +46,7 @@ from typing import Callable  # noqa: E402
 
 import torch  # noqa: E402
 
-from modsent.align.recipe import AlignConfig, build_align_job, fill_pivot_cache, run_align  # noqa: E402
+from modsent.align.stage import AlignConfig, build_align_job, fill_pivot_cache, run as run_align  # noqa: E402
 from modsent.config import load_config  # noqa: E402
 from modsent.models.adapter import ParallelAdapter, count_parameters  # noqa: E402
 from modsent.testing import save_perturbed_encoder, tiny_bert_mlm, write_synthetic_corpus  # noqa: E402

@@ -176,7 +176,7 @@ def train_rank(work: Path) -> None:
     from modsent.config import load_config
     from modsent.testing.ranks import end_rank
     from modsent.train import Trainer, init_distributed
-    from modsent.train.contrastive import ContrastiveConfig, build_contrastive_task
+    from modsent.train.stage import ContrastiveConfig, build_contrastive_task
 
     spec = json.loads((work / "train_spec.json").read_text())
     info = init_distributed()

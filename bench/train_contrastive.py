@@ -42,7 +42,7 @@ from modsent.corpus import open_corpus  # noqa: E402
 from modsent.models import SentenceEncoder  # noqa: E402
 from modsent.testing import tiny_bert_mlm, write_synthetic_corpus  # noqa: E402
 from modsent.train import Trainer, init_distributed, move_to_device  # noqa: E402
-from modsent.train.contrastive import ContrastiveConfig, ContrastiveLoss, TokenizeBatch, build_contrastive_task  # noqa: E402
+from modsent.train.stage import ContrastiveConfig, ContrastiveLoss, TokenizeBatch, build_contrastive_task  # noqa: E402
 from modsent.train.paraphrase_batches import ParaphraseBatches  # noqa: E402
 
 BATCH_SIZE = 32

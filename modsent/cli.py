@@ -20,14 +20,14 @@ STAGES: dict[str, tuple[str, str, str]] = {
     # name: (config class, run function, one-line help)
     "translate": ("modsent.translate.config:TranslateConfig", "modsent.translate.job:run_translate",
                   "translate paraphrase corpora with CTranslate2 NLLB on Ray Data"),
-    "vocab": ("modsent.vocab:VocabConfig", "modsent.vocab:run_vocab",
+    "vocab": ("modsent.vocab.config:VocabConfig", "modsent.vocab.stage:run",
               "train a target-language tokenizer and FOCUS-initialise its embeddings"),
-    "adapt": ("modsent.train.mlm:AdaptConfig", "modsent.train.mlm:run_adapt", "continue masked-LM training of the source model with the new vocabulary"),
-    "train": ("modsent.train.contrastive:ContrastiveConfig", "modsent.train.contrastive:run_contrastive",
+    "adapt": ("modsent.adapt.config:AdaptConfig", "modsent.adapt.stage:run", "continue masked-LM training of the source model with the new vocabulary"),
+    "train": ("modsent.train.config:ContrastiveConfig", "modsent.train.stage:run",
               "train a sentence encoder with MNRL on paraphrases (train_type mono or cross)"),
     "evaluate": ("modsent.evaluate.runner:EvaluateConfig", "modsent.evaluate.loading:run_evaluate",
                  "evaluate models on STS/STR, Belebele and bitext retrieval; write tables and heatmaps"),
-    "align": ("modsent.align.recipe:AlignConfig", "modsent.align.recipe:run_align",
+    "align": ("modsent.align.config:AlignConfig", "modsent.align.stage:run",
               "align a language's frozen encoder to the English pivot with a parallel adapter"),
     "mine-eval": ("modsent.pipeline.bucc:BuccConfig", "modsent.pipeline.bucc:run_bucc",
                   "BUCC-style bitext mining evaluation: gold pairs hidden among distractors, P/R/F1 table"),
@@ -65,7 +65,7 @@ def _cmd_languages(args: argparse.Namespace) -> int:
 
 def _cmd_corpus(args: argparse.Namespace) -> int:
     from modsent.corpus import corpus_stats, validate_corpus
-    from modsent.io import check_not_overwriting
+    from modsent.output_checks import check_not_overwriting
 
     if args.action == "build-ui-parallel":
         from modsent.sources import build_ui_parallel_source
@@ -189,7 +189,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_configs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from modsent.io import OutputError
+    from modsent.output_checks import OutputError
     from modsent.resources import bundled_configs, find_bundled_config
 
     if args.action == "list":

@@ -18,7 +18,8 @@ import socket
 from pathlib import Path
 
 from modsent.errors import ModsentError
-from modsent.io import OutputError, remove_stale_temporaries
+from modsent.io import remove_stale_temporaries
+from modsent.output_checks import OutputError
 
 __all__ = ["DirectoryBusyError", "DirectoryLock", "claim_output", "hold_directory", "lock_path"]
 

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from modsent.io import atomic_write_text, human_bytes
+from modsent.io import atomic_write_text
+from modsent.output_checks import human_bytes
 
 __all__ = ["PROGRESS_ENV", "LOG_INTERVAL_S", "Progress", "format_duration", "report_progress", "read_progress"]
 

@@ -71,7 +71,7 @@ def test_outputs_get_ordinary_permissions(tmp_path):
 
 def test_output_checks_refuse_unwritable_places_files_and_full_disks(tmp_path, unwritable_dir):
     """Before: a read-only output directory failed late with a PermissionError traceback."""
-    from modsent.io import OutputError, check_output_dir, check_output_file
+    from modsent.output_checks import OutputError, check_output_dir, check_output_file
 
     made = check_output_dir(tmp_path / "a" / "b", "output directory")
     assert made.is_dir() and not list(made.iterdir())  # the write probe leaves nothing
@@ -88,7 +88,7 @@ def test_output_checks_refuse_unwritable_places_files_and_full_disks(tmp_path, u
 
 
 def test_disk_full_is_recognised_from_a_real_enospc(tmp_path):
-    from modsent.io import is_disk_full
+    from modsent.output_checks import is_disk_full
 
     with pytest.raises(OSError) as caught:
         with open("/dev/full", "wb") as handle:  # the kernel answers every write with ENOSPC

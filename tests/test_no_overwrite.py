@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from modsent.cli import main as cli_main
-from modsent.io import OutputError, check_not_overwriting
+from modsent.output_checks import OutputError, check_not_overwriting
 from modsent.testing.tiny_models import save_tiny_modular, tiny_bert_mlm
 
 REFUSAL = "choose an output path outside every input"

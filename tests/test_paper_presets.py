@@ -26,14 +26,14 @@ def test_every_preset_is_checked() -> None:
 
 
 def test_vocab_preset() -> None:
-    from modsent.vocab.stage import VocabConfig
+    from modsent.vocab.config import VocabConfig
 
     cfg = _load("vocab", VocabConfig)
     assert (cfg.vocab_size, cfg.fasttext.dim, cfg.fasttext.epochs, cfg.fasttext.min_count) == (50_048, 300, 3, 10)
 
 
 def test_adapt_preset_is_train_mlm_py() -> None:
-    from modsent.train.mlm import AdaptConfig
+    from modsent.adapt.config import AdaptConfig
 
     cfg = _load("adapt", AdaptConfig)
     t = cfg.trainer
@@ -45,7 +45,7 @@ def test_adapt_preset_is_train_mlm_py() -> None:
 
 @pytest.mark.parametrize(("name", "train_type"), [("train_mono", "mono"), ("train_cross", "cross")])
 def test_contrastive_presets_are_train_sentence_encoder_py(name: str, train_type: str) -> None:
-    from modsent.train.contrastive import ContrastiveConfig
+    from modsent.train.stage import ContrastiveConfig
 
     cfg = _load(name, ContrastiveConfig)
     t = cfg.trainer
@@ -58,7 +58,7 @@ def test_contrastive_presets_are_train_sentence_encoder_py(name: str, train_type
 
 
 def test_align_preset_is_train_cla_adapter_py() -> None:
-    from modsent.align.recipe import AlignConfig
+    from modsent.align.stage import AlignConfig
 
     cfg = _load("align", AlignConfig)
     t = cfg.trainer

@@ -19,7 +19,8 @@ from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
 from modsent.evaluate.encoders import Encoder, SingleModelEncoder
 from modsent.evaluate.runner import EVAL_MAX_SEQ_LENGTH, EvaluateConfig, run_evaluation
-from modsent.io import check_not_overwriting, fingerprint, sha256_json
+from modsent.io import fingerprint, sha256_json
+from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve
 
 __all__ = ["ModularModelEncoder", "UnalignedView", "load_encoder", "run_evaluate"]

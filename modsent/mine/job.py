@@ -32,17 +32,8 @@ import numpy as np
 
 from modsent.config import dump_config
 from modsent.errors import ModsentError, first_line
-from modsent.io import (
-    OutputError,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    check_not_overwriting,
-    check_output_dir,
-    fingerprint,
-    no_space_as_error,
-    setup_logging,
-)
+from modsent.io import atomic_write_bytes, atomic_write_json, atomic_write_text, fingerprint, setup_logging
+from modsent.output_checks import OutputError, check_not_overwriting, check_output_dir, no_space_as_error
 from modsent.languages import resolve
 from modsent.mine.config import AUTO, MineConfig
 from modsent.mine.embed import ShardStore, embed_pending, plan_shards

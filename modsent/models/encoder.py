@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError, first_line
-from modsent.io import atomic_directory, atomic_write, atomic_write_json, check_not_overwriting, check_output_file
+from modsent.io import atomic_directory, atomic_write, atomic_write_json
+from modsent.output_checks import check_not_overwriting, check_output_file
 from modsent.models.dense import DenseHead
 from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool

@@ -171,6 +171,12 @@ def _zero_lacking_parameters(model: Any, missing_keys: Collection[str]) -> None:
                 parameters[key].zero_()
 
 
+#: The layout of a vocabulary artifact (``modsent vocab``'s output, read by ``modsent adapt``).
+VOCAB_TOKENIZER_DIR = "tokenizer"
+VOCAB_EMBEDDINGS_FILE = "embeddings.safetensors"
+VOCAB_EMBEDDINGS_KEY = "embeddings"
+
+
 def require_vocabulary(tokenizer: Any, directory: str | Path, error: type[ModsentError]) -> Any:
     """Return ``tokenizer`` unless it has no vocabulary beyond its special tokens (see the module docstring)."""
     if len(tokenizer) > len(set(tokenizer.all_special_ids)):

@@ -313,7 +313,8 @@ def encode_modular_file(model_dir: str | os.PathLike, input_path: str | os.PathL
     """
     from modsent.corpus import read_lines
     from modsent.dirlock import claim_output
-    from modsent.io import atomic_write, check_not_overwriting, check_output_file
+    from modsent.io import atomic_write
+    from modsent.output_checks import check_not_overwriting, check_output_file
     from modsent.progress import Progress
 
     if not lang:

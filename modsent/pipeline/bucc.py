@@ -28,7 +28,8 @@ import numpy as np
 
 from modsent.corpus import read_lines
 from modsent.errors import ModsentError
-from modsent.io import atomic_write_text, check_not_overwriting, setup_logging
+from modsent.io import atomic_write_text, setup_logging
+from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve
 from modsent.mine.config import IndexConfig
 from modsent.mine.index import Searcher

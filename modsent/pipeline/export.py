@@ -22,8 +22,15 @@ import yaml
 
 from modsent.errors import ModsentError
 from modsent.dirlock import claim_output
-from modsent.io import (artifact_files, artifact_paths, atomic_directory, atomic_write_json, atomic_write_text,
-                        check_not_overwriting, content_digest, no_space_as_error)
+from modsent.io import (
+    artifact_files,
+    artifact_paths,
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    content_digest,
+)
+from modsent.output_checks import check_not_overwriting, no_space_as_error
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
 from modsent.sources import PACKAGES, PYPI_PREFIX

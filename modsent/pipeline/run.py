@@ -29,8 +29,8 @@ from modsent.config import ConfigError, deep_merge, did_you_mean, dump_config, f
 from modsent.corpus import CorpusError, open_corpus, read_lines
 from modsent.dirlock import hold_directory
 from modsent.errors import ModsentError
-from modsent.io import (RunDir, atomic_write, atomic_write_bytes, atomic_write_text, check_not_overwriting, output_to,
-                        sha256_json)
+from modsent.io import RunDir, atomic_write, atomic_write_bytes, atomic_write_text, output_to, sha256_json
+from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve_many
 from modsent.pipeline.config import STAGES, PipelineConfig
 from modsent.pipeline.fanout import (Device, Job, JobResult, device_pool, job_command, remote_environment, run_jobs,
@@ -154,7 +154,7 @@ class _Planner:
         if self.enabled("adapt", lang):
             return self.run.artifacts / "adapt" / lang / "artifacts" / "model", [(lang, "adapt")]
         if self.enabled("vocab", lang) and self.cfg.vocab.get("method") == "trim":
-            from modsent.vocab.stage import MODEL_DIR
+            from modsent.vocab.config import MODEL_DIR
 
             return self.run.artifacts / "vocab" / lang / MODEL_DIR, [(lang, "vocab")]
         return self.source_model(lang), []
@@ -186,10 +186,10 @@ class _Planner:
         return jobs
 
     def _language_jobs(self, lang: str, corpus_deps: list[tuple[str, str]]) -> list[StageJob]:
-        from modsent.align.recipe import AlignConfig
-        from modsent.train.contrastive import ContrastiveConfig
-        from modsent.train.mlm import AdaptConfig
-        from modsent.vocab.stage import VocabConfig
+        from modsent.align.stage import AlignConfig
+        from modsent.train.stage import ContrastiveConfig
+        from modsent.adapt.config import AdaptConfig
+        from modsent.vocab.config import VocabConfig
 
         jobs = []
         art = self.run.artifacts
@@ -288,7 +288,7 @@ class _Planner:
 
     def _single_c_job(self, jobs: list[StageJob], corpus_deps: list[tuple[str, str]]) -> StageJob:
         """The multilingual baseline: the source model trained on everything the modular model trains on."""
-        from modsent.train.contrastive import ContrastiveConfig
+        from modsent.train.stage import ContrastiveConfig
 
         section = deep_merge(self.cfg.train, dict(self.cfg.single_c or {}))
         source = resolve_source(self.cfg.source_model)
@@ -393,9 +393,9 @@ class _Planner:
 def modular_steps(job: StageJob) -> int:
     """Optimiser steps a train or align job will take (its data is read to count an epoch)."""
     if job.stage == "align":
-        from modsent.align.recipe import batches_per_epoch
+        from modsent.align.stage import batches_per_epoch
     else:
-        from modsent.train.contrastive import batches_per_epoch
+        from modsent.train.stage import batches_per_epoch
     trainer = job.config.trainer
     return trainer.total_steps(0 if trainer.max_steps is not None else batches_per_epoch(job.config))
 

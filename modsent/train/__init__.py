@@ -1,9 +1,10 @@
-"""Training: the shared DeepSpeed training core and the MLM adaptation recipe (``modsent adapt``).
+"""Training: the shared DeepSpeed training core and the contrastive stage (``modsent train``).
 
-Core (used by every recipe): :class:`TrainerConfig` (nested in each recipe's config),
+Core (used by adapt, train and align): :class:`TrainerConfig` (nested in each stage's config),
 :func:`init_distributed`, :class:`TrainTask` + :func:`train` / :class:`Trainer`,
 :class:`ShardedBatches` (resumable, rank-sharded batches), :func:`all_gather_with_grad` (for
-losses over the global batch), checkpoint and export helpers. Recipe: :mod:`modsent.train.mlm`.
+losses over the global batch), checkpoint and export helpers, the losses. The stage:
+:mod:`modsent.train.config` and :mod:`modsent.train.stage`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ import torch
 
 import modsent
 from modsent.errors import ModsentError
-from modsent.io import atomic_write, atomic_write_json, human_bytes, is_disk_full, sha256_file, sha256_json
+from modsent.io import atomic_write, atomic_write_json, sha256_file, sha256_json
+from modsent.output_checks import human_bytes, is_disk_full
 
 __all__ = [
     "CheckpointError",

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from modsent.config import dump_config, to_dict
 from modsent.dirlock import hold_directory
-from modsent.io import RunDir, atomic_directory, check_output_dir, seed_everything
+from modsent.io import RunDir, atomic_directory, seed_everything
+from modsent.output_checks import check_output_dir
 from modsent.train.checkpoint import (
     CheckpointError,
     capture_rng_state,

@@ -38,12 +38,11 @@ from modsent.io import (
     atomic_directory,
     atomic_write_json,
     atomic_write_text,
-    check_not_overwriting,
-    check_output_dir,
     remove_stale_temporaries,
     setup_logging,
     sha256_file,
 )
+from modsent.output_checks import check_not_overwriting, check_output_dir
 from modsent.languages import resolve, resolve_many
 from modsent.progress import report_progress
 from modsent.raycluster import ray_session

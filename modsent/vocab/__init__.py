@@ -1,6 +1,6 @@
 """Language specialisation, vocabulary part: a target-language tokenizer and FOCUS embedding initialisation.
 
-``run_vocab(VocabConfig(...))`` is the stage (``modsent vocab``); ``train_tokenizer`` and
+``run_vocab(VocabConfig(...))`` (:func:`modsent.vocab.stage.run`) is the stage (``modsent vocab``); ``train_tokenizer`` and
 ``focus_init`` are its two steps, usable on their own.
 """
 
@@ -14,7 +14,8 @@ from modsent.vocab.focus import (
     shared_tokens,
     train_token_fasttext,
 )
-from modsent.vocab.stage import EMBEDDINGS_FILE, EMBEDDINGS_KEY, REPORT_FILE, TOKENIZER_DIR, VocabConfig, run_vocab
+from modsent.vocab.config import EMBEDDINGS_FILE, EMBEDDINGS_KEY, REPORT_FILE, TOKENIZER_DIR, VocabConfig
+from modsent.vocab.stage import run as run_vocab
 from modsent.vocab.text import iter_texts, require_text
 from modsent.vocab.tokenizer import DEFAULT_VOCAB_SIZE, check_same_family, load_tokenizer, tokenizer_family, train_tokenizer
 

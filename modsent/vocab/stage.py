@@ -27,9 +27,8 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -38,52 +37,24 @@ from transformers import AutoConfig, AutoModel
 
 from modsent.config import to_dict
 from modsent.dirlock import hold_directory
-from modsent.io import atomic_directory, atomic_write_json, check_not_overwriting, seed_everything, sha256_file
+from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
+from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve
 from modsent.models.encoder import read_prompts
 from modsent.models.files import from_pretrained, load_weights
 
 from .errors import SourceModelError, VocabError
-from .focus import FastTextOptions, focus_init
+from .config import EMBEDDINGS_FILE, EMBEDDINGS_KEY, METHODS, MODEL_DIR, REPORT_FILE, TOKENIZER_DIR, VocabConfig
+from .focus import focus_init
 from .text import corpus_paths, iter_texts, require_text
-from .tokenizer import DEFAULT_VOCAB_SIZE, check_same_family, load_tokenizer, train_tokenizer
+from .tokenizer import check_same_family, load_tokenizer, train_tokenizer
 from .trim import trim_vocabulary
 
-__all__ = ["VocabConfig", "run_vocab", "load_input_embeddings", "TOKENIZER_DIR", "EMBEDDINGS_FILE",
-           "EMBEDDINGS_KEY", "REPORT_FILE"]
+__all__ = ["run", "artifact", "load_input_embeddings"]
 
 logger = logging.getLogger(__name__)
 
-TOKENIZER_DIR = "tokenizer"
-EMBEDDINGS_FILE = "embeddings.safetensors"
-EMBEDDINGS_KEY = "embeddings"
-REPORT_FILE = "report.json"
-MODEL_DIR = "model"
-METHODS = ("focus", "trim")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-
-
-@dataclass
-class VocabConfig:
-    """Config of ``modsent vocab`` (YAML keys = field names; ``fasttext.dim=100`` on the command line)."""
-
-    source_model: Path  # directory with config.json, weights and the fast tokenizer of the multilingual model
-    text_files: list[Path]  # target-language monolingual text: plain text files, a sentence or paragraph a line
-    lang: str  # target language; any code modsent.languages resolves (deu_Latn, de, deu)
-    output_dir: Path
-    method: Literal["focus", "trim"] = "focus"  # focus: new tokenizer + FOCUS (the paper's); trim: keep the source tokens the text uses
-    # "monolingual" (the reference): text_files are monolingual text. "corpus" also accepts paraphrase
-    # corpora (their lang columns, usually machine-translated: little text, many random embeddings).
-    text: Literal["monolingual", "corpus"] = "monolingual"
-    vocab_size: int = DEFAULT_VOCAB_SIZE  # focus: the new tokenizer's size; trim: at most this many tokens
-    min_count: int = 1  # trim: keep a text token from this many uses on
-    # trim, Unigram sources: fill a small text's vocabulary up to this size with the source's most probable pieces
-    # in the text's scripts (words the text never used keep the source's segmentation)
-    min_vocab_size: Optional[int] = None
-    target_tokenizer: Optional[Path] = None  # focus: reuse this tokenizer directory instead of training one
-    fasttext: FastTextOptions = field(default_factory=FastTextOptions)
-    seed: int = 42
-    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
 
 
 def _check_source_model(path: Path) -> None:
@@ -171,12 +142,17 @@ def _write_model(source_dir: Path, target_dir: Path, model: Any, tokenizer: Any)
             (shutil.copytree if path.is_dir() else shutil.copy2)(path, target_dir / path.name)
 
 
-def run_vocab(config: VocabConfig) -> Path:
+def artifact(config: VocabConfig) -> Path:
+    """The directory ``run`` writes (layout in this module's docstring)."""
+    return Path(config.output_dir)
+
+
+def run(config: VocabConfig) -> Path:
     """Build the target vocabulary and its embeddings (``config.method``), write ``config.output_dir``.
 
     Returns the output directory (layout in this module's docstring).
 
-    >>> run_vocab(VocabConfig(source_model=Path("models/labse"), text_files=[Path("de.txt")],
+    >>> run(VocabConfig(source_model=Path("models/labse"), text_files=[Path("de.txt")],
     ...                       lang="de", output_dir=Path("runs/vocab/deu_Latn")))  # doctest: +SKIP
     PosixPath('runs/vocab/deu_Latn')
     """

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from modsent.align.recipe import AlignConfig, build_align_job, fill_pivot_cache
+from modsent.align.stage import AlignConfig, build_align_job, fill_pivot_cache
 from modsent.config import load_config
 from modsent.io import atomic_write_json
 from modsent.testing.ranks import end_rank

@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from modsent.align.recipe import AlignConfig, run_align
+from modsent.align.stage import AlignConfig, run as run_align
 from modsent.config import from_dict
 from modsent.corpus import read_lines
 from modsent.models.encoder import SentenceEncoder

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from modsent.align.recipe import AlignConfig, build_align_job
+from modsent.align.stage import AlignConfig, build_align_job
 from modsent.config import from_dict
 from modsent.testing import write_parallel_text
 from modsent.train import Trainer, init_distributed, read_metrics

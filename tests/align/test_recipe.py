@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from modsent import cli
-from modsent.align.recipe import (
+from modsent.align.stage import (
     AlignConfig,
     AlignDataError,
     _datasets,
@@ -18,7 +18,7 @@ from modsent.align.recipe import (
     corpus_bank_texts,
     encode_pivot,
     fill_pivot_cache,
-    run_align,
+    run as run_align,
 )
 from modsent.config import ConfigError, from_dict
 from modsent.corpus import CorpusError

@@ -75,7 +75,7 @@ def test_a_legacy_pytorch_bin_dense_module_is_read_safely(model_cache: Path, tmp
 
 
 def test_contrastive_training_trains_the_dense_layer_and_keeps_cls_pooling(labse_dir: Path, tmp_path: Path) -> None:
-    from modsent.train.contrastive import ContrastiveConfig, run_contrastive
+    from modsent.train.stage import ContrastiveConfig, run as run_contrastive
 
     corpus = write_synthetic_corpus(tmp_path / "corpus", ["deu_Latn"], {"quora": 64}, seed=0)
     cfg = load_config(ContrastiveConfig, overrides=[
@@ -91,9 +91,9 @@ def test_contrastive_training_trains_the_dense_layer_and_keeps_cls_pooling(labse
 
 
 def test_the_default_prompt_reaches_every_encode_path(model_cache: Path, tmp_path: Path) -> None:
-    from modsent.align.recipe import AlignCollate
+    from modsent.align.stage import AlignCollate
     from modsent.evaluate.loading import load_encoder
-    from modsent.train.contrastive import TokenizeBatch
+    from modsent.train.stage import TokenizeBatch
     from modsent.train.paraphrase_batches import ParaphraseBatch
 
     prompted = _labse_shaped(tiny_bert_mlm(cache_dir=model_cache), tmp_path / "prompted",

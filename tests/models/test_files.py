@@ -22,7 +22,7 @@ def _copy_without_tokenizer(bert_dir: Path, out: Path) -> Path:
 
 
 def test_a_model_without_tokenizer_files_is_refused_by_every_loader(bert_dir, tmp_path):
-    from modsent.train.mlm import ModelSourceError, load_mlm_model
+    from modsent.adapt.stage import ModelSourceError, load_mlm_model
     from modsent.vocab.errors import SourceModelError
     from modsent.vocab.tokenizer import load_tokenizer
 
@@ -39,7 +39,7 @@ def test_a_model_without_tokenizer_files_is_refused_by_every_loader(bert_dir, tm
 
 @pytest.mark.parametrize("damage", ["truncated", "random"])
 def test_damaged_weights_are_a_clear_error(bert_dir, tmp_path, damage):
-    from modsent.train.mlm import ModelSourceError, load_mlm_model
+    from modsent.adapt.stage import ModelSourceError, load_mlm_model
 
     model = shutil.copytree(bert_dir, tmp_path / "model")
     weights = model / "model.safetensors"
@@ -61,7 +61,7 @@ def test_a_file_given_as_model_directory_says_so(bert_dir, tmp_path):
 
 def test_encode_output_naming_a_directory_fails_before_loading_the_model(tmp_path):
     """Before: `encode --output DIR` encoded everything, then failed with IsADirectoryError."""
-    from modsent.io import OutputError
+    from modsent.output_checks import OutputError
     from modsent.models.encoder import encode_file
 
     (tmp_path / "in.txt").write_text("a\n")

@@ -43,7 +43,7 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
 
 
 def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and_they_are_valid():
-    from modsent.align.recipe import AlignConfig
+    from modsent.align.stage import AlignConfig
     from modsent.config import from_dict
     from modsent.vocab import VocabConfig
 

@@ -88,7 +88,7 @@ def adapt_settings(model: Path, train_text: Path, output_dir: Path, **trainer: A
 def adapt_config(tiny_mlm: Path, train_text: Path) -> Callable[..., Any]:
     """``adapt_config(output_dir, **trainer_overrides) -> AdaptConfig`` with the tests' settings."""
     from modsent.config import from_dict
-    from modsent.train.mlm import AdaptConfig
+    from modsent.adapt.config import AdaptConfig
 
     def make(output_dir: Path, **trainer: Any) -> AdaptConfig:
         return from_dict(AdaptConfig, adapt_settings(tiny_mlm, train_text, output_dir, **trainer))

@@ -20,7 +20,7 @@ from modsent.config import load_config
 from modsent.io import atomic_write_json
 from modsent.testing.ranks import end_rank
 from modsent.train import Trainer, all_gather_with_grad, init_distributed
-from modsent.train.mlm import AdaptConfig, build_adapt_task
+from modsent.adapt.stage import AdaptConfig, build_adapt_task
 
 
 def adapt(workdir: Path, name: str, *overrides: str) -> Trainer:

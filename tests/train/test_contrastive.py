@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from modsent.config import load_config
 from modsent.testing import tiny_bert_mlm, tiny_nllb, write_synthetic_corpus
-from modsent.train.contrastive import ContrastiveConfig, ContrastiveConfigError, run_contrastive
+from modsent.train.stage import ContrastiveConfig, ContrastiveConfigError, run as run_contrastive
 from modsent.train.metrics import read_metrics
 
 STEPS, STOP_AT = 40, 20

@@ -32,8 +32,8 @@ from modsent.train.checkpoint import (
     verify_checkpoint,
     write_manifest,
 )
-from modsent.train.mlm import ModelSourceError, load_mlm_model
-from modsent.train.mlm_data import EmptyTextError, MLMDataError, mask_tokens, pack_blocks, prepare_packed_data
+from modsent.adapt.stage import ModelSourceError, load_mlm_model
+from modsent.adapt.data import EmptyTextError, MLMDataError, mask_tokens, pack_blocks, prepare_packed_data
 
 CPU = torch.device("cpu")
 
@@ -155,7 +155,7 @@ def test_packed_data_is_cached_and_split(tmp_path: Path, tiny_mlm: Path, train_t
 
 
 def test_adapt_defaults_are_the_reference_mlm_recipe() -> None:
-    from modsent.train.mlm import AdaptConfig
+    from modsent.adapt.config import AdaptConfig
 
     cfg = AdaptConfig(model="m", train_files=["t.txt"])
     trainer = cfg.trainer

@@ -12,7 +12,7 @@ import yaml
 
 from modsent.config import ConfigError, load_config
 from modsent.testing import tiny_bert_mlm, write_synthetic_corpus
-from modsent.train.contrastive import ContrastiveConfig, run_contrastive
+from modsent.train.stage import ContrastiveConfig, run as run_contrastive
 from modsent.train.metrics import read_metrics
 from modsent.train.trainer_config import BatchSizeError, TrainerConfig
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from modsent.train import CheckpointError, Trainer, init_distributed, read_metrics
-from modsent.train.mlm import build_adapt_task, run_adapt
-from modsent.train.mlm_data import EmptyTextError
+from modsent.adapt.stage import build_adapt_task, run as run_adapt
+from modsent.adapt.data import EmptyTextError
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,8 @@ def test_bf16_mixed_precision_trains_in_bf16_and_exports_the_fp32_master(tmp_pat
 
 def test_an_unwritable_output_directory_is_refused_before_training(adapt_config, unwritable_dir) -> None:
     """Before: a PermissionError traceback from the first write into the run directory."""
-    from modsent.io import OutputError
-    from modsent.train.mlm import run_adapt
+    from modsent.output_checks import OutputError
+    from modsent.adapt import run_adapt
 
     with pytest.raises(OutputError, match=rf"{unwritable_dir}: the output directory of modsent adapt is not writable"):
         run_adapt(adapt_config(unwritable_dir))

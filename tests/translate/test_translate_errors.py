@@ -144,7 +144,7 @@ def test_a_file_as_model_path_says_it_is_a_file(float32_ct2, tmp_path):
 
 def test_an_unwritable_output_directory_fails_before_any_translation(make_config, unwritable_dir):
     """Before: it failed only after translating everything, with a PermissionError traceback."""
-    from modsent.io import OutputError
+    from modsent.output_checks import OutputError
 
     with pytest.raises(OutputError, match=rf"{unwritable_dir}: the translate output directory is not writable"):
         run_translate(make_config(unwritable_dir))

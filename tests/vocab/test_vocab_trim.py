@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerFast
 from modsent.models.encoder import SentenceEncoder
 from modsent.testing import synthetic_sentences, translate_synthetic
 from modsent.vocab import EMBEDDINGS_FILE, EMBEDDINGS_KEY, REPORT_FILE, TOKENIZER_DIR, VocabConfig, VocabError, load_tokenizer, run_vocab
-from modsent.vocab.stage import MODEL_DIR
+from modsent.vocab.config import MODEL_DIR
 from modsent.vocab.trim import trim_vocabulary
 
 from .conftest import TARGET_LANG

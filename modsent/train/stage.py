@@ -21,126 +21,37 @@ encoder in ``artifacts/model`` (sentence-transformers layout: ``SentenceTransfor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
-from modsent.errors import ModsentError
-from modsent.io import check_not_overwriting, seed_everything
+from modsent.io import RunDir, seed_everything
+from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve_many
 from modsent.models.encoder import SentenceEncoder
-from modsent.models.pooling import PoolingMode
+from modsent.train.config import ContrastiveConfig, ContrastiveConfigError, ContrastiveLossConfig, parallel_pair
 from modsent.train.distributed import DistInfo
 from modsent.train.ds_config import build_ds_config
 from modsent.train.losses import CachedMultipleNegativesRankingLoss, mnrl_loss
-from modsent.train.paraphrase_batches import MAX_LANGS_PER_BATCH, ParaphraseBatch, ParaphraseBatches, TrainType
+from modsent.train.paraphrase_batches import ParaphraseBatch, ParaphraseBatches, TrainType
+from modsent.train.retrieval import embed_texts, top1_accuracy
 from modsent.train.trainer import Trainer, TrainResult, TrainTask, start_run
-from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [
-    "ContrastiveConfig",
-    "ContrastiveLossConfig",
-    "ContrastiveConfigError",
     "ContrastiveLoss",
-    "RetrievalEvaluator",
+    "HeldOutParaphrases",
     "TokenizeBatch",
     "select_datasets",
     "training_datasets",
-    "parallel_pair",
     "batches_per_epoch",
     "build_contrastive_task",
-    "run_contrastive",
+    "artifact",
+    "run",
 ]
-
-
-class ContrastiveConfigError(ModsentError):
-    """Settings of ``modsent train`` that cannot work together."""
-
-
-def _default_trainer() -> TrainerConfig:
-    # The seed's fit(): AdamW lr 2e-5, eps 1e-6, weight decay 0.01, clipping 1, constant LR, one epoch.
-    return TrainerConfig(output_dir="runs/train", ds_config="zero1", lr=2e-5, adam_eps=1e-6, schedule="constant",
-                         warmup_steps=0, global_batch_size=32, epochs=1.0, save_every=1000, eval_every=1000)
-
-
-@dataclass
-class ContrastiveLossConfig:
-    """MNRL settings: similarity ``scale``; ``symmetric`` adds the positive→anchor task; ``cached``
-    computes the loss GradCache-style in mini-batches of ``mini_batch_size`` rows (same loss and
-    gradients, memory of one mini-batch; needs ZeRO stage 0 or 1)."""
-
-    scale: float = 20.0
-    symmetric: bool = False
-    cached: bool = False
-    mini_batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.scale <= 0:
-            raise ValueError(f"loss.scale must be > 0, got {self.scale}")
-        if self.mini_batch_size < 1:
-            raise ValueError(f"loss.mini_batch_size must be >= 1, got {self.mini_batch_size}")
-
-
-@dataclass
-class ContrastiveConfig:
-    """Config of ``modsent train`` (YAML keys = field names; ``trainer.lr=1e-4`` on the command line).
-
-    ``model``: encoder directory — a ``transformers`` model (e.g. ``modsent adapt``'s
-    ``artifacts/model``), an NLLB/M2M100 translation model (its encoder is used) or a
-    sentence-transformers directory. ``corpus``: paraphrase corpus (``modsent.corpus`` layouts);
-    ``datasets``: the dataset names to use (empty = all). ``langs``: languages to train on, any
-    code the registry resolves. ``trainer.global_batch_size`` pairs per step, on any number of
-    ranks; every anchor sees the positives of the whole batch (gathered from every rank) as
-    negatives. ``trainer.grad_accum`` > 1 splits the step into batches with fewer negatives
-    each: prefer ``loss.cached``. ``parallel``: directories of line-aligned text named
-    ``<lang1>-<lang2>`` holding ``<lang1>.txt`` and ``<lang2>.txt`` (e.g. ``pypi:ui-parallel``'s
-    ``train/eng_Latn-deu_Latn``), each one more dataset whose rows pair a line with its
-    translation (first ``max_parallel_pairs`` lines); with them, and with an English-only corpus in a
-    ``cross`` run (the multilingual Single_c baseline), set ``partial_datasets: true`` so each
-    dataset trains on the languages it holds. ``eval_corpus``: held-out
-    paraphrases; the first ``eval_rows`` rows of each of its datasets measure anchor→positive
-    retrieval accuracy.
-    """
-
-    model: str
-    corpus: str
-    langs: list[str]
-    train_type: TrainType = "mono"
-    datasets: list[str] = field(default_factory=list)
-    parallel: list[str] = field(default_factory=list)
-    max_parallel_pairs: Optional[int] = None
-    partial_datasets: bool = False
-    max_seq_length: int = 64
-    pooling: Optional[PoolingMode] = None  # null: the model's own (a sentence-transformers dir's, else mean)
-    loss: ContrastiveLossConfig = field(default_factory=ContrastiveLossConfig)
-    group_by_length: bool = False
-    length_group_batches: int = 16
-    max_langs_per_batch: int = MAX_LANGS_PER_BATCH
-    use_hard_negatives: bool = True
-    gradient_checkpointing: bool = False
-    eval_corpus: Optional[str] = None
-    eval_rows: int = 500
-    eval_batch_size: Optional[int] = None
-    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
-    trainer: TrainerConfig = field(default_factory=_default_trainer)
-
-    def __post_init__(self) -> None:
-        if self.max_seq_length < 2:
-            raise ValueError(f"max_seq_length must be at least 2, got {self.max_seq_length}")
-        if self.max_parallel_pairs is not None and self.max_parallel_pairs < 1:
-            raise ValueError(f"max_parallel_pairs must be >= 1 or null, got {self.max_parallel_pairs}")
-        for directory in self.parallel:
-            parallel_pair(directory)  # a clear error now, not when the ranks start
-        if self.eval_rows < 1:
-            raise ValueError(f"eval_rows must be >= 1, got {self.eval_rows}")
-        if self.eval_batch_size is not None and self.eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1 (or null), got {self.eval_batch_size}")
 
 
 def select_datasets(corpus: str | Path, names: list[str]) -> list[ParaphraseDataset]:
@@ -153,20 +64,6 @@ def select_datasets(corpus: str | Path, names: list[str]) -> list[ParaphraseData
     if unknown:
         raise ContrastiveConfigError(f"datasets {unknown} are not in {corpus} (it has {sorted(by_name)})")
     return [by_name[name] for name in names]
-
-
-def parallel_pair(directory: str | Path) -> tuple[str, str]:
-    """The two languages of a parallel-text directory, from its name ``<lang1>-<lang2>``."""
-    name = Path(directory).name
-    parts = name.split("-")
-    try:
-        if len(parts) != 2:
-            raise ValueError(name)
-        first, second = (lang.code for lang in resolve_many(parts))
-    except (ValueError, ModsentError):
-        raise ContrastiveConfigError(f"parallel: {directory}: name the directory <lang1>-<lang2> (e.g. "
-                                     "eng_Latn-deu_Latn), holding <lang1>.txt and <lang2>.txt") from None
-    return first, second
 
 
 def training_datasets(cfg: ContrastiveConfig) -> list[ParaphraseDataset]:
@@ -219,7 +116,7 @@ class ContrastiveLoss:
         return mnrl_loss(anchors, positives, negatives, scale=self.cfg.scale, symmetric=self.cfg.symmetric)
 
 
-class RetrievalEvaluator:
+class HeldOutParaphrases:
     """Held-out anchor→positive retrieval accuracy (top-1 among all held-out positives).
 
     ``mono``: within each language (``retrieval_acc_<lang>``); ``cross``: also between every
@@ -243,11 +140,8 @@ class RetrievalEvaluator:
         self.dataset_names = [d.name for d in datasets]
 
     def _embed(self, engine: Any, texts: list[str], lang: str) -> torch.Tensor:
-        chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            features = self.encoder.tokenize(texts[start:start + self.batch_size], lang)
-            chunks.append(engine(**{k: v.to(self.device) for k, v in features.items()}).float())
-        return F.normalize(torch.cat(chunks), dim=-1)
+        return embed_texts(engine, lambda batch: self.encoder.tokenize(batch, lang), texts, self.batch_size,
+                           self.device)
 
     def __call__(self, engine: Any) -> dict[str, float]:
         same: dict[str, list[float]] = {lang: [] for lang in self.langs}
@@ -258,9 +152,7 @@ class RetrievalEvaluator:
             for source in self.langs:
                 targets = self.langs if self.train_type == "cross" else [source]
                 for target in targets:
-                    scores = embedded[(source, 1)] @ embedded[(target, 2)].T
-                    hits = (scores.argmax(dim=1) == torch.arange(len(scores), device=scores.device)).float()
-                    accuracy = hits.mean().item()
+                    accuracy, _ = top1_accuracy(embedded[(source, 1)], embedded[(target, 2)])
                     (same[source] if source == target else cross).append(accuracy)
         metrics = {f"retrieval_acc_{lang}": sum(v) / len(v) for lang, v in same.items()}
         everything = [a for v in same.values() for a in v] + cross
@@ -303,7 +195,7 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
         length_fn=lambda texts, lang: [len(ids) for ids in encoder.token_ids(texts, lang)])
     evaluator = None
     if cfg.eval_corpus is not None:
-        evaluator = RetrievalEvaluator(encoder, open_corpus(cfg.eval_corpus), langs, cfg.train_type, cfg.eval_rows,
+        evaluator = HeldOutParaphrases(encoder, open_corpus(cfg.eval_corpus), langs, cfg.train_type, cfg.eval_rows,
                                        cfg.eval_batch_size or micro_batch, dist_info.device)
     recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
     task = TrainTask(
@@ -318,10 +210,15 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     return task, encoder
 
 
-def run_contrastive(cfg: ContrastiveConfig) -> TrainResult:
+def artifact(cfg: ContrastiveConfig) -> Path:
+    """The sentence encoder ``run`` exports (sentence-transformers layout)."""
+    return RunDir(Path(cfg.trainer.output_dir)).artifacts / "model"
+
+
+def run(cfg: ContrastiveConfig) -> TrainResult:
     """Run ``modsent train`` on every rank of the job; returns where training got to and the export path.
 
-    >>> run_contrastive(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
+    >>> run(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
     ...                                   langs=["deu_Latn"]))  # doctest: +SKIP
     """
     check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {

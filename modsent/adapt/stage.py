@@ -22,94 +22,34 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from modsent.config import to_dict
-from modsent.errors import ModsentError
-from modsent.io import RunDir, check_not_overwriting, seed_everything
+from modsent.io import RunDir, seed_everything
+from modsent.output_checks import check_not_overwriting
 from modsent.models.encoder import fit_max_seq_length
-from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
+from modsent.adapt.config import AdaptConfig, ModelSourceError
+from modsent.models.files import (
+    VOCAB_EMBEDDINGS_FILE,
+    VOCAB_EMBEDDINGS_KEY,
+    VOCAB_TOKENIZER_DIR,
+    from_pretrained,
+    load_weights,
+    require_model_dir,
+    require_vocabulary,
+)
 from modsent.train.data import ShardedBatches, derive_seed
 from modsent.train.distributed import DistInfo, all_reduce_sum, run_on_main
 from modsent.train.export import save_pretrained_dir
-from modsent.train.mlm_data import MLMDataError, PackedBlocks, mask_tokens, prepare_packed_data
+from modsent.adapt.data import MLMDataError, PackedBlocks, mask_tokens, prepare_packed_data
 from modsent.train.trainer import TrainResult, TrainTask, Trainer, start_run
-from modsent.train.trainer_config import TrainerConfig
 
-__all__ = [
-    "AdaptConfig",
-    "ModelSourceError",
-    "VOCAB_TOKENIZER_DIR",
-    "VOCAB_EMBEDDINGS_FILE",
-    "VOCAB_EMBEDDINGS_KEY",
-    "load_mlm_model",
-    "MLMBatches",
-    "MLMEvaluator",
-    "build_adapt_task",
-    "run_adapt",
-]
-
-# The layout `modsent vocab` writes (modsent.vocab.stage); repeated here because stage packages
-# do not import each other.
-VOCAB_TOKENIZER_DIR = "tokenizer"
-VOCAB_EMBEDDINGS_FILE = "embeddings.safetensors"
-VOCAB_EMBEDDINGS_KEY = "embeddings"
-
-
-class ModelSourceError(ModsentError):
-    """The source model or the new vocabulary cannot be loaded or do not fit together."""
-
-
-def _default_trainer() -> TrainerConfig:
-    # The reference recipe (the seed's train_mlm.py with its README's arguments): AdamW lr 5e-5,
-    # weight decay 0, linear decay to 0 without warm-up, no gradient clipping, fp32, 128 blocks
-    # per device x 2 accumulation steps, 3 epochs.
-    return TrainerConfig(output_dir="runs/adapt", lr=5e-5, weight_decay=0.0, schedule="warmup_linear",
-                         warmup_steps=0, max_grad_norm=0.0, precision="fp32", global_batch_size=256, grad_accum=2,
-                         max_steps=None, epochs=3.0)
-
-
-@dataclass
-class AdaptConfig:
-    """Config of ``modsent adapt`` (YAML keys = field names; ``trainer.lr=1e-4`` on the command line).
-
-    ``model``: source masked-LM directory (``transformers`` format). ``vocab_dir``: output of
-    ``modsent vocab`` or null to keep the source vocabulary. ``train_files``/``valid_files``:
-    UTF-8 text, one sentence or paragraph per line (globs allowed); without ``valid_files``,
-    ``valid_fraction`` of the packed blocks is held out (5%, the reference's split). ``eval_batch_size``
-    defaults to the per-rank micro-batch (``trainer.global_batch_size / (ranks × grad_accum)``).
-
-    The defaults are the reference's recipe: 256-token blocks of ``[CLS] line [SEP]`` sequences
-    (:mod:`modsent.train.mlm_data`) and the trainer settings of ``_default_trainer`` (3 epochs,
-    256 blocks per optimizer step as 128 × 2 accumulation steps, lr 5e-5 decaying linearly, no
-    warm-up, no weight decay, no clipping, fp32). Override any of them under ``trainer:``.
-    """
-
-    model: str
-    train_files: list[str]
-    vocab_dir: Optional[str] = None
-    valid_files: list[str] = field(default_factory=list)
-    valid_fraction: float = 0.05
-    max_seq_length: int = 256
-    mlm_probability: float = 0.15
-    eval_batch_size: Optional[int] = None
-    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
-    trainer: TrainerConfig = field(default_factory=_default_trainer)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        if self.max_seq_length < 3:
-            raise ValueError(f"max_seq_length must be at least 3, got {self.max_seq_length}")
-        if self.eval_batch_size is not None and self.eval_batch_size <= 0:
-            raise ValueError(f"eval_batch_size must be > 0 (or null), got {self.eval_batch_size}")
-
+__all__ = ["load_mlm_model", "MLMBatches", "MLMEvaluator", "build_adapt_task", "artifact", "run"]
 
 def _load_embeddings(path: Path) -> torch.Tensor:
     from safetensors import SafetensorError
@@ -292,10 +232,15 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
     return task, tokenizer
 
 
-def run_adapt(cfg: AdaptConfig) -> TrainResult:
+def artifact(cfg: AdaptConfig) -> Path:
+    """The adapted masked-LM directory ``run`` exports."""
+    return RunDir(Path(cfg.trainer.output_dir)).artifacts / "model"
+
+
+def run(cfg: AdaptConfig) -> TrainResult:
     """Run ``modsent adapt`` on every rank of the job; returns where training got to and the export path.
 
-    >>> run_adapt(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
+    >>> run(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
     ...                       train_files=["data/deu_Latn.txt"]))  # doctest: +SKIP
     """
     check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {

@@ -9,19 +9,11 @@ every row of a batch puts one of its texts in English and the other in the targe
 by the pivot, target texts by target + adapter, and the cross-model MNRL loss (in-batch
 negatives over every rank's batch, scale 20) trains the adapter alone.
 
-Corpus negatives (``corpus_negatives: N``, an addition to the seed): the pivot is frozen, so
-its embedding of any English sentence is the same in every step. Each step then also scores
-every target-side text against the pivot embeddings of the training data's first ``N`` distinct
-English sentences (:func:`~modsent.train.losses.bank_loss`, added to the in-batch loss): the
-adapter learns to beat thousands of negatives, the near-duplicate UI strings among them, where
-in-batch MNRL shows it 31. The bank reads parallel text past ``data.max_parallel_pairs``: a
-capped run trains on its first pairs and still meets the English of the lines after them, as
-negatives only. Measured on held-out projects (640 pairs, 3 epochs, P@1 target → English): a
-bank of the 640 training sentences gives +2.0 (rus) and +2.7 (ell) over none; 4096 sentences
-give +0.4 (rus) and +1.3 (arb) over 640, and 16384 no more than 4096. The bank's embeddings are
-read from the pivot cache on the first step (the cache fill stores the bank's sentences beside
-the batches' English), or encoded once without a cache; each step costs one ``(batch, N)``
-product.
+Corpus negatives (``corpus_negatives: N``, an addition to the seed): the pivot is frozen, so its
+embedding of any English sentence is the same in every step; each step also scores every target-side
+text against the pivot embeddings of the training data's first ``N`` distinct English sentences
+(:func:`~modsent.train.losses.bank_loss`, added to the in-batch loss), read from the pivot cache or
+encoded once. Why and what it measured: ``docs/design/corpus-negatives.md``.
 
 Data: the English and target columns of translated paraphrase corpora (``data.paraphrase``),
 and plain parallel text (``data.parallel``: directories holding ``eng_Latn.txt`` and
@@ -56,37 +48,34 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from modsent.align.pivot_cache import CacheDtype, PivotCache, PivotIdentity
+from modsent.align.config import ADAPTER_EXPORT_NAME, AlignConfig, AlignDataError
+from modsent.align.pivot_cache import PivotCache, PivotIdentity
 from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
-from modsent.errors import ModsentError
-from modsent.io import check_not_overwriting, seed_everything
-from modsent.languages import resolve
-from modsent.models.adapter import ParallelAdapter, ParBnConfig, encoder_fingerprint
+from modsent.io import RunDir, seed_everything
+from modsent.output_checks import check_not_overwriting
+from modsent.models.adapter import ParallelAdapter, encoder_fingerprint
 from modsent.models.encoder import SentenceEncoder
 from modsent.train.distributed import DistInfo, barrier
 from modsent.train.losses import bank_loss, mnrl_loss
 from modsent.train.paraphrase_batches import ParaphraseBatch, ParaphraseBatches
+from modsent.train.retrieval import embed_texts, top1_accuracy
 from modsent.train.trainer import Trainer, TrainResult, TrainTask, start_run
-from modsent.train.trainer_config import TrainerConfig
 
 __all__ = [
-    "AlignConfig",
-    "AlignDataConfig",
-    "AlignDataError",
     "AlignmentModel",
     "AlignCollate",
-    "RetrievalEvaluator",
+    "HeldOutTranslations",
     "AlignJob",
     "batches_per_epoch",
     "build_align_job",
@@ -96,102 +85,13 @@ __all__ = [
     "pivot_features",
     "SplitBatch",
     "split_batch",
-    "run_align",
+    "artifact",
+    "run",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRAINER_OUTPUT = "runs/align"
-ADAPTER_EXPORT_NAME = "adapter"
-
-
-class AlignDataError(ModsentError):
-    """The alignment data is missing, lacks a language, or has nothing to train on."""
-
-
-def _default_trainer() -> TrainerConfig:
-    # The seed: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
-    # ZeRO-0: the only trained weights are the adapter's, too few to be worth partitioning.
-    return TrainerConfig(ds_config="zero0", lr=1e-4, adam_eps=1e-6, weight_decay=0.01, schedule="constant",
-                         warmup_steps=0, global_batch_size=128, epochs=1.0, max_grad_norm=1.0,
-                         output_dir=DEFAULT_TRAINER_OUTPUT, save_every=1000, eval_every=500)
-
-
-@dataclass
-class AlignDataConfig:
-    """Training and evaluation data (paths; at least one of ``paraphrase`` and ``parallel``).
-
-    ``paraphrase``: paraphrase corpora or datasets (seed layout, JSONL, Parquet) with the pivot's
-    and the target's columns. ``parallel``: directories with ``<pivot>.txt`` and ``<lang>.txt``
-    (any code spelling the registry resolves, e.g. ``deu.txt``). ``max_parallel_pairs``: read
-    only the first N line pairs of each ``parallel`` directory (short runs; ``pypi:ui-parallel``
-    orders its lines so that any prefix samples every project). ``eval_parallel``: a held-out
-    parallel directory for target→pivot retrieval accuracy (first ``eval_max_rows`` lines).
-    """
-
-    paraphrase: list[str] = field(default_factory=list)
-    parallel: list[str] = field(default_factory=list)
-    max_parallel_pairs: Optional[int] = None
-    use_hard_negatives: bool = True
-    group_by_length: bool = False
-    eval_parallel: Optional[str] = None
-    eval_max_rows: int = 1000
-    eval_batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.eval_max_rows < 1 or self.eval_batch_size < 1:
-            raise ValueError("data.eval_max_rows and data.eval_batch_size must be >= 1")
-        if self.max_parallel_pairs is not None and self.max_parallel_pairs < 1:
-            raise ValueError(f"data.max_parallel_pairs must be >= 1 or null, got {self.max_parallel_pairs}")
-
-
-@dataclass
-class AlignConfig:
-    """Config of ``modsent align`` (YAML keys = field names; ``lang=deu_Latn`` on the command line).
-
-    ``pivot``: the English encoder directory (frozen, no adapter). ``target``: the language's
-    encoder directory (frozen; the adapter is trained on it). ``output``: the run directory
-    (sets ``trainer.output_dir``). ``pivot_cache``: a directory shared by every language's run,
-    or null to re-encode the English side each step. ``adapter``: ParBn shape (reduction factor 2,
-    scaling 4.0). ``scale``: MNRL similarity scale. ``corpus_negatives``: how many of the training
-    data's distinct English sentences (in data order, parallel lines past ``data.max_parallel_pairs``
-    included) every step also uses as negatives for each target-side text (0: in-batch negatives
-    only, as the seed; see the module docstring).
-    """
-
-    pivot: str
-    target: str
-    lang: str
-    output: str
-    pivot_lang: str = "eng_Latn"
-    data: AlignDataConfig = field(default_factory=AlignDataConfig)
-    max_seq_length: int = 128
-    pivot_cache: Optional[str] = None
-    cache_dtype: CacheDtype = "float32"
-    adapter: ParBnConfig = field(default_factory=ParBnConfig)
-    scale: float = 20.0
-    corpus_negatives: int = 0
-    trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
-    trainer: TrainerConfig = field(default_factory=_default_trainer)
-
-    def __post_init__(self) -> None:
-        self.lang = resolve(self.lang).code
-        self.pivot_lang = resolve(self.pivot_lang).code
-        if self.lang == self.pivot_lang:
-            raise ValueError(f"lang and pivot_lang are both {self.lang}; the pivot language needs no alignment")
-        if self.max_seq_length < 2 or not self.scale > 0:
-            raise ValueError(f"max_seq_length must be >= 2 and scale > 0, got {self.max_seq_length} and {self.scale}")
-        if self.corpus_negatives < 0:
-            raise ValueError(f"corpus_negatives must be >= 0 (0: in-batch negatives only), got {self.corpus_negatives}")
-        if self.trainer.output_dir not in (DEFAULT_TRAINER_OUTPUT, TrainerConfig.output_dir, self.output):
-            raise ValueError(f"set the run directory once, as output (got output={self.output!r} and "
-                             f"trainer.output_dir={self.trainer.output_dir!r})")
-        self.trainer.output_dir = self.output
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------------- Data
 
 def _datasets(cfg: AlignConfig, capped: bool = True) -> list[ParaphraseDataset]:
     """The training data; ``capped=False`` reads parallel text past ``data.max_parallel_pairs`` (the bank's view)."""
@@ -350,9 +250,7 @@ class AlignCollate:
                 "bank_rows": torch.tensor(rows, dtype=torch.long)}
 
 
-# ---------------------------------------------------------------------------------------------
-# Model and loss
-# ---------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------- Model and loss
 
 class AlignmentModel(nn.Module):
     """The trained module: the frozen target encoder with the adapter attached; only ``adapter`` is trainable."""
@@ -407,16 +305,13 @@ def _compute_loss(pivot: SentenceEncoder | None, scale: float, bank: CorpusBank 
                             bank.embeddings if bank is not None else None)
 
 
-# ---------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------------- Evaluation
 
-class RetrievalEvaluator:
+class HeldOutTranslations:
     """Top-1 accuracy of finding each held-out target sentence's translation among the pivot sentences, and back.
 
     The pivot side is embedded once; the target side is re-embedded through the engine (adapter
-    on) at every evaluation. Every rank runs the whole set (same forward passes on each, as
-    ZeRO-3 requires), so no reduction is needed.
+    on) at every evaluation (:mod:`modsent.train.retrieval`).
     """
 
     def __init__(self, target: SentenceEncoder, target_texts: list[str], pivot_embeddings: np.ndarray,
@@ -427,24 +322,17 @@ class RetrievalEvaluator:
         self.pivot = nn.functional.normalize(torch.from_numpy(np.asarray(pivot_embeddings, dtype=np.float32)), dim=-1)
         self.device = device
 
-    def embed(self, engine: Any) -> torch.Tensor:
-        chunks = []
-        for start in range(0, len(self.texts), self.batch_size):
-            features = self.target.tokenize(self.texts[start:start + self.batch_size])
-            chunks.append(engine(features["input_ids"].to(self.device),
-                                 features["attention_mask"].to(self.device)).float().cpu())
-        return nn.functional.normalize(torch.cat(chunks), dim=-1)
+    def _features(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        features = self.target.tokenize(texts)
+        return {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
 
     def __call__(self, engine: Any) -> dict[str, float]:
-        scores = self.embed(engine) @ self.pivot.T
-        gold = torch.arange(len(self.texts))
-        return {"t2p_accuracy": float((scores.argmax(dim=1) == gold).float().mean()),
-                "p2t_accuracy": float((scores.argmax(dim=0) == gold).float().mean())}
+        target = embed_texts(engine, self._features, self.texts, self.batch_size, self.device)
+        t2p, p2t = top1_accuracy(target, self.pivot)
+        return {"t2p_accuracy": t2p, "p2t_accuracy": p2t}
 
 
-# ---------------------------------------------------------------------------------------------
-# The job
-# ---------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------- The job
 
 @dataclass
 class AlignJob:
@@ -535,7 +423,7 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         pivot_side, target_side = _read_eval_pairs(cfg)
         # Encoded here in both modes (a small set), so eval numbers never depend on the cache.
         pivot_embeddings = encode_pivot(load_pivot(), pivot_side, cfg.data.eval_batch_size)
-        evaluator = RetrievalEvaluator(target, target_side, pivot_embeddings, cfg.data.eval_batch_size, dist_info.device)
+        evaluator = HeldOutTranslations(target, target_side, pivot_embeddings, cfg.data.eval_batch_size, dist_info.device)
     recipe = {k: v for k, v in to_dict(cfg).items()
               if k not in ("trainer", "output", "pivot_cache", "cache_dtype")}
     task = TrainTask(
@@ -581,7 +469,12 @@ def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> i
     return added
 
 
-def run_align(cfg: AlignConfig) -> TrainResult:
+def artifact(cfg: AlignConfig) -> Path:
+    """The adapter directory ``run`` exports (``adapter_config.json``, ``adapter.safetensors``)."""
+    return RunDir(Path(cfg.output)).artifacts / ADAPTER_EXPORT_NAME
+
+
+def run(cfg: AlignConfig) -> TrainResult:
     """Run ``modsent align`` on every rank of the job; the adapter ends up in ``<output>/artifacts/adapter``.
 
     >>> run_align(AlignConfig(pivot="models/eng", target="runs/train/deu_Latn/artifacts/model",
