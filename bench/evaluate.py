@@ -4,7 +4,7 @@ usage: python bench/evaluate.py [--quick] [--threads N]
 
 - ``length_sorted_encode_speedup``: the same shuffled texts of varied length encoded by a random
   BERT (``tiny_bert_mlm(size="small")``: hidden 256, 4 layers) in batches of 64, in input order vs sorted by length
-  (:func:`modsent.evaluate.encoders.encode_length_sorted`); padding is what the sort saves.
+  (:func:`modsent.models.encoders.encode_length_sorted`); padding is what the sort saves.
 - ``faiss_speedup_vs_numpy_100k``: top-10 inner-product search of 1000 queries in 100k unit
   vectors of width 256, :func:`modsent.evaluate.retrieval.knn_search` (FAISS ``IndexFlatIP``) vs
   NumPy matmul + ``argpartition`` (the fastest exact NumPy route); NumPy's full ``argsort``, FAISS
@@ -30,7 +30,7 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from modsent.evaluate.encoders import encode_length_sorted, normalize_rows  # noqa: E402
+from modsent.models.encoders import encode_length_sorted, normalize_rows  # noqa: E402
 from modsent.evaluate.retrieval import knn_search  # noqa: E402
 
 BATCH_SIZE = 64

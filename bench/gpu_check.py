@@ -210,7 +210,7 @@ def train_rank(work: Path) -> None:
 def check_faiss(s: Setup) -> tuple[dict, dict]:
     import faiss
 
-    from modsent.evaluate.encoders import normalize_rows
+    from modsent.models.encoders import normalize_rows
     from modsent.search import faiss_gpu_count, knn_search
 
     size, n_queries, k = (10_000, 100, 10) if s.rehearse else (100_000, 1000, 10)
@@ -236,7 +236,7 @@ def check_faiss(s: Setup) -> tuple[dict, dict]:
 
 def check_evaluate(s: Setup) -> tuple[dict, dict]:
     from modsent.evaluate import EmbeddingCache, STSPairs, evaluate_sts, paired_cosine
-    from modsent.evaluate.loading import ModularModelEncoder, load_encoder
+    from modsent.models.encoders import ModularModelEncoder, load_encoder
     from modsent.testing import save_tiny_modular, synthetic_sentences, tiny_bert_mlm
 
     model = save_tiny_modular(s.work / "modular", tiny_bert_mlm(size="tiny" if s.rehearse else "small"),

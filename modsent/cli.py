@@ -18,18 +18,18 @@ from modsent.errors import ModsentError
 # `modsent --help` stays fast and `translate` never imports training code.
 STAGES: dict[str, tuple[str, str, str]] = {
     # name: (config class, run function, one-line help)
-    "translate": ("modsent.translate.config:TranslateConfig", "modsent.translate.job:run_translate",
+    "translate": ("modsent.translate.config:TranslateConfig", "modsent.translate.stage:run",
                   "translate paraphrase corpora with CTranslate2 NLLB on Ray Data"),
     "vocab": ("modsent.vocab.config:VocabConfig", "modsent.vocab.stage:run",
               "train a target-language tokenizer and FOCUS-initialise its embeddings"),
     "adapt": ("modsent.adapt.config:AdaptConfig", "modsent.adapt.stage:run", "continue masked-LM training of the source model with the new vocabulary"),
     "train": ("modsent.train.config:ContrastiveConfig", "modsent.train.stage:run",
               "train a sentence encoder with MNRL on paraphrases (train_type mono or cross)"),
-    "evaluate": ("modsent.evaluate.runner:EvaluateConfig", "modsent.evaluate.loading:run_evaluate",
+    "evaluate": ("modsent.evaluate.config:EvaluateConfig", "modsent.evaluate.stage:run",
                  "evaluate models on STS/STR, Belebele and bitext retrieval; write tables and heatmaps"),
     "align": ("modsent.align.config:AlignConfig", "modsent.align.stage:run",
               "align a language's frozen encoder to the English pivot with a parallel adapter"),
-    "mine-eval": ("modsent.pipeline.bucc:BuccConfig", "modsent.pipeline.bucc:run_bucc",
+    "mine-eval": ("modsent.mine.config:BuccConfig", "modsent.mine.bucc:run_bucc",
                   "BUCC-style bitext mining evaluation: gold pairs hidden among distractors, P/R/F1 table"),
 }
 

@@ -64,8 +64,8 @@ def test_no_import_runs_back_up_or_sideways():
 
 
 def test_the_rules_reject_what_they_should():
-    assert not allowed("modsent/mine/job.py", "modsent.pipeline.sources")
-    assert not allowed("modsent/sources.py", "modsent.evaluate.readers")
+    assert not allowed("modsent/mine/stage.py", "modsent.pipeline.run")
+    assert not allowed("modsent/sources.py", "modsent.evaluate.runner")
     assert not allowed("modsent/align/stage.py", "modsent.evaluate.runner")
     assert not allowed("modsent/models/encoder.py", "modsent.testing")
     assert allowed("modsent/align/stage.py", "modsent.train.trainer")

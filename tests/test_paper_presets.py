@@ -71,7 +71,7 @@ def test_align_preset_is_train_cla_adapter_py() -> None:
 @pytest.mark.parametrize(("name", "tasks", "batch"), [("eval_sts_str", ["sts"], 32),
                                                       ("eval_belebele", ["belebele", "belebele_retrieval"], 512)])
 def test_evaluation_presets_read_512_tokens(name: str, tasks: list[str], batch: int) -> None:
-    from modsent.evaluate.runner import EvaluateConfig
+    from modsent.evaluate.config import EvaluateConfig
 
     cfg = _load(name, EvaluateConfig)
     assert (cfg.max_seq_length, cfg.tasks, cfg.batch_size, cfg.baseline) == (512, tasks, batch, "labse")

@@ -8,7 +8,6 @@ to this checkout). Every command runs from a directory outside the checkout, wit
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from modsent.evaluate.belebele import answer_accuracy, evaluate_belebele, qa_strings
 from modsent.evaluate.cache import EmbeddingCache, EncoderOutputError
-from modsent.evaluate.encoders import Encoder, SingleModelEncoder, effective_aligned, encode_length_sorted, normalize_rows
+from modsent.models.encoders import Encoder, SingleModelEncoder, effective_aligned, encode_length_sorted, normalize_rows
 from modsent.corpus.evaluation_data import (
     BelebeleData,
     BelebeleItem,
@@ -30,7 +30,8 @@ from modsent.evaluate.retrieval import (
     ranking_metrics,
     ratio_margin,
 )
-from modsent.evaluate.runner import BelebeleConfig, BitextConfig, EvaluateConfig, STSDatasetConfig, run_evaluation
+from modsent.evaluate.runner import run_evaluation
+from modsent.evaluate.config import BelebeleConfig, BitextConfig, EvaluateConfig, STSDatasetConfig
 from modsent.evaluate.scores import Score, combine_directions, summarize
 from modsent.evaluate.sts import evaluate_sts, paired_cosine, recombine_aligned, spearman_x100
 

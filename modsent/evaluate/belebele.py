@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.encoders import Encoder
+from modsent.models.encoders import Encoder
 from modsent.corpus.evaluation_data import BelebeleData, BelebeleItem
 from modsent.evaluate.retrieval import knn_search, ranking_metrics
 from modsent.evaluate.scores import Score, combine_directions

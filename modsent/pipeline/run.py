@@ -318,7 +318,7 @@ class _Planner:
         return layout
 
     def _evaluate_job(self) -> StageJob:
-        from modsent.evaluate.runner import EvaluateConfig
+        from modsent.evaluate.config import EvaluateConfig
 
         models = {"modular": str(self.run.root / "model")}
         models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})

@@ -14,7 +14,8 @@ from modsent.translate.config import (
     RayConfig,
     TranslateConfig,
 )
-from modsent.translate.job import LanguageSummary, TranslationResult, ray_session, run_translate
+from modsent.translate.stage import LanguageSummary, TranslationResult, ray_session
+from modsent.translate.stage import run as run_translate
 from modsent.translate.model import ModelError, PreparedModel, prepare_model, resolve_device
 from modsent.translate.quality import QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source

@@ -100,7 +100,7 @@ def test_bad_input_fails_with_the_file_and_the_fix(corpus, tmp_path):
 
 
 def test_english_paraphrases_reference_holds_stsb_and_the_catalogues_pivot_pairs(corpus, tmp_path, monkeypatch):
-    from modsent.pipeline import sources
+    from modsent import sources
 
     monkeypatch.setenv("MODSENT_CACHE", str(tmp_path / "cache"))
     sources._import_once("ui-parallel", [], lambda out, _: corpus)  # stands in for the built catalogue corpus

@@ -5,7 +5,7 @@ import pytest
 
 from modsent.evaluate.belebele import evaluate_belebele
 from modsent.evaluate.cache import EmbeddingCache, EncoderOutputError
-from modsent.evaluate.encoders import Encoder, SingleModelEncoder, encode_length_sorted
+from modsent.models.encoders import Encoder, SingleModelEncoder, encode_length_sorted
 from modsent.corpus.evaluation_data import STSPairs, read_belebele
 from modsent.evaluate.sts import evaluate_sts, recombine_aligned
 from modsent.languages import nllb_codes

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from modsent.evaluate.runner import BelebeleConfig, EvaluateConfig, STSDatasetConfig, run_evaluation
+from modsent.evaluate.runner import run_evaluation
+from modsent.evaluate.config import BelebeleConfig, EvaluateConfig, STSDatasetConfig
 from modsent.hub import HubDatasetError, hub_dataset_files
 
 COMMIT = "fedcba9876543210fedcba9876543210fedcba98"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from modsent.evaluate.loading import load_encoder
-from modsent.evaluate.runner import BitextConfig, EvaluateConfig
+from modsent.models.encoders import load_encoder
+from modsent.evaluate.config import BitextConfig, EvaluateConfig
 from modsent.models.encoder import SentenceEncoder
 from modsent.models.modular import write_modular_manifest
 from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm
@@ -65,7 +65,7 @@ def test_evaluation_length_below_two_is_refused() -> None:
 def test_views_of_one_modular_model_share_the_pivot_embeddings_on_disk_and_a_new_adapter_is_reencoded(
         tmp_path: Path, model_cache: Path) -> None:
     """compare_unaligned encodes the pivot's texts once; rewriting an adapter in place is never a stale hit."""
-    from modsent.evaluate.loading import run_evaluate
+    from modsent.evaluate.stage import run as run_evaluate
     from modsent.testing import save_random_adapter, save_tiny_modular
 
     model = save_tiny_modular(tmp_path / "modular", tiny_bert_mlm(cache_dir=model_cache),

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from modsent.config import ConfigError, load_config
-from modsent.evaluate.encoders import SingleModelEncoder
+from modsent.models.encoders import SingleModelEncoder
 from modsent.evaluate.report import HEATMAP_DPI, heatmap_size_inches, plot_heatmap, write_reports
-from modsent.evaluate.runner import EvaluateConfig, run_evaluation
+from modsent.evaluate.runner import run_evaluation
+from modsent.evaluate.config import EvaluateConfig
 from modsent.evaluate.scores import Score, summarize
 
 

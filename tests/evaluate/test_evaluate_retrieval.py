@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from modsent.evaluate.cache import EmbeddingCache
-from modsent.evaluate.encoders import normalize_rows
+from modsent.models.encoders import normalize_rows
 from modsent.evaluate.retrieval import (
     bitext_accuracy,
     evaluate_bitext,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import modsent.mine.job as job
+import modsent.mine.stage as job
 import modsent.raycluster
 from modsent.cli import main
 from modsent.models.modular import write_modular_manifest
@@ -77,7 +77,7 @@ def test_bad_jsonl_and_missing_parquet_column(tmp_path, encoder_dir, capsys):
 
 def test_auto_language_skips_or_falls_back_for_languages_the_model_lacks(tmp_path, encoder_dir):
     from modsent.mine.inputs import read_side
-    from modsent.mine.job import MineModelError, assign_languages
+    from modsent.mine.stage import MineModelError, assign_languages
 
     model = tmp_path / "modular"
     write_modular_manifest(model, "eng_Latn", {"eng_Latn": (encoder_dir, None)})
@@ -106,7 +106,7 @@ def test_auto_language_skips_or_falls_back_for_languages_the_model_lacks(tmp_pat
 def test_example_configs_load_and_name_their_launch_command():
     from modsent.config import load_config
     from modsent.mine import MineConfig
-    from modsent.pipeline.bucc import BuccConfig
+    from modsent.mine.config import BuccConfig
 
     configs = Path(__file__).resolve().parents[2] / "configs"
     mine = load_config(MineConfig, configs / "mine.yaml")

@@ -92,7 +92,7 @@ def test_contrastive_training_trains_the_dense_layer_and_keeps_cls_pooling(labse
 
 def test_the_default_prompt_reaches_every_encode_path(model_cache: Path, tmp_path: Path) -> None:
     from modsent.align.stage import AlignCollate
-    from modsent.evaluate.loading import load_encoder
+    from modsent.models.encoders import load_encoder
     from modsent.train.stage import TokenizeBatch
     from modsent.train.paraphrase_batches import ParaphraseBatch
 

@@ -86,7 +86,7 @@ def test_sentence_transformers_loads_with_e5_prompts(converted: Path, engine_vec
 
 
 def test_every_modsent_encode_path_puts_the_query_prompt_first(converted: Path, engine_vectors) -> None:
-    from modsent.evaluate.loading import load_encoder
+    from modsent.models.encoders import load_encoder
     from modsent.models.encoder import SentenceEncoder
 
     encoder = SentenceEncoder.from_pretrained(converted)

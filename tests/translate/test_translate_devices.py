@@ -16,7 +16,7 @@ import pytest
 
 from modsent.testing.ranks import child_environment
 from modsent.translate import ComputeConfig, ModelError, run_translate
-from modsent.translate.job import actor_placement
+from modsent.translate.stage import actor_placement
 
 REPO = Path(__file__).resolve().parents[2]
 

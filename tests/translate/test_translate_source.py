@@ -48,7 +48,7 @@ def test_quality_guards_flag_each_problem_once():
 def test_a_dataset_without_rows_or_with_only_blank_lines_is_refused_and_blanks_are_counted(tmp_path):
     """Before: a 0-line corpus translated to an empty corpus and 192 blank lines to 192 blank 'translations',
     with empty=0 in the summary."""
-    from modsent.translate.job import LanguageSummary
+    from modsent.translate.stage import LanguageSummary
 
     write_dataset(tmp_path / "none" / "pairs", {("eng_Latn", 1): [], ("eng_Latn", 2): []})
     with pytest.raises(CorpusError, match=r"dataset 'pairs' has no rows \(.*none/pairs/eng_Latn_1.txt"):

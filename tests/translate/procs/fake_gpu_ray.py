@@ -18,7 +18,7 @@ import sys
 import ray
 
 from modsent.translate import ComputeConfig
-from modsent.translate.job import actor_placement
+from modsent.translate.stage import actor_placement
 from modsent.translate.translator import actor_translator_kwargs
 
 

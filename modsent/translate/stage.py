@@ -1,6 +1,6 @@
 """The translate job: paraphrase corpora → every target language, with CTranslate2 NLLB on Ray Data.
 
-Steps of :func:`run_translate`:
+Steps of :func:`run`:
 
 1. check the inputs (languages, model directory, corpora) — bad input fails here, before any
    output exists;
@@ -60,8 +60,7 @@ from modsent.translate.source import SourceCorpus, load_source
 from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
 from modsent.translate.units import Unit, UnitStore
 
-__all__ = ["TranslateConfig", "TranslationResult", "LanguageSummary", "run_translate", "ray_session",
-           "actor_placement"]
+__all__ = ["TranslationResult", "LanguageSummary", "run", "artifact", "ray_session", "actor_placement"]
 
 logger = logging.getLogger(__name__)
 
@@ -304,11 +303,16 @@ def _summary_tables(summaries: list[LanguageSummary]) -> tuple[str, str]:
     return buffer.getvalue(), "\n".join(markdown) + "\n"
 
 
-def run_translate(config: TranslateConfig) -> TranslationResult:
+def artifact(config: TranslateConfig) -> Path:
+    """The translated corpus ``run`` writes (with its manifest and review tables)."""
+    return Path(config.output_dir)
+
+
+def run(config: TranslateConfig) -> TranslationResult:
     """Translate ``config.corpora`` into ``config.languages``; resumable, see the module docstring.
 
     >>> from modsent.config import load_config
-    >>> run_translate(load_config(TranslateConfig, "configs/translate.yaml"))  # doctest: +SKIP
+    >>> run(load_config(TranslateConfig, "configs/translate.yaml"))  # doctest: +SKIP
     TranslationResult(output_dir=PosixPath('runs/translate'), ...)
     """
     started = time.perf_counter()
