@@ -16,6 +16,12 @@ from pathlib import Path
 # `ray job submit --working-dir .` ships this checkout without installing it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# CTranslate2 before Ray connects. Imported later in a Ray Job's driver (after ray.init joined a 2-node
+# cluster), the oneMKL inside libctranslate2 stopped the driver at load time with "Intel oneMKL FATAL
+# ERROR: Cannot load .../libctranslate2-*.so" (exit 2) in 4 of 5 runs (ctranslate2 4.8.5, ray 2.60.0);
+# imported first, in none of 3 (tests/translate/test_ray_jobs.py submits this job to such a cluster).
+import ctranslate2  # noqa: E402,F401
+
 from modsent.config import config_job_main  # noqa: E402
 from modsent.translate import TranslateConfig, run_translate  # noqa: E402
 
