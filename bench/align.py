@@ -59,7 +59,7 @@ MAX_SEQ_LENGTH = 128  # the seed's value; synthetic sentences are far shorter, s
 
 def _config(work: Path, lang: str, output: Path, steps: int, cache: Path | None) -> AlignConfig:
     return load_config(AlignConfig, Path(__file__).resolve().parents[1] / "configs" / "align.yaml", [
-        f"pivot={work / 'pivot'}", f"target={work / 'target'}", f"lang={lang}", f"output={output}",
+        f"pivot={work / 'pivot'}", f"model={work / 'target'}", f"languages=[{lang}]", f"output_dir={output}",
         f"data.paraphrase=[{work / 'corpus'}]", f"max_seq_length={MAX_SEQ_LENGTH}",
         f"pivot_cache={cache if cache is not None else 'null'}", f"trainer.global_batch_size={BATCH_SIZE}",
         f"trainer.max_steps={steps}", "trainer.resume=none", "trainer.eval_every=0", "trainer.save_every=0",

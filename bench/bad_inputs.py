@@ -102,8 +102,8 @@ def ct2_model(root: Path, truncate: bool) -> Path:
 
 
 def train_args(root: Path, *overrides: str) -> list[str]:
-    return ["train", f"model={tiny_bert_mlm()}", f"corpus={corpus(root)}", "langs=[eng_Latn]",
-            f"trainer.output_dir={root / 'out'}", "trainer.max_steps=1", "trainer.global_batch_size=4",
+    return ["train", f"model={tiny_bert_mlm()}", f"corpus={corpus(root)}", "languages=[eng_Latn]",
+            f"output_dir={root / 'out'}", "trainer.max_steps=1", "trainer.global_batch_size=4",
             "trainer.ds_config=zero0", *overrides]
 
 
@@ -181,7 +181,7 @@ def bilingual_corpus(root: Path) -> Path:
 
 
 def align_args(root: Path, target: Path, *overrides: str) -> list[str]:
-    return ["align", f"pivot={tiny_bert_mlm()}", f"target={target}", "lang=deu_Latn", f"output={root / 'out'}",
+    return ["align", f"pivot={tiny_bert_mlm()}", f"model={target}", "languages=[deu_Latn]", f"output_dir={root / 'out'}",
             f"data.paraphrase=[{bilingual_corpus(root)}]", "trainer.max_steps=1", "trainer.global_batch_size=4",
             "trainer.ds_config=zero0", *overrides]
 
@@ -275,7 +275,7 @@ CASES = [
     Case("lr=.nan", lambda r: train_args(r, "trainer.lr=.nan"), ("lr",), cls="config"),
     Case("epochs=.inf", lambda r: train_args(r, "trainer.epochs=.inf"), ("epochs",), cls="config"),
     Case("max_steps: 3.5", lambda r: train_args(r, "trainer.max_steps=3.5"), ("max_steps",), cls="config"),
-    Case("unknown language in a stage config", lambda r: train_args(r, "langs=[eng_Latn, xx_Yyyy]"), ("xx_Yyyy",),
+    Case("unknown language in a stage config", lambda r: train_args(r, "languages=[eng_Latn, xx_Yyyy]"), ("xx_Yyyy",),
          cls="language"),
     # the pipeline
     Case("run --stages misspelt", lambda r: ["run", str(run_config(r)), "--stages", "trian"], ("'train'",),
@@ -308,10 +308,10 @@ CASES = [
          loads_model=True, cls="corpus"),
     Case("train: model without tokenizer files", lambda r: train_args(r, f"model={damaged_model(r, 'no-tokenizer')}"),
          ("tokenizer",), loads_model=True, cls="model files"),
-    Case("train: output inside a file", lambda r: train_args(r, f"trainer.output_dir={inside_a_file(r)}"),
+    Case("train: output inside a file", lambda r: train_args(r, f"output_dir={inside_a_file(r)}"),
          ("a-file",), loads_model=True, cls="output"),
     Case("vocab: vocab_size below the special tokens", lambda r: [
-        "vocab", f"source_model={tiny_bert_mlm()}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
+        "vocab", f"model={tiny_bert_mlm()}", f"text_files=[{text_file(r)}]", "languages=[deu_Latn]",
         f"output_dir={r / 'out'}", "vocab_size=3"], ("vocab_size",), loads_model=True, cls="config"),
     # translation
     Case("translate: truncated CTranslate2 model.bin", lambda r: translate_args(r, ct2_model(r, truncate=True),
@@ -356,16 +356,16 @@ CASES = [
         ("mine", lambda r: ["mine", "--model", str(remote_code(r)), "--src", str(text_file(r)), "--src-lang",
                             "eng_Latn", "--tgt", str(write(r / "tgt.txt", "Ein Satz.\n")), "--tgt-lang", "deu_Latn",
                             "--output", str(r / "out")]),
-        ("train", lambda r: ["train", f"model={remote_code(r)}", f"corpus={corpus(r)}", "langs=[eng_Latn]",
-                             f"trainer.output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
+        ("train", lambda r: ["train", f"model={remote_code(r)}", f"corpus={corpus(r)}", "languages=[eng_Latn]",
+                             f"output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
         ("align", lambda r: align_args(r, remote_code(r))),
         ("evaluate", lambda r: ["evaluate", "--config", str(write(r / "eval.yaml", yaml.safe_dump({
             "models": {"m": str(remote_code(r))}, "output_dir": str(r / "o"),
             "bitext": [{"name": "b", "files": {"eng_Latn": str(text_file(r)), "deu_Latn": str(text_file(r))}}]})))]),
-        ("vocab", lambda r: ["vocab", f"source_model={remote_code(r)}", f"text_files=[{text_file(r)}]",
-                             "lang=deu_Latn", f"output_dir={r / 'out'}"]),
+        ("vocab", lambda r: ["vocab", f"model={remote_code(r)}", f"text_files=[{text_file(r)}]",
+                             "languages=[deu_Latn]", f"output_dir={r / 'out'}"]),
         ("adapt", lambda r: ["adapt", f"model={remote_code(r)}", f"train_files=[{text_file(r)}]",
-                             f"trainer.output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
+                             f"output_dir={r / 'out'}", "trainer.max_steps=1", "trainer.ds_config=zero0"]),
     )],
     Case("encode: tokenizer that ships code and y on stdin", lambda r: encode_args(
          remote_code(r, where="tokenizer"), text_file(r), r / "e.npy"), ("tokenizer_config.json",), loads_model=True,
@@ -425,13 +425,13 @@ CASES = [
     Case("encode: --output inside the model directory", lambda r: encode_args(protect(r, model_copy(r)),
          text_file(r), r / "model" / "e.npy"), ("model",), loads_model=True, cls="overwrite", harmed=input_changed),
     Case("vocab: output_dir is the source model", lambda r: [
-        "vocab", f"source_model={protect(r, model_copy(r))}", f"text_files=[{text_file(r)}]", "lang=deu_Latn",
+        "vocab", f"model={protect(r, model_copy(r))}", f"text_files=[{text_file(r)}]", "languages=[deu_Latn]",
         f"output_dir={r / 'model'}"], ("source_model",), loads_model=True, cls="overwrite", harmed=input_changed),
     Case("train: trainer.output_dir is the corpus", lambda r: train_args(
-         r, f"trainer.output_dir={protect(r, corpus(r))}"), ("corpus",), loads_model=True, cls="overwrite",
+         r, f"output_dir={protect(r, corpus(r))}"), ("corpus",), loads_model=True, cls="overwrite",
          harmed=input_changed),
     Case("align: output is the target encoder", lambda r: align_args(r, protect(r, model_copy(r)),
-         f"output={r / 'model'}"), ("target",), loads_model=True, cls="overwrite", harmed=input_changed),
+         f"output_dir={r / 'model'}"), ("model",), loads_model=True, cls="overwrite", harmed=input_changed),
     Case("evaluate: output_dir inside a model", lambda r: ["evaluate", "--config", str(write(
         r / "eval.yaml", yaml.safe_dump({"models": {"m": str(protect(r, model_copy(r)))},
                                          "output_dir": str(r / "model" / "reports"),
@@ -456,11 +456,11 @@ CASES = [
          harmed=input_changed),
     # a config that states a key twice (PyYAML keeps the last value without a word)
     Case("config: a key given twice", lambda r: ["train", "--config", str(write(
-         r / "dup.yaml", f"model: {tiny_bert_mlm()}\ncorpus: {corpus(r)}\nlangs: [eng_Latn]\nmodel: elsewhere\n"))],
+         r / "dup.yaml", f"model: {tiny_bert_mlm()}\ncorpus: {corpus(r)}\nlanguages: [eng_Latn]\nmodel: elsewhere\n"))],
          ("dup.yaml line 4",), loads_model=True, cls="config"),
     Case("config: a nested key given twice", lambda r: ["train", "--config", str(write(r / "dup.yaml", yaml.safe_dump({
-         "model": str(tiny_bert_mlm()), "corpus": str(corpus(r)), "langs": ["eng_Latn"],
-         "trainer": {"output_dir": str(r / "out"), "max_steps": 1, "global_batch_size": 4, "ds_config": "zero0",
+         "model": str(tiny_bert_mlm()), "corpus": str(corpus(r)), "languages": ["eng_Latn"],
+         "output_dir": str(r / "out"), "trainer": {"max_steps": 1, "global_batch_size": 4, "ds_config": "zero0",
                      "lr": 1e-4}}) + "  lr: 1.0\n"))], ("dup.yaml line",), loads_model=True, cls="config"),
     # corpora that `corpus validate` and the stages judged differently
     Case("validate: a dataset with one side only", lambda r: ["corpus", "validate", str(one_sided_corpus(r))],

@@ -181,8 +181,8 @@ def train_rank(work: Path) -> None:
     spec = json.loads((work / "train_spec.json").read_text())
     info = init_distributed()
     cfg = load_config(ContrastiveConfig, overrides=[
-        f"model={spec['model']}", f"corpus={spec['corpus']}", "langs=[deu_Latn]", "trainer.resume=none",
-        f"trainer.output_dir={spec['output']}", "trainer.ds_config=zero1",
+        f"model={spec['model']}", f"corpus={spec['corpus']}", "languages=[deu_Latn]", "trainer.resume=none",
+        f"output_dir={spec['output']}", "trainer.ds_config=zero1",
         f"trainer.zero_stage={1 if info.world_size > 1 else 0}",  # ZeRO on one rank only slows the step
         f"trainer.precision={spec['precision']}", f"trainer.global_batch_size={spec['batch']}",
         "trainer.max_steps=1000", "trainer.eval_every=0", "trainer.save_every=0", "trainer.eval_at_start=false",

@@ -51,8 +51,8 @@ LANG = "deu_Latn"
 
 def _config(model: Path, corpus: Path, output: Path, group_by_length: bool = False) -> ContrastiveConfig:
     return load_config(ContrastiveConfig, overrides=[
-        f"model={model}", f"corpus={corpus}", f"langs=[{LANG}]", f"group_by_length={str(group_by_length).lower()}",
-        f"trainer.output_dir={output}", "trainer.resume=none", "trainer.ds_config=zero1", "trainer.lr=2e-5",
+        f"model={model}", f"corpus={corpus}", f"languages=[{LANG}]", f"group_by_length={str(group_by_length).lower()}",
+        f"output_dir={output}", "trainer.resume=none", "trainer.ds_config=zero1", "trainer.lr=2e-5",
         "trainer.adam_eps=1e-6", "trainer.schedule=constant", f"trainer.global_batch_size={BATCH_SIZE}",
         "trainer.max_steps=100000", "trainer.eval_every=0", "trainer.save_every=0", "trainer.eval_at_start=false",
         "trainer.progress_bar=false", "trainer.max_grad_norm=1.0"])

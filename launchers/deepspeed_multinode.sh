@@ -15,7 +15,7 @@
 #   NUM_RANKS=2 launchers/deepspeed_multinode.sh local adapt --config configs/adapt.yaml
 #   MASTER_ADDR=10.0.0.1 MASTER_PORT=29500 NODE_RANK=1 launchers/deepspeed_multinode.sh hosts adapt --config ...
 #
-# Every node needs the same checkout, venv and a shared filesystem for trainer.output_dir (checkpoints, packed data).
+# Every node needs the same checkout, venv and a shared filesystem for output_dir (checkpoints, packed data).
 # DeepSpeed passes environment variables to remote nodes through ./.deepspeed_env or ~/.deepspeed_env (KEY=VALUE
 # lines): put MODSENT_CACHE, HF_HUB_OFFLINE=1 and PYTHONPATH there. Equivalent without DeepSpeed's launcher:
 #   torchrun --nnodes N --nproc_per_node G --rdzv_endpoint HOST:PORT -m modsent.cli STAGE ...

@@ -156,6 +156,11 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str | None = None, pre
         raise ConfigError(f"{source or 'config'}: expected a mapping at the top level, got {type(data).__name__}")
     hints = get_type_hints(cls)
     known = {f.name: f for f in fields(cls) if f.init}
+    for old, new in getattr(cls, "RENAMED_KEYS", {}).items():
+        head, _, rest = old.partition(".")
+        if head in data and (not rest or isinstance(data[head], dict) and rest in data[head]):
+            raise ConfigError(f"key '{prefix}{old}'{_where(source)} was renamed to '{prefix}{new}': rename it (every "
+                              "stage names its input model 'model', its output 'output_dir', its languages 'languages')")
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown key '{prefix}{key}'{_where(source)}{did_you_mean(str(key), known)}")
@@ -281,11 +286,12 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """Plain YAML/JSON-serialisable mapping of a config dataclass (paths as strings)."""
+    """Plain YAML/JSON-serialisable mapping of a config dataclass (paths as strings); a field whose metadata says
+    ``dumped: False`` (one a stage sets from another key) is left out."""
 
     def plain(value: Any) -> Any:
         if is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value) if f.metadata.get("dumped", True)}
         if isinstance(value, dict):
             return {str(k): plain(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

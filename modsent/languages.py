@@ -185,3 +185,11 @@ def resolve_many(codes: Iterable[str], allow_duplicates: bool = False) -> list[L
             seen.setdefault(lang.code, item)
             result.append(lang)
     return result
+
+
+def single_language(languages: list[str], stage: str) -> str:
+    """The registry code of the one language of a per-language stage's ``languages`` (a ``ValueError`` otherwise)."""
+    if len(languages) != 1:
+        raise ValueError(f"languages: {stage} works on one language at a time; give exactly one (e.g. languages: "
+                         f"[deu_Latn]), got {len(languages)}: {languages}")
+    return resolve(languages[0]).code

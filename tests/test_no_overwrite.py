@@ -69,23 +69,23 @@ def _translate_into_its_corpus(tmp: Path, model: Path):
 
 
 def _vocab_into_the_source_model(tmp: Path, model: Path):
-    return ["vocab", f"source_model={model}", f"text_files=[{_text(tmp / 'de.txt')}]", "lang=deu_Latn",
+    return ["vocab", f"model={model}", f"text_files=[{_text(tmp / 'de.txt')}]", "languages=[deu_Latn]",
             f"output_dir={model}"], model
 
 
 def _adapt_into_the_model(tmp: Path, model: Path):
     return ["adapt", f"model={model}", f"train_files=[{_text(tmp / 'de.txt')}]",
-            f"trainer.output_dir={model / 'adapted'}"], model
+            f"output_dir={model / 'adapted'}"], model
 
 
 def _train_over_its_corpus(tmp: Path, model: Path):
     corpus = _dir(tmp / "corpus")
-    return ["train", f"model={model}", f"corpus={corpus}", "langs=[eng_Latn]",
-            f"trainer.output_dir={corpus}"], corpus
+    return ["train", f"model={model}", f"corpus={corpus}", "languages=[eng_Latn]",
+            f"output_dir={corpus}"], corpus
 
 
 def _align_into_the_target(tmp: Path, model: Path):
-    return ["align", f"pivot={model}", f"target={model}", "lang=deu_Latn", f"output={model}",
+    return ["align", f"pivot={model}", f"model={model}", "languages=[deu_Latn]", f"output_dir={model}",
             f"data.parallel=[{_dir(tmp / 'parallel')}]"], model
 
 

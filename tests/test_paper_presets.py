@@ -45,7 +45,7 @@ def test_adapt_preset_is_train_mlm_py() -> None:
 
 @pytest.mark.parametrize(("name", "train_type"), [("train_mono", "mono"), ("train_cross", "cross")])
 def test_contrastive_presets_are_train_sentence_encoder_py(name: str, train_type: str) -> None:
-    from modsent.train.stage import ContrastiveConfig
+    from modsent.train.config import ContrastiveConfig
 
     cfg = _load(name, ContrastiveConfig)
     t = cfg.trainer
@@ -54,11 +54,11 @@ def test_contrastive_presets_are_train_sentence_encoder_py(name: str, train_type
     assert (t.lr, t.global_batch_size, t.epochs, t.max_steps, t.adam_eps, t.schedule, t.precision) == (
         2e-5, 32, 1.0, None, 1e-6, "constant", "fp32")
     assert (t.weight_decay, t.max_grad_norm, t.warmup_steps, t.grad_accum) == (0.01, 1.0, 0, 1)
-    assert len(cfg.langs) == (1 if train_type == "mono" else 6)
+    assert len(cfg.languages) == (1 if train_type == "mono" else 6)
 
 
 def test_align_preset_is_train_cla_adapter_py() -> None:
-    from modsent.align.stage import AlignConfig
+    from modsent.align.config import AlignConfig
 
     cfg = _load("align", AlignConfig)
     t = cfg.trainer

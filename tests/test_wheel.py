@@ -102,7 +102,7 @@ def test_a_wheel_install_copies_plans_and_trains_on_two_ranks_with_zero2(install
     assert yaml.safe_load((user / "train.yaml").read_text())["trainer"]["ds_config"] == "zero1"
     _run([installed / "python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "modsent.cli", "train", "--config", "train.yaml", f"model={model}", f"corpus={corpus}",
           "max_seq_length=32", "trainer.ds_config=zero2", "trainer.global_batch_size=8", f"trainer.max_steps={STEPS}",
-          "trainer.output_dir=out", "trainer.save_every=0", "trainer.eval_every=0", "trainer.log_every=1",
+          "output_dir=out", "trainer.save_every=0", "trainer.eval_every=0", "trainer.log_every=1",
           "trainer.eval_at_start=false", "trainer.progress_bar=false"], cwd=user, timeout=400)
     assert [r["step"] for r in read_metrics(user / "out" / "metrics", "train")] == list(range(1, STEPS + 1))
 

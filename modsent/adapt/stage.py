@@ -13,7 +13,7 @@ Launch (any number of ranks; one process without a launcher works too)::
     deepspeed --hostfile hosts -m modsent.cli adapt --config configs/adapt.yaml trainer.ds_config=zero3
     torchrun --nproc_per_node 2 -m modsent.cli adapt --config configs/adapt.yaml
 
-Output under ``trainer.output_dir``: ``config.yaml``, ``data/`` (packed-token cache),
+Output under ``output_dir``: ``config.yaml``, ``data/`` (packed-token cache),
 ``checkpoints/``, ``metrics/`` and the adapted model in ``artifacts/model`` (a ``transformers``
 directory with the tokenizer; load it with ``AutoModelForMaskedLM.from_pretrained``).
 """
@@ -49,7 +49,7 @@ from modsent.train.export import save_pretrained_dir
 from modsent.adapt.data import MLMDataError, PackedBlocks, mask_tokens, prepare_packed_data
 from modsent.train.trainer import TrainResult, TrainTask, Trainer, start_run
 
-__all__ = ["load_mlm_model", "MLMBatches", "MLMEvaluator", "build_adapt_task", "artifact", "run"]
+__all__ = ["load_mlm_model", "MLMBatches", "MLMEvaluator", "build_adapt_task", "run"]
 
 def _load_embeddings(path: Path) -> torch.Tensor:
     from safetensors import SafetensorError
@@ -219,7 +219,8 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
                              world_size=dist_info.world_size, seed=cfg.trainer.seed)
     evaluator = MLMEvaluator(collate, packed.valid, cfg.eval_batch_size or micro_batch, dist_info,
                              cfg.trainer.seed)
-    recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
+    # Where it runs is not what it trains: a moved run resumes.
+    recipe = {k: v for k, v in to_dict(cfg).items() if k not in ("trainer", "output_dir")}
     task = TrainTask(
         model=model,
         train_batches=batches,
@@ -232,18 +233,13 @@ def build_adapt_task(cfg: AdaptConfig, dist_info: DistInfo) -> tuple[TrainTask, 
     return task, tokenizer
 
 
-def artifact(cfg: AdaptConfig) -> Path:
-    """The adapted masked-LM directory ``run`` exports."""
-    return RunDir(Path(cfg.trainer.output_dir)).artifacts / "model"
-
-
 def run(cfg: AdaptConfig) -> TrainResult:
     """Run ``modsent adapt`` on every rank of the job; returns where training got to and the export path.
 
     >>> run(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
     ...                       train_files=["data/deu_Latn.txt"]))  # doctest: +SKIP
     """
-    check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {
+    check_not_overwriting({"output_dir": cfg.output_dir}, {
         "model": cfg.model, "vocab_dir": cfg.vocab_dir, "train_files": cfg.train_files, "valid_files": cfg.valid_files})
     dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent adapt")
     task, _ = build_adapt_task(cfg, dist_info)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import ClassVar, Optional
 
 from modsent.align.pivot_cache import CacheDtype
 from modsent.errors import ModsentError
-from modsent.languages import resolve
+from modsent.io import RunDir
+from modsent.languages import resolve, single_language
 from modsent.models.adapter import ParBnConfig
-from modsent.train.trainer_config import TrainerConfig
+from modsent.train.trainer_config import TrainerConfig, bind_output_dir
 
-__all__ = ["AlignConfig", "AlignDataConfig", "AlignDataError", "ADAPTER_EXPORT_NAME"]
+__all__ = ["AlignConfig", "AlignDataConfig", "AlignDataError", "ADAPTER_EXPORT_NAME", "artifact"]
 
 DEFAULT_TRAINER_OUTPUT = "runs/align"
 ADAPTER_EXPORT_NAME = "adapter"
@@ -59,11 +61,11 @@ class AlignDataConfig:
 
 @dataclass
 class AlignConfig:
-    """Config of ``modsent align`` (YAML keys = field names; ``lang=deu_Latn`` on the command line).
+    """Config of ``modsent align`` (YAML keys = field names; ``languages=[deu_Latn]`` on the command line).
 
-    ``pivot``: the English encoder directory (frozen, no adapter). ``target``: the language's
-    encoder directory (frozen; the adapter is trained on it). ``output``: the run directory
-    (sets ``trainer.output_dir``). ``pivot_cache``: a directory shared by every language's run,
+    ``model``: the language's encoder directory (frozen; the adapter is trained on it). ``pivot``: the English
+    encoder directory (frozen, no adapter). ``languages``: the language aligned (one). ``output_dir``: the run
+    directory. ``pivot_cache``: a directory shared by every language's run,
     or null to re-encode the English side each step. ``adapter``: ParBn shape (reduction factor 2,
     scaling 4.0). ``scale``: MNRL similarity scale. ``corpus_negatives``: how many of the training
     data's distinct English sentences (in data order, parallel lines past ``data.max_parallel_pairs``
@@ -71,10 +73,13 @@ class AlignConfig:
     only, as the seed; see the module docstring).
     """
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"target": "model", "lang": "languages", "output": "output_dir",
+                                              "trainer.output_dir": "output_dir"}
+
+    model: str
     pivot: str
-    target: str
-    lang: str
-    output: str
+    languages: list[str]
+    output_dir: Optional[str] = None
     pivot_lang: str = "eng_Latn"
     data: AlignDataConfig = field(default_factory=AlignDataConfig)
     max_seq_length: int = 128
@@ -87,15 +92,17 @@ class AlignConfig:
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
     def __post_init__(self) -> None:
-        self.lang = resolve(self.lang).code
+        self.lang = single_language(self.languages, "align")
         self.pivot_lang = resolve(self.pivot_lang).code
         if self.lang == self.pivot_lang:
-            raise ValueError(f"lang and pivot_lang are both {self.lang}; the pivot language needs no alignment")
+            raise ValueError(f"languages and pivot_lang are both {self.lang}; the pivot language needs no alignment")
         if self.max_seq_length < 2 or not self.scale > 0:
             raise ValueError(f"max_seq_length must be >= 2 and scale > 0, got {self.max_seq_length} and {self.scale}")
         if self.corpus_negatives < 0:
             raise ValueError(f"corpus_negatives must be >= 0 (0: in-batch negatives only), got {self.corpus_negatives}")
-        if self.trainer.output_dir not in (DEFAULT_TRAINER_OUTPUT, TrainerConfig.output_dir, self.output):
-            raise ValueError(f"set the run directory once, as output (got output={self.output!r} and "
-                             f"trainer.output_dir={self.trainer.output_dir!r})")
-        self.trainer.output_dir = self.output
+        self.output_dir = bind_output_dir(self.output_dir, self.trainer, DEFAULT_TRAINER_OUTPUT)
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent align`` exports under ``output_dir``: the adapter (``adapter_config.json``, weights)."""
+    return RunDir(Path(output_dir)).artifacts / ADAPTER_EXPORT_NAME

@@ -35,11 +35,11 @@ train-mode dropout.
 
 Launch::
 
-    modsent align --config configs/align.yaml pivot=models/eng target=runs/train/deu_Latn/artifacts/model \\
-        lang=deu_Latn output=runs/align/deu_Latn
-    torchrun --nproc_per_node 2 -m modsent.cli align --config configs/align.yaml lang=deu_Latn …
+    modsent align --config configs/align.yaml pivot=models/eng model=runs/train/deu_Latn/artifacts/model \\
+        languages=[deu_Latn] output_dir=runs/align/deu_Latn
+    torchrun --nproc_per_node 2 -m modsent.cli align --config configs/align.yaml languages=[deu_Latn] …
 
-Output under ``output``: ``config.yaml``, ``checkpoints/`` (adapter and optimizer state only),
+Output under ``output_dir``: ``config.yaml``, ``checkpoints/`` (adapter and optimizer state only),
 ``metrics/`` and the adapter in ``artifacts/adapter`` (``adapter_config.json`` naming the base
 encoder and its weights fingerprint, ``adapter.safetensors``).
 """
@@ -62,7 +62,7 @@ from modsent.align.pivot_cache import PivotCache, PivotIdentity
 from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
-from modsent.io import RunDir, seed_everything
+from modsent.io import seed_everything
 from modsent.output_checks import check_not_overwriting
 from modsent.models.adapter import ParallelAdapter, encoder_fingerprint
 from modsent.models.encoder import SentenceEncoder
@@ -85,7 +85,6 @@ __all__ = [
     "pivot_features",
     "SplitBatch",
     "split_batch",
-    "artifact",
     "run",
 ]
 
@@ -357,7 +356,7 @@ def _export(cfg: AlignConfig, adapter_shape: tuple[int, int], module: nn.Module,
     prefix = "adapter."
     adapter = ParallelAdapter(*adapter_shape, cfg.adapter)
     adapter.load_state_dict({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
-    adapter.write(directory, base_path=cfg.target, metadata={
+    adapter.write(directory, base_path=cfg.model, metadata={
         "lang": cfg.lang, "pivot_lang": cfg.pivot_lang, "max_seq_length": cfg.max_seq_length,
         "pivot": {"path": str(cfg.pivot), "fingerprint": encoder_fingerprint(cfg.pivot)}})
 
@@ -390,7 +389,7 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
     then dropped: training steps never run it.
     """
     seed_everything(cfg.trainer.seed)  # the adapter's initial weights must match on every rank and run
-    target = SentenceEncoder.from_pretrained(cfg.target, max_seq_length=cfg.max_seq_length,
+    target = SentenceEncoder.from_pretrained(cfg.model, max_seq_length=cfg.max_seq_length,
                                              trust_remote_code=cfg.trust_remote_code)
     load_pivot = functools.cache(lambda: SentenceEncoder.from_pretrained(
         cfg.pivot, max_seq_length=cfg.max_seq_length, trust_remote_code=cfg.trust_remote_code
@@ -425,14 +424,14 @@ def build_align_job(cfg: AlignConfig, dist_info: DistInfo) -> AlignJob:
         pivot_embeddings = encode_pivot(load_pivot(), pivot_side, cfg.data.eval_batch_size)
         evaluator = HeldOutTranslations(target, target_side, pivot_embeddings, cfg.data.eval_batch_size, dist_info.device)
     recipe = {k: v for k, v in to_dict(cfg).items()
-              if k not in ("trainer", "output", "pivot_cache", "cache_dtype")}
+              if k not in ("trainer", "output_dir", "pivot_cache", "cache_dtype")}
     task = TrainTask(
         model=model,
         train_batches=batches,
         compute_loss=functools.partial(_compute_loss, None if cache is not None else load_pivot(), cfg.scale, bank),
         evaluate=evaluator,
         export=functools.partial(_export, cfg, (len(adapter.layers), adapter.hidden_size)),
-        fingerprint={"align": recipe, "target": encoder_fingerprint(cfg.target), "pivot": encoder_fingerprint(cfg.pivot)},
+        fingerprint={"align": recipe, "target": encoder_fingerprint(cfg.model), "pivot": encoder_fingerprint(cfg.pivot)},
         count_tokens=lambda batch: int(batch["target_attention_mask"].sum()),
         export_name=ADAPTER_EXPORT_NAME,
     )
@@ -469,11 +468,6 @@ def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> i
     return added
 
 
-def artifact(cfg: AlignConfig) -> Path:
-    """The adapter directory ``run`` exports (``adapter_config.json``, ``adapter.safetensors``)."""
-    return RunDir(Path(cfg.output)).artifacts / ADAPTER_EXPORT_NAME
-
-
 def run(cfg: AlignConfig) -> TrainResult:
     """Run ``modsent align`` on every rank of the job; the adapter ends up in ``<output>/artifacts/adapter``.
 
@@ -481,10 +475,10 @@ def run(cfg: AlignConfig) -> TrainResult:
     ...                       lang="deu_Latn", output="runs/align/deu_Latn",
     ...                       data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
     """
-    check_not_overwriting({"output": cfg.output}, {
-        "pivot": cfg.pivot, "target": cfg.target, "data.paraphrase": cfg.data.paraphrase,
+    check_not_overwriting({"output_dir": cfg.output_dir}, {
+        "pivot": cfg.pivot, "model": cfg.model, "data.paraphrase": cfg.data.paraphrase,
         "data.parallel": cfg.data.parallel, "data.eval_parallel": cfg.data.eval_parallel})
-    dist_info = start_run(cfg, cfg.output, "modsent align")
+    dist_info = start_run(cfg, cfg.output_dir, "modsent align")
     job = build_align_job(cfg, dist_info)
     trainer = Trainer(job.task, cfg.trainer, dist_info)
     if job.cache is not None:

@@ -186,8 +186,8 @@ class _Planner:
         return jobs
 
     def _language_jobs(self, lang: str, corpus_deps: list[tuple[str, str]]) -> list[StageJob]:
-        from modsent.align.stage import AlignConfig
-        from modsent.train.stage import ContrastiveConfig
+        from modsent.align.config import AlignConfig
+        from modsent.train.config import ContrastiveConfig
         from modsent.adapt.config import AdaptConfig
         from modsent.vocab.config import VocabConfig
 
@@ -196,15 +196,15 @@ class _Planner:
         text_deps = [] if lang in self.cfg.monolingual_text else corpus_deps
         if self.enabled("vocab", lang):
             config = _stage_config(VocabConfig, self.cfg.stage_section("vocab"), {
-                "source_model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang, "vocab"))],
-                "lang": lang, "output_dir": str(art / "vocab" / lang)}, self.where("vocab"))
+                "model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang, "vocab"))],
+                "languages": [lang], "output_dir": str(art / "vocab" / lang)}, self.where("vocab"))
             jobs.append(StageJob(lang, "vocab", config, art / "vocab" / lang, deps=list(text_deps),
                                  external={"source_model": self.source_model(lang)},
                                  prepare=self.text_prepare(lang)))
         if self.enabled("adapt", lang):
             vocab = self.enabled("vocab", lang)
             filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang, "adapt"))],
-                      "trainer": {"output_dir": str(art / "adapt" / lang)}}
+                      "output_dir": str(art / "adapt" / lang)}
             if vocab:
                 filled["vocab_dir"] = str(art / "vocab" / lang)
             config = _stage_config(AdaptConfig, self.cfg.stage_section("adapt"), filled, self.where("adapt"))
@@ -215,14 +215,14 @@ class _Planner:
         if self.enabled("train", lang):
             start, start_deps = self.train_start(lang)
             filled: dict[str, Any] = {
-                "model": str(start), "corpus": str(self.corpus()), "langs": [lang], "train_type": "mono",
-                "trainer": {"output_dir": str(art / "train" / lang)}}
+                "model": str(start), "corpus": str(self.corpus()), "languages": [lang], "train_type": "mono",
+                "output_dir": str(art / "train" / lang)}
             external = {} if start_deps else {"source_model": start}
             if lang == self.pivot and self.bridges:
                 # The English paraphrases plus the bridges' translation pairs, cross-lingual as Single_c
                 # trains: the pivot learns the parallel text's domain, which English paraphrase data
                 # rarely covers, while every target keeps its own encoder and adapter.
-                filled.update(langs=[lang, *self.bridges], train_type="cross", partial_datasets=True)
+                filled.update(languages=[lang, *self.bridges], train_type="cross", partial_datasets=True)
                 filled.update(self.parallel_fields(self.bridges))
                 external["parallel"] = self.parallel_split_dir("train")
             config = _stage_config(ContrastiveConfig, self.cfg.train, filled, self.where("train"))
@@ -256,8 +256,8 @@ class _Planner:
                 raise PipelineError(f"{self.source}: align for {lang} has no data: set parallel_text, or "
                                     "align.use_corpus: true to align on the paraphrase corpus")
             config = _stage_config(AlignConfig, self.cfg.stage_section("align"), {
-                "pivot": str(pivot_model), "target": str(target_model), "lang": lang, "pivot_lang": self.pivot,
-                "output": str(art / "align" / lang), "data": data,
+                "pivot": str(pivot_model), "model": str(target_model), "languages": [lang], "pivot_lang": self.pivot,
+                "output_dir": str(art / "align" / lang), "data": data,
                 "pivot_cache": str(art / "pivot_cache")}, self.where("align"))
             deps = pivot_deps + target_deps + (list(corpus_deps) if self.align_uses_corpus() else [])
             jobs.append(StageJob(lang, "align", config, self.adapter_dir(lang), deps=deps,
@@ -288,20 +288,20 @@ class _Planner:
 
     def _single_c_job(self, jobs: list[StageJob], corpus_deps: list[tuple[str, str]]) -> StageJob:
         """The multilingual baseline: the source model trained on everything the modular model trains on."""
-        from modsent.train.stage import ContrastiveConfig
+        from modsent.train.config import ContrastiveConfig
 
         section = deep_merge(self.cfg.train, dict(self.cfg.single_c or {}))
         source = resolve_source(self.cfg.source_model)
         filled: dict[str, Any] = {
             "model": str(source), "corpus": str(self.corpus()),
-            "langs": list(self.languages), "train_type": "cross", "partial_datasets": True,
-            "trainer": {"output_dir": str(self.single_c_dir())}}
+            "languages": list(self.languages), "train_type": "cross", "partial_datasets": True,
+            "output_dir": str(self.single_c_dir())}
         external = {"source_model": source}
         if self.cfg.parallel_text:
             filled.update(self.parallel_fields(self.targets))
             external["parallel"] = self.parallel_split_dir("train")
         if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
-            filled["trainer"]["max_steps"] = sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))
+            filled["trainer"] = {"max_steps": sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))}
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
         return StageJob(ALL, "train", config, self.single_c_dir() / "artifacts" / "model", deps=list(corpus_deps),
                         external=external)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 from modsent.errors import ModsentError
 from modsent.languages import resolve_many
 from modsent.models.pooling import PoolingMode
 from modsent.train.paraphrase_batches import MAX_LANGS_PER_BATCH, TrainType
-from modsent.train.trainer_config import TrainerConfig
+from modsent.io import RunDir
+from modsent.train.trainer_config import TrainerConfig, bind_output_dir
 
-__all__ = ["ContrastiveConfig", "ContrastiveLossConfig", "ContrastiveConfigError", "parallel_pair"]
+__all__ = ["ContrastiveConfig", "ContrastiveLossConfig", "ContrastiveConfigError", "parallel_pair", "artifact"]
+
+TRAIN_OUTPUT = "runs/train"
 
 
 class ContrastiveConfigError(ModsentError):
@@ -21,7 +24,7 @@ class ContrastiveConfigError(ModsentError):
 
 def _default_trainer() -> TrainerConfig:
     # The seed's fit(): AdamW lr 2e-5, eps 1e-6, weight decay 0.01, clipping 1, constant LR, one epoch.
-    return TrainerConfig(output_dir="runs/train", ds_config="zero1", lr=2e-5, adam_eps=1e-6, schedule="constant",
+    return TrainerConfig(output_dir=TRAIN_OUTPUT, ds_config="zero1", lr=2e-5, adam_eps=1e-6, schedule="constant",
                          warmup_steps=0, global_batch_size=32, epochs=1.0, save_every=1000, eval_every=1000)
 
 
@@ -50,7 +53,7 @@ class ContrastiveConfig:
     ``model``: encoder directory — a ``transformers`` model (e.g. ``modsent adapt``'s
     ``artifacts/model``), an NLLB/M2M100 translation model (its encoder is used) or a
     sentence-transformers directory. ``corpus``: paraphrase corpus (``modsent.corpus`` layouts);
-    ``datasets``: the dataset names to use (empty = all). ``langs``: languages to train on, any
+    ``datasets``: the dataset names to use (empty = all). ``languages``: languages to train on, any
     code the registry resolves. ``trainer.global_batch_size`` pairs per step, on any number of
     ranks; every anchor sees the positives of the whole batch (gathered from every rank) as
     negatives. ``trainer.grad_accum`` > 1 splits the step into batches with fewer negatives
@@ -64,9 +67,12 @@ class ContrastiveConfig:
     retrieval accuracy.
     """
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"langs": "languages", "trainer.output_dir": "output_dir"}
+
     model: str
     corpus: str
-    langs: list[str]
+    languages: list[str]
+    output_dir: Optional[str] = None  # the run directory: config.yaml, checkpoints/, metrics/, artifacts/model
     train_type: TrainType = "mono"
     datasets: list[str] = field(default_factory=list)
     parallel: list[str] = field(default_factory=list)
@@ -87,6 +93,7 @@ class ContrastiveConfig:
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
     def __post_init__(self) -> None:
+        self.output_dir = bind_output_dir(self.output_dir, self.trainer, TRAIN_OUTPUT)
         if self.max_seq_length < 2:
             raise ValueError(f"max_seq_length must be at least 2, got {self.max_seq_length}")
         if self.max_parallel_pairs is not None and self.max_parallel_pairs < 1:
@@ -111,3 +118,8 @@ def parallel_pair(directory: str | Path) -> tuple[str, str]:
         raise ContrastiveConfigError(f"parallel: {directory}: name the directory <lang1>-<lang2> (e.g. "
                                      "eng_Latn-deu_Latn), holding <lang1>.txt and <lang2>.txt") from None
     return first, second
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent train`` exports under ``output_dir``: the sentence encoder (sentence-transformers layout)."""
+    return RunDir(Path(output_dir)).artifacts / "model"

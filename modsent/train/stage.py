@@ -14,7 +14,7 @@ Launch (any number of ranks; one process without a launcher works too)::
     deepspeed -m modsent.cli train --config configs/train_mono.yaml
     torchrun --nproc_per_node 2 -m modsent.cli train --config configs/train_cross.yaml
 
-Output under ``trainer.output_dir``: ``config.yaml``, ``checkpoints/``, ``metrics/`` and the
+Output under ``output_dir``: ``config.yaml``, ``checkpoints/``, ``metrics/`` and the
 encoder in ``artifacts/model`` (sentence-transformers layout: ``SentenceTransformer(path)`` or
 :meth:`modsent.models.SentenceEncoder.from_pretrained`).
 """
@@ -29,7 +29,7 @@ import torch
 from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
-from modsent.io import RunDir, seed_everything
+from modsent.io import seed_everything
 from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve_many
 from modsent.models.encoder import SentenceEncoder
@@ -49,7 +49,6 @@ __all__ = [
     "training_datasets",
     "batches_per_epoch",
     "build_contrastive_task",
-    "artifact",
     "run",
 ]
 
@@ -75,7 +74,7 @@ def training_datasets(cfg: ContrastiveConfig) -> list[ParaphraseDataset]:
 
 def batches_per_epoch(cfg: ContrastiveConfig) -> int:
     """Global batches in one epoch of ``cfg``'s data (what ``trainer.epochs`` counts), read without a model."""
-    langs = [lang.code for lang in resolve_many(cfg.langs)]
+    langs = [lang.code for lang in resolve_many(cfg.languages)]
     batches = ParaphraseBatches(training_datasets(cfg), langs, cfg.trainer.global_batch_size // cfg.trainer.grad_accum,
                                 cfg.train_type, max_langs_per_batch=cfg.max_langs_per_batch,
                                 use_hard_negatives=cfg.use_hard_negatives, partial_datasets=cfg.partial_datasets)
@@ -178,7 +177,7 @@ def _check_cached_loss_engine(cfg: ContrastiveConfig, dist_info: DistInfo) -> No
 def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple[TrainTask, SentenceEncoder]:
     """The contrastive :class:`TrainTask` for ``cfg`` on this rank, and its (not yet trained) encoder."""
     _check_cached_loss_engine(cfg, dist_info)
-    langs = [lang.code for lang in resolve_many(cfg.langs)]
+    langs = [lang.code for lang in resolve_many(cfg.languages)]
     datasets = training_datasets(cfg)
     seed_everything(cfg.trainer.seed)  # weights a checkpoint lacks (e.g. BERT's pooler) must match on every rank
     encoder = SentenceEncoder.from_pretrained(cfg.model, pooling=cfg.pooling, max_seq_length=cfg.max_seq_length,
@@ -197,7 +196,8 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     if cfg.eval_corpus is not None:
         evaluator = HeldOutParaphrases(encoder, open_corpus(cfg.eval_corpus), langs, cfg.train_type, cfg.eval_rows,
                                        cfg.eval_batch_size or micro_batch, dist_info.device)
-    recipe = {k: v for k, v in to_dict(cfg).items() if k != "trainer"}
+    # Where it runs is not what it trains: a moved run resumes.
+    recipe = {k: v for k, v in to_dict(cfg).items() if k not in ("trainer", "output_dir")}
     task = TrainTask(
         model=encoder,
         train_batches=batches,
@@ -210,18 +210,13 @@ def build_contrastive_task(cfg: ContrastiveConfig, dist_info: DistInfo) -> tuple
     return task, encoder
 
 
-def artifact(cfg: ContrastiveConfig) -> Path:
-    """The sentence encoder ``run`` exports (sentence-transformers layout)."""
-    return RunDir(Path(cfg.trainer.output_dir)).artifacts / "model"
-
-
 def run(cfg: ContrastiveConfig) -> TrainResult:
     """Run ``modsent train`` on every rank of the job; returns where training got to and the export path.
 
     >>> run(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
-    ...                                   langs=["deu_Latn"]))  # doctest: +SKIP
+    ...                     languages=["deu_Latn"]))  # doctest: +SKIP
     """
-    check_not_overwriting({"trainer.output_dir": cfg.trainer.output_dir}, {
+    check_not_overwriting({"output_dir": cfg.output_dir}, {
         "model": cfg.model, "corpus": cfg.corpus, "parallel": cfg.parallel, "eval_corpus": cfg.eval_corpus})
     dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent train")
     task, _ = build_contrastive_task(cfg, dist_info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
@@ -80,7 +81,9 @@ class TrainerConfig:
     eval_every: int = 500
     log_every: int = 10
     eval_at_start: bool = True
-    output_dir: str = "runs/train"
+    # Where the training core writes; the stage sets it from its own output_dir (bind_output_dir), so it is
+    # neither dumped nor a key of a stage's YAML.
+    output_dir: str = field(default="runs/train", metadata={"dumped": False})
     resume: str = "auto"
     keep_checkpoints: int = 2
     stop_at_step: Optional[int] = None
@@ -136,3 +139,16 @@ class TrainerConfig:
         if self.max_steps is not None:
             return self.max_steps
         return max(1, math.ceil(self.epochs * batches_per_epoch / self.grad_accum))
+
+
+def bind_output_dir(output_dir: str | os.PathLike | None, trainer: TrainerConfig, recipe_default: str) -> str:
+    """A training stage's one run directory: ``output_dir``, set into ``trainer.output_dir`` where the core writes.
+
+    Built in Python with ``trainer.output_dir`` alone (the earlier API), that one is taken; both, differing, is an error.
+    """
+    given = trainer.output_dir if trainer.output_dir not in (recipe_default, TrainerConfig.output_dir) else None
+    if output_dir is not None and given is not None and str(given) != str(output_dir):
+        raise ValueError(f"set the run directory once, as output_dir (got output_dir={str(output_dir)!r} and "
+                         f"trainer.output_dir={given!r})")
+    trainer.output_dir = str(output_dir if output_dir is not None else given or recipe_default)
+    return trainer.output_dir

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
+from modsent.languages import single_language
 from modsent.models.files import VOCAB_EMBEDDINGS_FILE, VOCAB_EMBEDDINGS_KEY, VOCAB_TOKENIZER_DIR
 from modsent.vocab.focus import FastTextOptions
 from modsent.vocab.tokenizer import DEFAULT_VOCAB_SIZE
 
-__all__ = ["VocabConfig", "TOKENIZER_DIR", "EMBEDDINGS_FILE", "EMBEDDINGS_KEY", "REPORT_FILE", "MODEL_DIR", "METHODS"]
+__all__ = ["VocabConfig", "artifact", "TOKENIZER_DIR", "EMBEDDINGS_FILE", "EMBEDDINGS_KEY", "REPORT_FILE", "MODEL_DIR", "METHODS"]
 
 TOKENIZER_DIR = VOCAB_TOKENIZER_DIR
 EMBEDDINGS_FILE = VOCAB_EMBEDDINGS_FILE
@@ -24,9 +25,11 @@ METHODS = ("focus", "trim")
 class VocabConfig:
     """Config of ``modsent vocab`` (YAML keys = field names; ``fasttext.dim=100`` on the command line)."""
 
-    source_model: Path  # directory with config.json, weights and the fast tokenizer of the multilingual model
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"source_model": "model", "lang": "languages"}
+
+    model: Path  # directory with config.json, weights and the fast tokenizer of the multilingual model
     text_files: list[Path]  # target-language monolingual text: plain text files, a sentence or paragraph a line
-    lang: str  # target language; any code modsent.languages resolves (deu_Latn, de, deu)
+    languages: list[str]  # the target language (one); any code modsent.languages resolves (deu_Latn, de, deu)
     output_dir: Path
     method: Literal["focus", "trim"] = "focus"  # focus: new tokenizer + FOCUS (the paper's); trim: keep the source tokens the text uses
     # "monolingual" (the reference): text_files are monolingual text. "corpus" also accepts paraphrase
@@ -41,3 +44,11 @@ class VocabConfig:
     fasttext: FastTextOptions = field(default_factory=FastTextOptions)
     seed: int = 42
     trust_remote_code: bool = False  # run Python a model directory ships (auto_map): only for a directory you trust
+
+    def __post_init__(self) -> None:
+        self.language = single_language(self.languages, "vocab")
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent vocab`` writes into ``output_dir``: the directory itself (layout: :mod:`modsent.vocab.stage`)."""
+    return Path(output_dir)

@@ -39,7 +39,6 @@ from modsent.config import to_dict
 from modsent.dirlock import hold_directory
 from modsent.io import atomic_directory, atomic_write_json, seed_everything, sha256_file
 from modsent.output_checks import check_not_overwriting
-from modsent.languages import resolve
 from modsent.models.encoder import read_prompts
 from modsent.models.files import from_pretrained, load_weights
 
@@ -50,7 +49,7 @@ from .text import corpus_paths, iter_texts, require_text
 from .tokenizer import check_same_family, load_tokenizer, train_tokenizer
 from .trim import trim_vocabulary
 
-__all__ = ["run", "artifact", "load_input_embeddings"]
+__all__ = ["run", "load_input_embeddings"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def _check_source_model(path: Path) -> None:
     if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
         missing.append("tokenizer.json")
     if missing:
-        raise SourceModelError(f"{path}: missing {', '.join(missing)}; point source_model at a directory written by "
+        raise SourceModelError(f"{path}: missing {', '.join(missing)}; point model at a directory written by "
                                "save_pretrained (model and tokenizer)")
 
 
@@ -117,7 +116,7 @@ def _trim_vocabulary(config: VocabConfig, lang: str, source_tokenizer: Any, sour
                          "source model's; unset target_tokenizer or use method: focus")
     start = time.perf_counter()
     # The model's prompts ("query: " for e5) are prepended to every text it encodes: keep their tokens too.
-    prompts, _ = read_prompts(Path(config.source_model))
+    prompts, _ = read_prompts(Path(config.model))
     texts = itertools.chain(prompts.values(), iter_texts(config.text_files, lang))
     result = trim_vocabulary(source_tokenizer, texts, config.vocab_size, config.min_count, config.min_vocab_size)
     rows = source_model.get_input_embeddings().weight.detach()[torch.tensor(result.source_ids)].clone()
@@ -142,27 +141,22 @@ def _write_model(source_dir: Path, target_dir: Path, model: Any, tokenizer: Any)
             (shutil.copytree if path.is_dir() else shutil.copy2)(path, target_dir / path.name)
 
 
-def artifact(config: VocabConfig) -> Path:
-    """The directory ``run`` writes (layout in this module's docstring)."""
-    return Path(config.output_dir)
-
-
 def run(config: VocabConfig) -> Path:
     """Build the target vocabulary and its embeddings (``config.method``), write ``config.output_dir``.
 
     Returns the output directory (layout in this module's docstring).
 
-    >>> run(VocabConfig(source_model=Path("models/labse"), text_files=[Path("de.txt")],
-    ...                       lang="de", output_dir=Path("runs/vocab/deu_Latn")))  # doctest: +SKIP
+    >>> run(VocabConfig(model=Path("models/labse"), text_files=[Path("de.txt")],
+    ...                 languages=["de"], output_dir=Path("runs/vocab/deu_Latn")))  # doctest: +SKIP
     PosixPath('runs/vocab/deu_Latn')
     """
     started = time.perf_counter()
     seed_everything(config.seed)
-    lang = resolve(config.lang).code
-    source_dir, output_dir = Path(config.source_model), Path(config.output_dir)
+    lang = config.language
+    source_dir, output_dir = Path(config.model), Path(config.output_dir)
     if config.method not in METHODS:
         raise VocabError(f"method={config.method!r}: choose one of {', '.join(METHODS)}")
-    check_not_overwriting({"output_dir": output_dir}, {"source_model": source_dir, "text_files": config.text_files,
+    check_not_overwriting({"output_dir": output_dir}, {"model": source_dir, "text_files": config.text_files,
                                                        "target_tokenizer": config.target_tokenizer})
     hold_directory(output_dir, "modsent vocab")
     if not config.text_files:
@@ -200,7 +194,7 @@ def run(config: VocabConfig) -> Path:
         timings["total_s"] = time.perf_counter() - started
         report.update({
             "lang": lang,
-            "source_model": str(source_dir),
+            "model": str(source_dir),
             "special_token_ids": {tok: target_tokenizer.convert_tokens_to_ids(tok)
                                   for tok in target_tokenizer.all_special_tokens},
             "embeddings_sha256": sha256_file(staging / EMBEDDINGS_FILE),

@@ -114,7 +114,7 @@ def _align_settings(fixture: AlignFixture, output: Path, **overrides: Any) -> di
     trainer = {"ds_config": "zero0", "global_batch_size": 16, "max_steps": 12, "lr": 1e-3, "log_every": 1,
                "eval_every": 0, "save_every": 0, "eval_at_start": False, "progress_bar": False, "seed": 5,
                **overrides.pop("trainer", {})}
-    return {"pivot": str(fixture.pivot), "target": str(fixture.target), "lang": LANG, "output": str(output),
+    return {"pivot": str(fixture.pivot), "model": str(fixture.target), "languages": [LANG], "output_dir": str(output),
             "max_seq_length": MAX_LEN,
             "data": {"paraphrase": [str(fixture.paraphrase)], "parallel": [str(fixture.parallel)],
                      **overrides.pop("data", {})},

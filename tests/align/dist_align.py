@@ -22,7 +22,7 @@ from modsent.train import Trainer, init_distributed
 
 
 def align(workdir: Path, name: str, *overrides: str) -> int:
-    cfg = load_config(AlignConfig, workdir / "align.yaml", [f"output={workdir / name}", *overrides])
+    cfg = load_config(AlignConfig, workdir / "align.yaml", [f"output_dir={workdir / name}", *overrides])
     info = init_distributed()
     job = build_align_job(cfg, info)
     trainer = Trainer(job.task, cfg.trainer, info)

@@ -67,7 +67,7 @@ def test_adapter_maps_e5_back_onto_a_reflected_pivot(tmp_path: Path) -> None:
 
     def align(pivot_dir: Path, output: Path, steps: int) -> tuple[dict, dict]:
         cfg = from_dict(AlignConfig, {
-            "pivot": str(pivot_dir), "target": str(e5), "lang": LANG, "output": str(output), "max_seq_length": 32,
+            "pivot": str(pivot_dir), "model": str(e5), "languages": [LANG], "output_dir": str(output), "max_seq_length": 32,
             "data": {"parallel": [str(train)], "eval_parallel": str(heldout)},
             "trainer": {"ds_config": "zero0", "global_batch_size": 16, "max_steps": steps, "lr": 1e-3,
                         "eval_at_start": True, "eval_every": steps, "save_every": 0, "progress_bar": False,

@@ -112,14 +112,14 @@ def test_training_moves_only_the_adapter(align_data, config, tmp_path):
     changed = {k: not torch.equal(v, adapter_before[k]) for k, v in adapter.state_dict().items()}
     assert all(changed.values()), f"adapter tensors that did not move: {[k for k, c in changed.items() if not c]}"
 
-    exported = ParallelAdapter.load(result.export_dir, base_path=cfg.target)
+    exported = ParallelAdapter.load(result.export_dir, base_path=cfg.model)
     assert all(torch.equal(exported.state_dict()[k], v) for k, v in adapter.state_dict().items())
     adapter_config = ParallelAdapter.read_config(result.export_dir)
     assert adapter_config["metadata"]["lang"] == LANG and (
-        Path(result.export_dir, adapter_config["base"]["path"]).resolve() == Path(cfg.target).resolve())
+        Path(result.export_dir, adapter_config["base"]["path"]).resolve() == Path(cfg.model).resolve())
     # Checkpoints hold the adapter and its optimizer state, not the frozen encoder.
     checkpoint_bytes = sum(f.stat().st_size for f in result.checkpoint.rglob("*") if f.is_file())
-    assert checkpoint_bytes < (Path(cfg.target) / "model.safetensors").stat().st_size
+    assert checkpoint_bytes < (Path(cfg.model) / "model.safetensors").stat().st_size
     assert count_parameters(adapter) / count_parameters(job.target) < 0.1
 
 
@@ -142,10 +142,12 @@ def test_bad_data_and_config_give_clear_errors(align_data, config, tmp_path):
         parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG)
     (tmp_path / "bitext" / "deu.txt").write_text("b\n")  # any spelling of the code works
     assert parallel_dataset(tmp_path / "bitext", "eng_Latn", LANG).columns[(LANG, 2)] == "deu.txt"
-    with pytest.raises(ConfigError, match="lang and pivot_lang are both eng_Latn"):
-        config(align_data, tmp_path / "x", lang="en")
-    with pytest.raises(ConfigError, match="set the run directory once"):
+    with pytest.raises(ConfigError, match="languages and pivot_lang are both eng_Latn"):
+        config(align_data, tmp_path / "x", languages=["en"])
+    with pytest.raises(ConfigError, match="key 'trainer.output_dir' .*was renamed to 'output_dir'"):
         config(align_data, tmp_path / "x", trainer={"output_dir": str(tmp_path / "elsewhere")})
+    with pytest.raises(ConfigError, match="key 'target' .*was renamed to 'model'"):
+        config(align_data, tmp_path / "x", target=str(tmp_path / "elsewhere"))
     with pytest.raises(AlignDataError, match="no training data"):
         build_align_job(config(align_data, tmp_path / "x", data={"paraphrase": [], "parallel": []}), init_distributed())
 

@@ -79,7 +79,7 @@ def test_contrastive_training_trains_the_dense_layer_and_keeps_cls_pooling(labse
 
     corpus = write_synthetic_corpus(tmp_path / "corpus", ["deu_Latn"], {"quora": 64}, seed=0)
     cfg = load_config(ContrastiveConfig, overrides=[
-        f"model={labse_dir}", f"corpus={corpus}", "langs=[deu_Latn]", f"trainer.output_dir={tmp_path / 'run'}",
+        f"model={labse_dir}", f"corpus={corpus}", "languages=[deu_Latn]", f"output_dir={tmp_path / 'run'}",
         "trainer.ds_config=zero0", "trainer.max_steps=3", "trainer.global_batch_size=16", "trainer.lr=1e-2",
         "trainer.eval_every=0", "trainer.progress_bar=false"])
     result = run_contrastive(cfg)

@@ -69,8 +69,8 @@ def test_train_refuses_a_length_beyond_the_position_table_before_training(tmp_pa
     from modsent.testing import write_synthetic_corpus
 
     corpus = write_synthetic_corpus(tmp_path / "corpus", ["eng_Latn"], {"para": 8}, seed=0)
-    status = cli_main(["train", f"model={tiny_bert_mlm()}", f"corpus={corpus}", "langs=[eng_Latn]",
-                       "max_seq_length=1000", f"trainer.output_dir={tmp_path / 'out'}", "trainer.max_steps=1",
+    status = cli_main(["train", f"model={tiny_bert_mlm()}", f"corpus={corpus}", "languages=[eng_Latn]",
+                       "max_seq_length=1000", f"output_dir={tmp_path / 'out'}", "trainer.max_steps=1",
                        "trainer.global_batch_size=4", "trainer.ds_config=zero0"])
     assert status == 2
     assert f"max_seq_length 1000 is beyond the model's position table of {TINY_POSITIONS}" in capsys.readouterr().err

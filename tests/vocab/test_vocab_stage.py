@@ -29,7 +29,7 @@ SMALL_FASTTEXT = FastTextOptions(dim=16, epochs=2, min_count=3, threads=1)
 
 
 def _config(source, texts, out, **changes) -> VocabConfig:
-    return VocabConfig(source_model=source, text_files=list(texts), lang="de", output_dir=out, vocab_size=300,
+    return VocabConfig(model=source, text_files=list(texts), languages=["de"], output_dir=out, vocab_size=300,
                        fasttext=SMALL_FASTTEXT, **changes)
 
 
@@ -110,13 +110,23 @@ def test_missing_source_model_dir_is_named(target_text_file, tmp_path):
 
 def test_config_loads_from_yaml_with_overrides(tmp_path):
     path = tmp_path / "vocab.yaml"
-    path.write_text("source_model: models/labse\ntext_files: [de_1.txt, de_2.txt]\nlang: deu_Latn\n"
+    path.write_text("model: models/labse\ntext_files: [de_1.txt, de_2.txt]\nlanguages: [de]\n"
                     "output_dir: runs/vocab/deu_Latn\n", encoding="utf-8")
     config = load_config(VocabConfig, path, overrides=["fasttext.dim=50", "vocab_size=32000"])
     assert config.fasttext == FastTextOptions(dim=50, epochs=3, min_count=10, threads=None)
-    assert config.vocab_size == 32000 and len(config.text_files) == 2
+    assert config.vocab_size == 32000 and len(config.text_files) == 2 and config.language == "deu_Latn"
     with pytest.raises(ConfigError):
         load_config(VocabConfig, path, overrides=["fasttext.dimension=50"])
+    with pytest.raises(ConfigError, match="one language at a time; give exactly one"):
+        load_config(VocabConfig, path, overrides=["languages=[de,fr]"])
+
+
+def test_the_keys_of_an_earlier_release_are_refused_with_their_new_names(tmp_path):
+    path = tmp_path / "vocab.yaml"
+    path.write_text("source_model: models/labse\ntext_files: [de.txt]\nlang: deu_Latn\noutput_dir: o\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"key 'source_model' in .*vocab.yaml was renamed to 'model'"):
+        load_config(VocabConfig, path)
 
 
 def test_a_paraphrase_corpus_is_refused_as_text_unless_opted_in(source_model_dir, target_text_file, tmp_path):

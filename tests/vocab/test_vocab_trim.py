@@ -124,7 +124,7 @@ def test_run_vocab_trim_writes_a_smaller_model_that_encodes_like_the_source(prom
                                                                              target_lines, tmp_path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    out = run_vocab(VocabConfig(source_model=prompted_encoder_dir, text_files=[target_text_file], lang="de",
+    out = run_vocab(VocabConfig(model=prompted_encoder_dir, text_files=[target_text_file], languages=["de"],
                                 output_dir=tmp_path / "deu_Latn", method="trim"))
     assert sorted(p.name for p in out.iterdir()) == sorted([TOKENIZER_DIR, EMBEDDINGS_FILE, REPORT_FILE, MODEL_DIR])
     report = json.loads((out / REPORT_FILE).read_text())
@@ -149,7 +149,7 @@ def test_run_vocab_trim_writes_a_smaller_model_that_encodes_like_the_source(prom
 
 
 def test_run_vocab_refuses_unknown_method_and_focus_only_settings(source_model_dir, target_text_file, tmp_path) -> None:
-    base = dict(source_model=source_model_dir, text_files=[target_text_file], lang="de", output_dir=tmp_path / "o")
+    base = dict(model=source_model_dir, text_files=[target_text_file], languages=["de"], output_dir=tmp_path / "o")
     with pytest.raises(VocabError, match="choose one of focus, trim"):
         run_vocab(VocabConfig(**base, method="prune"))
     with pytest.raises(VocabError, match="unset target_tokenizer"):
