@@ -112,7 +112,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
                                          aligned=not args.monolingual, batch_size=args.batch_size,
                                          normalize=args.normalize)
     else:
-        from modsent.models.encoder import encode_file
+        from modsent.models.encoders import encode_file
 
         embeddings = encode_file(args.model, args.input, args.output, lang=args.lang, batch_size=args.batch_size,
                                  normalize=args.normalize, trust_remote_code=args.trust_remote_code)
@@ -155,7 +155,9 @@ def _split_config_and_overrides(args: argparse.Namespace) -> tuple[str | None, l
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from modsent.pipeline.run import load_run_config, run_pipeline, write_status
+    from modsent.pipeline.config import load_run_config
+    from modsent.pipeline.status import write_status
+    from modsent.pipeline.execute import run_pipeline
 
     path, overrides = _split_config_and_overrides(args)
     if path is None:
@@ -167,7 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from modsent.pipeline.run import verify_run, write_status
+    from modsent.pipeline.status import verify_run, write_status
 
     print(write_status(args.run_dir), end="")
     if not args.verify:
@@ -216,7 +218,7 @@ def _cmd_configs(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from modsent.config import load_config
     from modsent.pipeline.config import PipelineConfig
-    from modsent.pipeline.plan import plan_run
+    from modsent.pipeline.costs import plan_run
 
     path, overrides = _split_config_and_overrides(args)
     if path is None:

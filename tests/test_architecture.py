@@ -64,7 +64,7 @@ def test_no_import_runs_back_up_or_sideways():
 
 
 def test_the_rules_reject_what_they_should():
-    assert not allowed("modsent/mine/stage.py", "modsent.pipeline.run")
+    assert not allowed("modsent/mine/stage.py", "modsent.pipeline.execute")
     assert not allowed("modsent/sources.py", "modsent.evaluate.runner")
     assert not allowed("modsent/align/stage.py", "modsent.evaluate.runner")
     assert not allowed("modsent/models/encoder.py", "modsent.testing")

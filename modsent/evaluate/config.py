@@ -24,7 +24,7 @@ from typing import Literal, Optional
 
 from modsent.models.encoders import EVAL_MAX_SEQ_LENGTH
 
-__all__ = ["EvaluateConfig", "STSDatasetConfig", "BelebeleConfig", "BitextConfig", "TASKS", "TaskName"]
+__all__ = ["artifact", "EvaluateConfig", "STSDatasetConfig", "BelebeleConfig", "BitextConfig", "TASKS", "TaskName"]
 
 TaskName = Literal["sts", "belebele", "belebele_retrieval", "bitext"]
 TASKS: tuple[str, ...] = ("sts", "belebele", "belebele_retrieval", "bitext")
@@ -113,3 +113,8 @@ class EvaluateConfig:
             raise ValueError(f"task(s) {', '.join(missing)} listed but no data configured for them "
                              "(set sts / belebele.directory / bitext)")
         return list(dict.fromkeys(self.tasks))
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent evaluate`` writes: ``output_dir`` itself (results.json, the tables and heatmaps)."""
+    return Path(output_dir)

@@ -3,7 +3,6 @@ and evaluate them side by side (:func:`modsent.evaluate.runner.run_evaluation`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from modsent.dirlock import hold_directory
@@ -13,12 +12,7 @@ from modsent.evaluate.runner import run_evaluation
 from modsent.models.encoders import ModularModelEncoder, UnalignedView, load_encoder
 from modsent.output_checks import check_not_overwriting
 
-__all__ = ["artifact", "run"]
-
-
-def artifact(config: EvaluateConfig) -> Path:
-    """The results ``run`` writes (every score; the tables and heatmaps lie beside it)."""
-    return Path(config.output_dir) / "results.json"
+__all__ = ["run"]
 
 
 def run(config: EvaluateConfig) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Literal, Optional
 
 from modsent.raycluster import RayConfig
 
-__all__ = ["EmbedConfig", "IndexConfig", "ScoreConfig", "MineConfig", "BuccConfig", "MODES", "AUTO"]
+__all__ = ["artifact", "EmbedConfig", "IndexConfig", "ScoreConfig", "MineConfig", "BuccConfig", "MODES", "AUTO"]
 
 MODES = ("forward", "backward", "intersection", "max")
 AUTO = "auto"  # a side's language: identify each sentence's language
@@ -146,3 +146,8 @@ class BuccConfig:
             raise ValueError("distractor_ratio, max_gold and min_gold must be >= 1")
         if not self.languages or not self.models:
             raise ValueError("languages and models must not be empty")
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent mine`` writes: ``output_dir`` itself (the scored pairs and their report)."""
+    return Path(output_dir)

@@ -41,7 +41,7 @@ from modsent.mine.index import Searcher
 from modsent.mine.inputs import SentenceSet, read_side
 from modsent.mine.score import MinedPairs, mine_pairs
 
-__all__ = ["MineModelError", "MineResult", "SideReport", "run", "artifact", "check_model", "assign_languages",
+__all__ = ["MineModelError", "MineResult", "SideReport", "run", "check_model", "assign_languages",
            "write_pairs"]
 
 logger = logging.getLogger(__name__)
@@ -206,11 +206,6 @@ def _report_markdown(result: MineResult) -> str:
     lines += ["", f"{result.pairs} pairs in {result.pairs_path.name}; shards embedded {result.shards_embedded}, "
               f"reused {result.shards_reused}; index: {', '.join(call['index'] for call in result.index)}"]
     return "\n".join(lines) + "\n"
-
-
-def artifact(config: MineConfig) -> Path:
-    """The directory ``run`` writes the scored pairs and their report to."""
-    return Path(config.output_dir)
 
 
 def run(config: MineConfig) -> MineResult:

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError, first_line
-from modsent.io import atomic_directory, atomic_write, atomic_write_json
-from modsent.output_checks import check_not_overwriting, check_output_file
+from modsent.io import atomic_directory, atomic_write_json
+from modsent.models.batching import Features, length_batches, pad_token_ids
 from modsent.models.dense import DenseHead
 from modsent.models.files import from_pretrained, load_weights, require_model_dir, require_vocabulary
 from modsent.models.pooling import POOLING_MODES, check_pooling_mode, pool
@@ -46,17 +46,12 @@ __all__ = [
     "EncoderLoadError",
     "LanguageRequiredError",
     "SentenceEncoder",
-    "Features",
-    "length_batches",
-    "pad_token_ids",
     "position_limit",
     "fit_max_seq_length",
-    "encode_file",
 ]
 
 logger = logging.getLogger(__name__)
 
-Features = dict[str, torch.Tensor]  # {"input_ids": (n, seq), "attention_mask": (n, seq)}
 
 #: Names sentence-transformers has read for these modules since version 2 (6.x maps them to its
 #: new classes), so the saved directory loads in old and new releases alike.
@@ -82,48 +77,6 @@ class EncoderLoadError(ModsentError):
 
 class LanguageRequiredError(ModsentError):
     """The tokenizer needs a source language per text (NLLB/M2M100) and none or an unknown one was given."""
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
-    """Indices of ``lengths`` in batches, longest first: at most ``batch_size`` rows and, when
-    ``max_tokens`` is set, at most that many tokens once padded (a longer text gets a batch of its own).
-
-    Longest-first sorting keeps padding small between neighbours; the token budget keeps a few long
-    texts from padding a whole batch: on the demo's held-out strings (19 tokens on average, up to
-    178) batches of 64 computed 2.7 tokens per real token, a 2048-token budget 1.4.
-
-    >>> length_batches([3, 9, 2, 8], batch_size=3)
-    [[1, 3, 0], [2]]
-    >>> length_batches([3, 9, 2, 8], batch_size=3, max_tokens=18)
-    [[1, 3], [0, 2]]
-    """
-    if batch_size < 1 or (max_tokens is not None and max_tokens < 1):
-        raise ValueError(f"batch_size and max_tokens must be >= 1, got {batch_size} and {max_tokens}")
-    batches: list[list[int]] = []
-    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        batch = batches[-1] if batches else None
-        # Longest first: the batch's padded length is that of its first text.
-        if batch is None or len(batch) == batch_size or (
-                max_tokens is not None and (len(batch) + 1) * lengths[batch[0]] > max_tokens):
-            batches.append([index])
-        else:
-            batch.append(index)
-    return batches
-
-
-def pad_token_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> Features:
-    """Right-pad token id lists into ``input_ids`` and ``attention_mask`` tensors of shape (n, longest).
-
-    >>> pad_token_ids([[5, 6, 7], [8]], pad_id=0)["attention_mask"].tolist()
-    [[1, 1, 1], [1, 0, 0]]
-    """
-    longest = max((len(s) for s in sequences), default=0)
-    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, :len(ids)] = torch.as_tensor(ids, dtype=torch.long)
-        attention_mask[row, :len(ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
 def _is_m2m100(config: Any) -> bool:
@@ -513,37 +466,3 @@ def _length_limit(tokenizer: Any, config: Any) -> int:
     usable = [v for v in (getattr(tokenizer, "model_max_length", None), positions)
               if isinstance(v, int) and 1 < v < 1_000_000]
     return min(usable) if usable else 512
-
-
-def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                lang: str | None = None, batch_size: int = 32, normalize: bool = False,
-                trust_remote_code: bool = False) -> np.ndarray:
-    """Embed every line of a UTF-8 text file with the model in ``model_dir``; save a ``.npy`` atomically.
-
-    Returns the ``(lines, dim)`` float32 array it saved. ``lang`` (an NLLB code) is required for
-    NLLB/M2M100 encoders and ignored otherwise.
-
-    >>> encode_file("model", "sentences.txt", "emb.npy", lang="deu_Latn")  # doctest: +SKIP
-    """
-    from modsent.corpus import read_lines
-    from modsent.dirlock import claim_output
-    from modsent.languages import resolve
-    from modsent.progress import Progress
-
-    if batch_size < 1:
-        raise ModsentError(f"batch size must be >= 1, got {batch_size}")
-    code = resolve(lang).code if lang else None
-    check_output_file(output_path, "embeddings file (--output)")  # first: a directory given as --output is named so
-    check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
-    encoder = SentenceEncoder.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
-    if torch.cuda.is_available():
-        encoder.to("cuda")
-    texts = list(read_lines(input_path))
-    check_output_file(output_path, "embeddings file (--output)", need_bytes=4 * len(texts) * encoder.embedding_dim)
-    claim_output(output_path, "modsent encode")  # and remove what a killed encode of it left
-    with Progress(len(texts), "encode", "texts") as progress:
-        embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize,
-                                    on_batch=progress.update)
-    with atomic_write(output_path, "wb", encoding=None) as handle:
-        np.save(handle, embeddings)
-    return embeddings

@@ -32,10 +32,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from modsent.errors import ModsentError
-from modsent.io import fingerprint, sha256_json
+from modsent.io import atomic_write, fingerprint, sha256_json
 from modsent.languages import resolve
 
-__all__ = ["Encoder", "SingleModelEncoder", "ModularModelEncoder", "UnalignedView", "load_encoder", "effective_aligned",
+__all__ = ["Encoder", "SingleModelEncoder", "ModularModelEncoder", "UnalignedView", "load_encoder", "encode_file", "effective_aligned",
            "encode_length_sorted", "normalize_rows", "EVAL_MAX_SEQ_LENGTH"]
 
 #: The reference evaluates every encoder at 512 tokens (eval_utils.py, eval_sts_str.py), not at its training length.
@@ -199,3 +199,40 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
                                                            max_tokens=max_tokens),
                               batch_size=None,
                               fingerprint=sha256_json([fingerprint(path), {"max_seq_length": length}]))
+
+
+def encode_file(model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
+                lang: str | None = None, batch_size: int = 32, normalize: bool = False,
+                trust_remote_code: bool = False) -> np.ndarray:
+    """Embed every line of a UTF-8 text file with the model in ``model_dir``; save a ``.npy`` atomically.
+
+    Returns the ``(lines, dim)`` float32 array it saved. ``lang`` (an NLLB code) is required for
+    NLLB/M2M100 encoders and ignored otherwise.
+
+    >>> encode_file("model", "sentences.txt", "emb.npy", lang="deu_Latn")  # doctest: +SKIP
+    """
+    import torch
+
+    from modsent.corpus import read_lines
+    from modsent.dirlock import claim_output
+    from modsent.models.encoder import SentenceEncoder
+    from modsent.output_checks import check_not_overwriting, check_output_file
+    from modsent.progress import Progress
+
+    if batch_size < 1:
+        raise ModsentError(f"batch size must be >= 1, got {batch_size}")
+    code = resolve(lang).code if lang else None
+    check_output_file(output_path, "embeddings file (--output)")  # first: a directory given as --output is named so
+    check_not_overwriting({"--output": output_path}, {"--input": input_path, "--model": model_dir})
+    encoder = SentenceEncoder.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    if torch.cuda.is_available():
+        encoder.to("cuda")
+    texts = list(read_lines(input_path))
+    check_output_file(output_path, "embeddings file (--output)", need_bytes=4 * len(texts) * encoder.embedding_dim)
+    claim_output(output_path, "modsent encode")  # and remove what a killed encode of it left
+    with Progress(len(texts), "encode", "texts") as progress:
+        embeddings = encoder.encode(texts, lang=code, batch_size=batch_size, normalize=normalize,
+                                    on_batch=progress.update)
+    with atomic_write(output_path, "wb", encoding=None) as handle:
+        np.save(handle, embeddings)
+    return embeddings

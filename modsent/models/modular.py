@@ -226,7 +226,7 @@ class ModularEncoder:
         encoded by its encoder, and the rows put back in input order. ``aligned``: adapters on
         (cross-lingual, shared pivot space) or off (monolingual). ``normalize`` L2-normalises every row.
         ``batch_size`` / ``max_tokens``: texts / padded tokens per forward
-        (:func:`~modsent.models.encoder.length_batches`); ``on_batch(rows)`` follows each forward.
+        (:func:`~modsent.models.batching.length_batches`); ``on_batch(rows)`` follows each forward.
         """
         texts = list(texts)
         if lang is None:

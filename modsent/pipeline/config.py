@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["STAGES", "TEXT_SOURCES", "PIPELINE_SECTION_KEYS", "ResourcesConfig", "PipelineConfig"]
+from modsent.io import RunDir
+
+__all__ = ["STAGES", "TEXT_SOURCES", "PIPELINE_SECTION_KEYS", "ResourcesConfig", "PipelineConfig", "load_run_config"]
+
+logger = logging.getLogger(__name__)
 
 #: Stages in dependency order. translate, vocab, adapt, train, align run per language (English,
 #: the pivot, first: its encoder is everyone's alignment target); evaluate runs once at the end.
@@ -156,3 +162,24 @@ class PipelineConfig:
             raise ValueError(f"pivot_bridge_languages: the pivot is not trained (train is not in stages, or "
                              f"stage_languages.train leaves out {pivot}), so no bridge language can reach it; "
                              "remove the key or train the pivot")
+
+
+def load_run_config(path: str | os.PathLike, overrides: list[str] = ()) -> PipelineConfig:
+    """``modsent run CONFIG [key=value …]``'s config.
+
+    A run directory's own ``config.yaml`` (the one beside its ``manifest.json``) runs that
+    directory: a run copied or moved elsewhere resumes as itself, not as the directory its
+    recorded ``run_dir`` names. A ``run_dir=`` override still wins.
+    """
+    from modsent.config import load_config, parse_override
+
+    cfg = load_config(PipelineConfig, path, overrides)
+    home = Path(path).parent
+    if (Path(path).name != RunDir(home).config_path.name or not (home / "manifest.json").is_file()
+            or any(parse_override(text)[0] == "run_dir" for text in overrides)):
+        return cfg
+    if Path(cfg.run_dir).resolve() != home.resolve():
+        logger.warning("%s is the config of the run directory %s (it was made in %s, then copied or moved): "
+                       "running %s", path, home, cfg.run_dir, home)
+        cfg.run_dir = home
+    return cfg

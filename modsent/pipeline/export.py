@@ -33,6 +33,7 @@ from modsent.io import (
 from modsent.output_checks import check_not_overwriting, no_space_as_error
 from modsent.languages import resolve
 from modsent.models.modular import MODULAR_FILE, read_modular_manifest, write_modular_manifest
+from modsent.pipeline.layout import RunLayout
 from modsent.sources import PACKAGES, PYPI_PREFIX
 from modsent.progress import Progress
 
@@ -48,7 +49,7 @@ class ExportError(ModsentError):
 def export_model(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path:
     """Write the run's modular model to ``output`` (atomically: complete or absent) and return it."""
     run = Path(run_dir)
-    model = run / "model"
+    model = RunLayout(run).modular_model()
     if not (model / MODULAR_FILE).is_file():
         raise ExportError(f"{run} has no model/{MODULAR_FILE}: not a run directory, or its evaluate stage has not "
                           "run yet (it assembles the modular model); run `modsent run CONFIG` first")

@@ -1,254 +1,418 @@
-"""``modsent plan``: what a run will cost before it is spent.
+"""Job planning for ``modsent run``: the config in, one :class:`StageJob` per (language, stage) out.
 
-The estimate multiplies work by measured rates. Work comes from the corpus (bytes → tokens, read
-from file sizes, so 200 languages plan in milliseconds) and the model (parameter count from its
-``config.json``); rates come from ``modsent/data/costs.yaml``, which records the throughput the
-benchmarks measured (``bench/*.py``), with its provenance. Training stages cost
-``flops_per_token × params × tokens`` at a device's effective FLOP rate; translation and the
-tokenizer/FOCUS stage cost tokens at their measured per-device rates.
+Pure: every stage config is built and checked here, before any work starts, and nothing is written
+into the run directory (a ``pypi:`` source may be converted into the cache). What a job needs on disk
+first (a language's corpus text, the held-out evaluation files) is its ``prepare``, which the executor
+runs after the run directory is locked and the inputs are checked.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from dataclasses import dataclass
-from importlib import resources
+import functools
+import itertools
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-import yaml
-
-from modsent.config import load_yaml
+from modsent.config import ConfigError, deep_merge, from_dict
+from modsent.corpus import open_corpus, read_lines
 from modsent.errors import ModsentError
+from modsent.io import atomic_write, atomic_write_text
+from modsent.languages import resolve_many
+from modsent.pipeline.config import PipelineConfig
+from modsent.pipeline.layout import ALL, SINGLE_C, RunLayout
+from modsent.sources import resolve_source
 
-__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
-           "estimate_plan", "format_plan", "plan_run", "PlanError"]
+__all__ = ["PipelineError", "StageJob", "Planner", "plan_jobs", "modular_steps", "export_language_text",
+           "DISTRIBUTED_STAGES"]
 
-class PlanError(ModsentError):
+logger = logging.getLogger(__name__)
+
+DISTRIBUTED_STAGES = ("adapt", "train", "align")
+
+
+class PipelineError(ModsentError):
     pass
 
 
-def load_costs(path: str | Path | None = None) -> dict:
-    if path:
-        return load_yaml(path)  # the user's file: a rate given twice is refused, as in a stage config
-    return yaml.safe_load(resources.files("modsent.data").joinpath("costs.yaml").read_text())
-
-
-def parameter_split(model_dir: str | Path) -> tuple[int, int]:
-    """(parameters of the layers, parameters of the embedding tables) of a BERT-style encoder, from its
-    ``config.json`` (no weights are read). Compute scales with the first: a lookup costs no FLOPs, and
-    e5-small's 250k-token vocabulary is 80% of its parameters."""
-    config_path = Path(model_dir) / "config.json"
-    if not config_path.is_file():
-        raise PlanError(f"{config_path} does not exist: point source_model at a transformers model directory")
-    cfg = json.loads(config_path.read_text())
-    hidden = cfg.get("hidden_size") or cfg.get("d_model")
-    layers = cfg.get("num_hidden_layers") or cfg.get("encoder_layers")
-    inter = cfg.get("intermediate_size") or cfg.get("encoder_ffn_dim") or 4 * hidden
-    vocab = cfg.get("vocab_size", 0)
-    positions = cfg.get("max_position_embeddings", 512)
-    if not hidden or not layers:
-        raise PlanError(f"{config_path}: no hidden_size/num_hidden_layers; cannot size the model")
-    per_layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
-    return int(layers * per_layer), int((vocab + positions + 2) * hidden)
-
-
-def model_parameters(model_dir: str | Path) -> int:
-    """Parameter count of a BERT-style encoder from its ``config.json`` (no weights are read)."""
-    return sum(parameter_split(model_dir))
-
-
-def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
-    """Approximate tokens in text files (or directories of them) from their sizes."""
-    total = 0
-    for path in paths:
-        path = Path(path)
-        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-        total += sum(f.stat().st_size for f in files if f.suffix in (".txt", ".jsonl", ".parquet"))
-    return int(total / bytes_per_token)
-
-
 @dataclass
-class StageEstimate:
+class StageJob:
+    """One (language, stage) of the run, with its stage config built and its inputs named."""
+
+    lang: str
     stage: str
-    jobs: int
-    device_hours: float
-    wall_hours: float
-
-
-@dataclass
-class Plan:
-    languages: list[str]
-    stages: list[StageEstimate]
-    devices: int
-    device_kind: str
+    config: Any
+    artifact: Path  # the directory the stage produces (what downstream stages read)
+    deps: list[tuple[str, str]] = field(default_factory=list)  # (language, stage) it reads from
+    external: dict[str, Path] = field(default_factory=dict)  # inputs from outside the run
+    prepare: Callable[[], None] | None = None  # in-process work before the command (text export)
 
     @property
-    def device_hours(self) -> float:
-        return sum(s.device_hours for s in self.stages)
-
-    @property
-    def wall_hours(self) -> float:
-        return sum(s.wall_hours for s in self.stages)
+    def name(self) -> str:
+        return f"{self.lang}/{self.stage}"
 
 
-def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,
-                  english_tokens: int, costs: dict, devices: int, device_kind: str, ranks_per_job: int,
-                  epochs: dict[str, float] | None = None,
-                  enabled: Callable[[str, str], bool] | None = None,
-                  align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
-                  single_c_tokens: int | None = None, pivot_extra_tokens: int = 0) -> Plan:
-    """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
-
-    ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
-    Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
-    within a stage are packed (wall = max(total / devices, one job's own time)). ``enabled(stage,
-    lang)`` narrows which languages run a stage (default: all; never translate/align the pivot).
-    ``align_tokens``: tokens each language's alignment reads besides ``english_tokens`` (its
-    parallel text, both sides); with ``align_uses_corpus: false`` alignment reads those alone.
-    ``single_c_tokens``: tokens the multilingual Single_c baseline trains on (one job, its own row).
-    ``pivot_extra_tokens``: tokens the pivot's training reads besides ``english_tokens`` (the
-    parallel text of its ``pivot_bridge_languages``).
-    """
-    runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
-    if devices <= 0:
-        raise PlanError("a plan needs at least one device (--gpus N or a hostfile)")
-    if device_kind not in costs["devices"]:
-        raise PlanError(f"no measured rates for device '{device_kind}' in costs (known: {', '.join(costs['devices'])})")
-    rates = costs["devices"][device_kind]
-    epochs = {"adapt": 1.0, "train": 1.0, "align": 1.0, **(epochs or {})}
-    plans = []
-    for stage in stages:
-        jobs = sum(1 for lang in languages if runs(stage, lang))
-        if stage == "translate":
-            seconds_per_job = english_tokens / rates["translate_tokens_per_s"]
-            # Translation is one Ray job spread over every device: no per-job floor.
-            device_s = jobs * seconds_per_job
-            wall_s = device_s / devices
-        elif stage == "evaluate":
-            jobs = 1
-            device_s = len(languages) * rates["evaluate_s_per_language"]
-            wall_s = device_s / min(devices, len(languages))
-        elif stage == "vocab":
-            seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
-            device_s = jobs * seconds_per_job
-            wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
-        else:
-            def stage_tokens(lang: str) -> float:
-                if stage != "align":
-                    return english_tokens + (pivot_extra_tokens if lang == pivot else 0)
-                return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
-
-            job_seconds = [_training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
-                                             ranks_per_job) for lang in languages if runs(stage, lang)]
-            device_s = sum(job_seconds) * ranks_per_job
-            wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0
-        plans.append(StageEstimate(stage, jobs, device_s / 3600, wall_s / 3600))
-    if single_c_tokens:
-        seconds = _training_seconds(costs, rates, "train", source_params, single_c_tokens, ranks_per_job)
-        plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
-    return Plan(list(languages), plans, devices, device_kind)
+def _stage_config(cls: type, section: dict[str, Any], filled: dict[str, Any], where: str) -> Any:
+    """Build a stage config from the pipeline's section for it plus the paths the pipeline fills in."""
+    data = deep_merge(section, filled)
+    return from_dict(cls, data, source=where)
 
 
-def _training_seconds(costs: dict, rates: dict, stage: str, params: int, tokens: float, ranks: int) -> float:
-    return costs["flops_per_token"][stage] * params * tokens / (rates["effective_flops"] * ranks)
+class Planner:
+    """Turns a PipelineConfig into StageJobs: every stage config is built here, before any work starts, and
+    nothing is written (work a job needs done first is its ``prepare``, run after the run directory is locked)."""
+
+    def __init__(self, cfg: PipelineConfig, source: str):
+        self.cfg, self.source = cfg, source
+        self.run = RunLayout(Path(cfg.run_dir))
+        try:
+            langs = resolve_many([*cfg.languages])
+        except ModsentError as err:
+            raise ConfigError(f"{source}: languages: {err}") from None
+        self.pivot = resolve_many([cfg.pivot])[0].code
+        codes = [lang.code for lang in langs]
+        self.languages = [self.pivot] + [c for c in codes if c != self.pivot]
+        self.targets = [c for c in self.languages if c != self.pivot]
+        self.bridges = self._pivot_bridges()
+
+    def _pivot_bridges(self) -> list[str]:
+        """``pivot_bridge_languages`` as codes (the config checked them), each with training pairs."""
+        bridges = [lang.code for lang in resolve_many(list(self.cfg.pivot_bridge_languages))]
+        pairs = [self.parallel_pair_dir("train", code) for code in bridges]
+        absent = [str(pair) for pair in pairs if not pair.is_dir()]
+        if absent:
+            raise ConfigError(f"{self.source}: pivot_bridge_languages: parallel_text has no training pairs for it: "
+                              f"{', '.join(absent)} does not exist; list languages parallel_text holds")
+        return bridges
+
+    def where(self, section: str) -> str:
+        return f"{self.source} (section '{section}')"
+
+    def enabled(self, stage: str, lang: str) -> bool:
+        return self.cfg.stage_enabled(stage, lang, self.pivot)
+
+    def source_model(self, lang: str) -> Path:
+        return resolve_source(self.cfg.models.get(lang, self.cfg.source_model))
+
+    def corpus(self) -> Path:
+        if self.enabled_any("translate"):
+            return self.run.corpus()
+        return resolve_source(self.cfg.corpus, self.languages)
+
+    def enabled_any(self, stage: str) -> bool:
+        return any(self.enabled(stage, lang) for lang in self.languages)
+
+    def text_for(self, lang: str, stage: str) -> Path:
+        """The text ``stage`` (vocab or adapt) trains on for ``lang``: its monolingual text, or the corpus's if opted in."""
+        given = self.cfg.monolingual_text.get(lang)
+        if given:
+            return resolve_source(given)
+        if self.cfg.text_source(stage) != "corpus":
+            raise PipelineError(
+                f"{self.source}: {stage} for {lang} needs monolingual text and monolingual_text has none for {lang}. "
+                f"The reference trains the tokenizer, FOCUS embeddings and MLM on separate monolingual text; the "
+                f"corpus holds (machine-translated) paraphrases, too little text for most new tokens to get a FOCUS "
+                f"embedding. Set monolingual_text.{lang}: /path/to/{lang}.txt, or opt into the corpus's {lang} "
+                f"sentences with {stage}.text: corpus")
+        return self.corpus_text(lang)
+
+    def corpus_text(self, lang: str) -> Path:
+        return self.run.text_file(lang)
+
+    def text_label(self, lang: str) -> str:
+        """Where vocab/adapt text of ``lang`` comes from, for the run's summary."""
+        given = self.cfg.monolingual_text.get(lang)
+        return f"monolingual ({given})" if given else "corpus (vocab.text: corpus)"
+
+    def encoder_of(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
+        """The sentence encoder a language ends up with, and the job that makes it (if any)."""
+        if self.enabled("train", lang):
+            return self.run.artifact("train", lang), [(lang, "train")]
+        return self.train_start(lang)
+
+    def train_start(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
+        """The model a language's contrastive training starts from, and the job that makes it (if any):
+        the MLM-adapted model, else the trimmed-vocabulary model (``vocab.method: trim``), else the source."""
+        if self.enabled("adapt", lang):
+            return self.run.artifact("adapt", lang), [(lang, "adapt")]
+        if self.enabled("vocab", lang) and self.cfg.vocab.get("method") == "trim":
+            return self.run.trimmed_model(lang), [(lang, "vocab")]
+        return self.source_model(lang), []
+
+    def text_prepare(self, lang: str) -> Callable[[], None] | None:
+        if lang in self.cfg.monolingual_text:
+            return None
+        corpus, out = self.corpus(), self.corpus_text(lang)
+        return lambda: export_language_text(corpus, lang, out)
+
+    def jobs(self) -> list[StageJob]:
+        jobs: list[StageJob] = []
+        corpus_deps = [(ALL, "translate")] if self.enabled_any("translate") else []
+        if self.enabled_any("translate"):
+            from modsent.translate.config import TranslateConfig
+
+            targets = [lang for lang in self.targets if self.enabled("translate", lang)]
+            config = _stage_config(TranslateConfig, self.cfg.translate, {
+                "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets,
+                "output_dir": str(self.run.output_dir("translate", ALL)), "source_language": self.pivot},
+                self.where("translate"))
+            jobs.append(StageJob(ALL, "translate", config, self.corpus(), external={"corpus": resolve_source(self.cfg.corpus)}))
+        for lang in self.languages:
+            jobs += self._language_jobs(lang, corpus_deps)
+        if self.trains_single_c():
+            jobs.append(self._single_c_job(jobs, corpus_deps))
+        if "evaluate" in self.cfg.stages:
+            jobs.append(self._evaluate_job())
+        return jobs
+
+    def _language_jobs(self, lang: str, corpus_deps: list[tuple[str, str]]) -> list[StageJob]:
+        from modsent.adapt.config import AdaptConfig
+        from modsent.align.config import AlignConfig
+        from modsent.train.config import ContrastiveConfig
+        from modsent.vocab.config import VocabConfig
+
+        jobs = []
+        run = self.run
+        text_deps = [] if lang in self.cfg.monolingual_text else corpus_deps
+        if self.enabled("vocab", lang):
+            config = _stage_config(VocabConfig, self.cfg.stage_section("vocab"), {
+                "model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang, "vocab"))],
+                "languages": [lang], "output_dir": str(run.output_dir("vocab", lang))}, self.where("vocab"))
+            jobs.append(StageJob(lang, "vocab", config, run.artifact("vocab", lang), deps=list(text_deps),
+                                 external={"source_model": self.source_model(lang)},
+                                 prepare=self.text_prepare(lang)))
+        if self.enabled("adapt", lang):
+            vocab = self.enabled("vocab", lang)
+            filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang, "adapt"))],
+                      "output_dir": str(run.output_dir("adapt", lang))}
+            if vocab:
+                filled["vocab_dir"] = str(run.artifact("vocab", lang))
+            config = _stage_config(AdaptConfig, self.cfg.stage_section("adapt"), filled, self.where("adapt"))
+            jobs.append(StageJob(lang, "adapt", config, run.artifact("adapt", lang),
+                                 deps=list(text_deps) + ([(lang, "vocab")] if vocab else []),
+                                 external={"source_model": self.source_model(lang)},
+                                 prepare=self.text_prepare(lang)))
+        if self.enabled("train", lang):
+            start, start_deps = self.train_start(lang)
+            filled: dict[str, Any] = {
+                "model": str(start), "corpus": str(self.corpus()), "languages": [lang], "train_type": "mono",
+                "output_dir": str(run.output_dir("train", lang))}
+            external = {} if start_deps else {"source_model": start}
+            if lang == self.pivot and self.bridges:
+                # The English paraphrases plus the bridges' translation pairs, cross-lingual as Single_c
+                # trains: the pivot learns the parallel text's domain, which English paraphrase data
+                # rarely covers, while every target keeps its own encoder and adapter.
+                filled.update(languages=[lang, *self.bridges], train_type="cross", partial_datasets=True)
+                filled.update(self.parallel_fields(self.bridges))
+                external["parallel"] = self.parallel_split_dir("train")
+            config = _stage_config(ContrastiveConfig, self.cfg.train, filled, self.where("train"))
+            jobs.append(StageJob(lang, "train", config, run.artifact("train", lang),
+                                 deps=list(corpus_deps) + start_deps, external=external))
+        if self.enabled("align", lang):
+            pivot_model, pivot_deps = self.encoder_of(self.pivot)
+            target_model, target_deps = self.encoder_of(lang)
+            data: dict[str, Any] = {}
+            external: dict[str, Path] = {}
+            if not pivot_deps:
+                external["pivot"] = pivot_model
+            if not target_deps:
+                external["target"] = target_model
+            if self.cfg.parallel_text:
+                train_dir, test_dir = self.parallel_pair_dir("train", lang), self.parallel_pair_dir("test", lang)
+                data["parallel"] = [str(train_dir)]
+                if self.cfg.parallel_text_max_pairs:
+                    data["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
+                if test_dir.exists():
+                    data["eval_parallel"] = str(test_dir)
+                    # The adapter's own score on the held-out strings the evaluation reads, not on 1000 of
+                    # them by default: the demo's five end-of-alignment scores took 23 s each on one thread.
+                    held_out = self.cfg.max_test_pairs()
+                    if held_out and "eval_max_rows" not in self.cfg.stage_section("align").get("data", {}):
+                        data["eval_max_rows"] = held_out
+                external["parallel"] = train_dir
+            if self.align_uses_corpus():
+                data["paraphrase"] = [str(self.corpus())]
+            if not data:
+                raise PipelineError(f"{self.source}: align for {lang} has no data: set parallel_text, or "
+                                    "align.use_corpus: true to align on the paraphrase corpus")
+            config = _stage_config(AlignConfig, self.cfg.stage_section("align"), {
+                "pivot": str(pivot_model), "model": str(target_model), "languages": [lang], "pivot_lang": self.pivot,
+                "output_dir": str(run.output_dir("align", lang)), "data": data,
+                "pivot_cache": str(run.pivot_cache())}, self.where("align"))
+            deps = pivot_deps + target_deps + (list(corpus_deps) if self.align_uses_corpus() else [])
+            jobs.append(StageJob(lang, "align", config, run.artifact("align", lang), deps=deps,
+                                 external=external))
+        return jobs
+
+    def align_uses_corpus(self) -> bool:
+        return self.cfg.align_uses_corpus()
+
+    def parallel_pair_dir(self, split: str, lang: str) -> Path:
+        """``parallel_text``'s directory of one split's pivot/``lang`` pairs (which may not exist)."""
+        return self.parallel_split_dir(split) / f"{self.pivot}-{lang}"
+
+    def parallel_split_dir(self, split: str) -> Path:
+        return resolve_source(self.cfg.parallel_text, self.languages) / split
+
+    def parallel_fields(self, langs: list[str]) -> dict[str, Any]:
+        """A train job's ``parallel`` and ``max_parallel_pairs``: the training pairs of those of ``langs`` that have some."""
+        pairs = [self.parallel_pair_dir("train", lang) for lang in langs]
+        return {"parallel": [str(pair) for pair in pairs if pair.is_dir()],
+                "max_parallel_pairs": self.cfg.parallel_text_max_pairs}
+
+    def trains_single_c(self) -> bool:
+        return self.cfg.single_c is not None and "train" in self.cfg.stages
+
+    def _single_c_job(self, jobs: list[StageJob], corpus_deps: list[tuple[str, str]]) -> StageJob:
+        """The multilingual baseline: the source model trained on everything the modular model trains on."""
+        from modsent.train.config import ContrastiveConfig
+
+        section = deep_merge(self.cfg.train, dict(self.cfg.single_c or {}))
+        source = resolve_source(self.cfg.source_model)
+        filled: dict[str, Any] = {
+            "model": str(source), "corpus": str(self.corpus()),
+            "languages": list(self.languages), "train_type": "cross", "partial_datasets": True,
+            "output_dir": str(self.run.output_dir("train", SINGLE_C))}
+        external = {"source_model": source}
+        if self.cfg.parallel_text:
+            filled.update(self.parallel_fields(self.targets))
+            external["parallel"] = self.parallel_split_dir("train")
+        if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
+            filled["trainer"] = {"max_steps": sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))}
+        config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
+        return StageJob(ALL, "train", config, self.run.artifact("train", SINGLE_C), deps=list(corpus_deps),
+                        external=external)
+
+    def modular_layout(self) -> dict[str, tuple[str, str | None]]:
+        layout = {}
+        for lang in self.languages:
+            encoder, _ = self.encoder_of(lang)
+            adapter = self.run.artifact("align", lang) if self.enabled("align", lang) else None
+            layout[lang] = (str(encoder), str(adapter) if adapter else None)
+        return layout
+
+    def _evaluate_job(self) -> StageJob:
+        from modsent.evaluate.config import EvaluateConfig
+
+        models = {"modular": str(self.run.modular_model())}
+        models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})
+        if self.trains_single_c():
+            models[SINGLE_C] = str(self.run.artifact("train", SINGLE_C))
+        section = _resolve_references(dict(self.cfg.evaluate), self.languages)
+        writes: list[Callable[[], None]] = []  # the held-out files, written by the job's preparation
+        if self.cfg.parallel_text and "bitext" not in section:
+            section["bitext"] = self._held_out_bitext(writes)
+        config = _stage_config(EvaluateConfig, section, {
+            # On disk beside the reports: a rerun after a kill, and views of one model, reuse embeddings.
+            "cache_dir": section.get("cache_dir") or str(self.run.embeddings()),
+            "output_dir": str(self.run.reports()), "models": models,
+            "languages": section.get("languages") or self.languages}, self.where("evaluate"))
+        deps = [(lang, stage) for lang in self.languages for stage in ("train", "adapt", "align")
+                if self.enabled(stage, lang)] + ([(ALL, "train")] if self.trains_single_c() else [])
+        external = {name: Path(path) for name, path in models.items() if name not in ("modular", SINGLE_C)}
+        return StageJob(ALL, "evaluate", config, self.run.reports(), deps=deps, external=external,
+                        prepare=functools.partial(_in_order, writes) if writes else None)
+
+    def _held_out_bitext(self, writes: list[Callable[[], None]]) -> list[dict[str, Any]]:
+        """Bitext retrieval on the held-out split of the parallel text, one set per target language; the files
+        cut to ``max_test_pairs()`` lines are named here and written by what this adds to ``writes``."""
+        sets = []
+        count = self.cfg.max_test_pairs()
+        for lang in self.targets:
+            pair_dir = self.parallel_pair_dir("test", lang)
+            if pair_dir.exists():
+                files = {code: pair_dir / f"{code}.txt" for code in (self.pivot, lang)}
+                if count:
+                    cut = {code: self.run.held_out(lang) / path.name for code, path in files.items()}
+                    writes.append(functools.partial(_write_first_lines, files, cut, count))
+                    files = cut
+                sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
+        if len(sets) > 1:
+            common = self._common_held_out(writes)
+            if common:
+                sets.append({"name": "heldout-all", "files": common})
+        return sets
+
+    def _common_held_out(self, writes: list[Callable[[], None]]) -> dict[str, str]:
+        """The held-out English strings every language has, line-aligned across all languages
+        (none when no string is common to all); read now, written by what this adds to ``writes``.
+
+        Retrieval among them fills the whole language × language matrix (target ↔ target too).
+        """
+        by_lang: dict[str, dict[str, str]] = {}
+        for lang in self.targets:
+            pair_dir = self.parallel_pair_dir("test", lang)
+            if pair_dir.exists():
+                english = read_lines(pair_dir / f"{self.pivot}.txt")
+                by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
+        common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
+        common = common[:self.cfg.max_test_pairs()]  # None: all
+        if not common:
+            logger.warning("no held-out English string is translated into all %d languages: no language x "
+                           "language matrix (the per-language sets are evaluated)", len(by_lang))
+            return {}
+        texts = {self.pivot: common, **{lang: [table[en] for en in common] for lang, table in by_lang.items()}}
+        files = {lang: self.run.held_out_all() / f"{lang}.txt" for lang in texts}
+        writes.append(functools.partial(_write_lines, files, texts))
+        return {lang: str(path) for lang, path in files.items()}
 
 
-def format_plan(plan: Plan) -> str:
-    """The job matrix (languages × stages) summarised per stage, as a Markdown table."""
-    lines = [f"{len(plan.languages)} languages on {plan.devices} × {plan.device_kind}", "",
-             "| stage | jobs | device-hours | wall hours |", "|---|---:|---:|---:|"]
-    for s in plan.stages:
-        lines.append(f"| {s.stage} | {s.jobs} | {s.device_hours:.2f} | {s.wall_hours:.2f} |")
-    lines.append(f"| **total** | {sum(s.jobs for s in plan.stages)} | {plan.device_hours:.2f} | {plan.wall_hours:.2f} |")
-    if plan.wall_hours > 24:
-        lines.append(f"\n≈ {math.ceil(plan.wall_hours / 24)} days of wall time")
-    return "\n".join(lines)
+def _in_order(steps: list[Callable[[], None]]) -> None:
+    for step in steps:
+        step()
 
 
-def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | None = None,
-             costs_file: str | Path | None = None) -> str:
-    """``modsent plan``: the job matrix and cost estimate of a pipeline config, touching no data but sizes.
-
-    ``gpus`` is the total over ``nodes``; without it the plan is for this machine (CPU ranks).
-    """
-    from modsent.languages import resolve_many
-    from modsent.sources import resolve_source
-
-    languages = [lang.code for lang in resolve_many(cfg.languages)]
-    pivot = resolve_many([cfg.pivot])[0].code
-    if pivot not in languages:
-        languages.insert(0, pivot)
-    costs = load_costs(costs_file)
-    kind = device_kind or (cfg.resources.device_kind if cfg.resources.device_kind != "auto" else
-                           ("h100" if gpus else "cpu"))
-    devices = gpus or cfg.resources.gpus or cfg.resources.ranks_per_job * cfg.resources.parallel_jobs
-    job_devices = cfg.resources.ranks_per_job
-    if kind == "cpu" and not (gpus or cfg.resources.gpus):
-        # CPU rates are per core, and `modsent run` gives each of its parallel jobs an equal share of them.
-        devices = os.cpu_count() or 1
-        job_devices = max(1, devices // cfg.resources.parallel_jobs)
-    if nodes < 1 or devices % nodes:
-        raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
-    source = cfg.models.get(pivot, cfg.source_model)
-    flop_params, embedding_params = parameter_split(resolve_source(source))
-    params = flop_params + embedding_params
-    corpus = resolve_source(cfg.corpus, languages)
-    tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
-    stages = list(cfg.stages)
-
-    def enabled(stage: str, lang: str) -> bool:
-        return cfg.stage_enabled(stage, lang, pivot)
-
-    align_tokens: dict[str, int] = {}
-    if cfg.parallel_text:
-        parallel = resolve_source(cfg.parallel_text, languages)
-        for lang in languages:
-            pair = parallel / "train" / f"{pivot}-{lang}"
-            if pair.is_dir():
-                align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
-                                                      costs.get("bytes_per_token", 4.0))
-    bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
-    pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges)  # the config ensures the pivot trains
-    single_c = None
-    if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
-        single_c = pivot_extra + sum(tokens for lang in languages if enabled("train", lang)) + sum(
-            tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
-    plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
-                         enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
-                         single_c_tokens=single_c, pivot_extra_tokens=pivot_extra)
-    header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
-              f"{nodes} node(s) × {devices // nodes} device(s)")
-    matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
-        f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
-    return "\n".join([header, "", matrix, "", format_plan(plan)])
+def _write_first_lines(sources: dict[str, Path], copies: dict[str, Path], count: int) -> None:
+    """``copies`` of the line-aligned ``sources``, cut to their first ``count`` lines."""
+    for code, path in sources.items():
+        atomic_write_text(copies[code], "".join(f"{line}\n" for line in itertools.islice(read_lines(path), count)))
 
 
-def _parallel_tokens(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> int:
-    """Tokens of both sides of a parallel-text directory (its first ``max_pairs`` lines)."""
-    files = sorted(pair_dir.glob("*_*.txt"))
-    total = sum(f.stat().st_size for f in files)
-    if max_pairs:
-        with open(files[0], "rb") as handle:
-            lines = sum(1 for _ in handle)
-        total = total * min(1.0, max_pairs / max(1, lines))
-    return int(total / bytes_per_token)
+def _write_lines(files: dict[str, Path], texts: dict[str, list[str]]) -> None:
+    for lang, path in files.items():
+        atomic_write_text(path, "".join(f"{line}\n" for line in texts[lang]))
 
 
-def _pivot_files(corpus: Path, pivot: str) -> list[Path]:
-    """The corpus files holding the pivot language (the text every language's work scales with)."""
-    if corpus.is_file():
-        return [corpus]
-    iso3 = pivot.split("_")[0]
-    files = [p for p in corpus.rglob("*") if p.is_file() and (p.name.startswith(pivot) or p.name.startswith(iso3 + "_"))]
-    return files or [corpus]
+def modular_steps(job: StageJob) -> int:
+    """Optimiser steps a train or align job will take (its data is read to count an epoch)."""
+    if job.stage == "align":
+        from modsent.align.stage import batches_per_epoch
+    else:
+        from modsent.train.stage import batches_per_epoch
+    trainer = job.config.trainer
+    return trainer.total_steps(0 if trainer.max_steps is not None else batches_per_epoch(job.config))
 
 
-def _job_matrix(languages: list[str], stages: list[str], enabled: Callable[[str, str], bool]) -> str:
-    lines = ["| language | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
-    for lang in languages:
-        marks = ["·" if s == "evaluate" or not enabled(s, lang) else "✓" for s in stages]
-        lines.append(f"| {lang} | " + " | ".join(marks) + " |")
-    return "\n".join(lines)
+def _resolve_references(value: Any, languages: list[str]) -> Any:
+    """Replace ``pypi:`` references anywhere in a config section by local paths."""
+    if isinstance(value, dict):
+        return {k: _resolve_references(v, languages) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_references(v, languages) for v in value]
+    if isinstance(value, str) and value.startswith("pypi:"):
+        return str(resolve_source(value, languages))
+    return value
+
+
+def export_language_text(corpus: Path, lang: str, out: Path) -> None:
+    """Write a language's unique corpus sentences, one per line (the text vocab/adapt train on)."""
+    seen: set[str] = set()
+    with atomic_write(out) as handle:
+        for dataset in open_corpus(corpus):
+            if lang not in dataset.languages:
+                continue
+            keys = [(lang, col) for col in range(1, dataset.num_columns(lang) + 1)]
+            for row in dataset.iter_rows(keys):
+                for sentence in row:
+                    if sentence and sentence not in seen:
+                        seen.add(sentence)
+                        handle.write(sentence + "\n")
+    if not seen:
+        raise PipelineError(f"corpus {corpus} has no {lang} sentences to train the {lang} vocabulary/LM on; "
+                            f"translate it or give monolingual_text.{lang}")
+
+
+def plan_jobs(cfg: PipelineConfig, source: str = "pipeline config") -> tuple[Planner, list[StageJob]]:
+    planner = Planner(cfg, source)
+    return planner, planner.jobs()

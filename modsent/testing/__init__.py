@@ -2,6 +2,13 @@
 
 ``synthetic`` needs only the standard library; ``tiny_models`` imports torch, transformers,
 tokenizers and ctranslate2 lazily, when a model is first built or located.
+
+Why they ship in the package rather than in ``tests/``: the benchmarks (``bench/``) and users' own
+tests build the same tiny models and synthetic data (documented API: :mod:`.synthetic`,
+:mod:`.tiny_models`, :mod:`.ranks` for launching ranks in a clean environment, :mod:`.hostile_models`
+for ``bench/bad_inputs.py``); and the suite runs with ``--import-mode=importlib``, where test modules
+cannot import one another, so the fixtures the tests share (:mod:`.catalogues`, :mod:`.sentences`)
+live here too. Nothing else in ``modsent`` imports this package (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ but change the meaning (subject and object swapped, or one content word replaced
 
 Public API: :func:`synthetic_sentences`, :func:`translate_synthetic`,
 :func:`synthetic_paraphrase_rows`, :func:`write_synthetic_corpus`, :func:`write_parallel_text`.
+
+One module, over 500 lines, because the synthetic languages' word-order rules work on the tags of the
+English grammar's own words (``_word_tags``): apart, the grammar's internals would become an API.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from modsent.io import cache_root
 from modsent.raycluster import RayConfig
 
 __all__ = [
-    "ModelConfig", "DecodingConfig", "ComputeConfig", "RayConfig", "QualityConfig", "TranslateConfig",
+    "artifact", "ModelConfig", "DecodingConfig", "ComputeConfig", "RayConfig", "QualityConfig", "TranslateConfig",
     "default_model_cache",
 ]
 
@@ -148,3 +148,8 @@ class TranslateConfig:
             raise ValueError("languages is empty: give target language codes (e.g. [deu_Latn, fra_Latn] or [@seed22])")
         if self.shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+
+
+def artifact(output_dir: str | Path) -> Path:
+    """What ``modsent translate`` assembles under ``output_dir``: the translated corpus (manifest and review beside it)."""
+    return Path(output_dir) / "corpus"

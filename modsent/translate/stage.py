@@ -60,7 +60,7 @@ from modsent.translate.source import SourceCorpus, load_source
 from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
 from modsent.translate.units import Unit, UnitStore
 
-__all__ = ["TranslationResult", "LanguageSummary", "run", "artifact", "ray_session", "actor_placement"]
+__all__ = ["TranslationResult", "LanguageSummary", "run", "ray_session", "actor_placement"]
 
 logger = logging.getLogger(__name__)
 
@@ -301,11 +301,6 @@ def _summary_tables(summaries: list[LanguageSummary]) -> tuple[str, str]:
     markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     markdown += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
     return buffer.getvalue(), "\n".join(markdown) + "\n"
-
-
-def artifact(config: TranslateConfig) -> Path:
-    """The translated corpus ``run`` writes (with its manifest and review tables)."""
-    return Path(config.output_dir)
 
 
 def run(config: TranslateConfig) -> TranslationResult:

@@ -10,13 +10,8 @@ import pytest
 import torch
 
 from modsent.cli import main as cli_main
-from modsent.models.encoder import (
-    EncoderLoadError,
-    LanguageRequiredError,
-    SentenceEncoder,
-    length_batches,
-    pad_token_ids,
-)
+from modsent.models.encoder import EncoderLoadError, LanguageRequiredError, SentenceEncoder
+from modsent.models.batching import length_batches, pad_token_ids
 from modsent.testing import tiny_bert_mlm, tiny_nllb, translate_synthetic
 from modsent.testing.synthetic import synthetic_sentences
 

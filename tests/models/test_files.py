@@ -62,7 +62,7 @@ def test_a_file_given_as_model_directory_says_so(bert_dir, tmp_path):
 def test_encode_output_naming_a_directory_fails_before_loading_the_model(tmp_path):
     """Before: `encode --output DIR` encoded everything, then failed with IsADirectoryError."""
     from modsent.output_checks import OutputError
-    from modsent.models.encoder import encode_file
+    from modsent.models.encoders import encode_file
 
     (tmp_path / "in.txt").write_text("a\n")
     with pytest.raises(OutputError, match=rf"{tmp_path} is a directory; the embeddings file \(--output\) must be a file"):

@@ -83,7 +83,7 @@ def test_launch_commands():
 
 
 def test_cpu_threads_share_the_cores_among_concurrent_ranks_and_evaluation_takes_them_all():
-    from modsent.pipeline.run import cpu_threads
+    from modsent.pipeline.execute import cpu_threads
 
     assert cpu_threads("train", ranks_per_job=1, parallel_jobs=1, cores=2) == 2
     assert cpu_threads("align", ranks_per_job=1, parallel_jobs=2, cores=2) == 1

@@ -16,7 +16,7 @@ from modsent.config import from_dict
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.fanout import Device, job_command
 from modsent.pipeline.manifest import Manifest
-from modsent.pipeline.run import run_pipeline
+from modsent.pipeline.execute import run_pipeline
 from modsent.testing.synthetic import synthetic_sentences, write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_bert_mlm
 

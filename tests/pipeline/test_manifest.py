@@ -42,7 +42,7 @@ def test_status_of_a_translate_output_says_what_it_is_and_a_read_only_run_still_
     """Before: `status` on a translation output said "manifest version None"; on a read-only run it crashed."""
     import json
 
-    from modsent.pipeline.run import write_status
+    from modsent.pipeline.status import write_status
 
     translated = tmp_path / "translated"
     translated.mkdir()

@@ -26,7 +26,8 @@ from modsent.config import ConfigError, from_dict
 from modsent.errors import ModsentError
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.manifest import Manifest
-from modsent.pipeline.run import PipelineError, run_pipeline
+from modsent.pipeline.execute import run_pipeline
+from modsent.pipeline.plan import PipelineError
 from modsent.testing.synthetic import write_parallel_text, write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_bert_mlm, tiny_nllb
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modsent.config import from_dict
 from modsent.pipeline.config import PipelineConfig
-from modsent.pipeline.run import plan_jobs
+from modsent.pipeline.plan import plan_jobs
 
 
 def _jobs(tmp_path: Path, stages: list[str], **changes) -> dict:

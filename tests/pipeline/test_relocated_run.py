@@ -17,7 +17,7 @@ from modsent.cli import main
 from modsent.config import from_dict
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.manifest import Manifest
-from modsent.pipeline.run import run_pipeline
+from modsent.pipeline.execute import run_pipeline
 from modsent.testing.synthetic import write_parallel_text, write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_bert_mlm
 

@@ -8,7 +8,9 @@ from modsent.cli import main
 from modsent.config import from_dict
 from modsent.errors import ModsentError
 from modsent.pipeline.config import PipelineConfig
-from modsent.pipeline.run import PipelineError, run_pipeline, select_languages, select_stages
+from modsent.pipeline.checks import select_languages, select_stages
+from modsent.pipeline.execute import run_pipeline
+from modsent.pipeline.plan import PipelineError
 from modsent.testing.synthetic import write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_bert_mlm
 

@@ -8,7 +8,7 @@ import pytest
 
 from modsent.config import ConfigError, from_dict
 from modsent.pipeline.config import PipelineConfig
-from modsent.pipeline.run import PipelineError, plan_jobs
+from modsent.pipeline.plan import PipelineError, plan_jobs
 
 
 def _config(tmp_path: Path, **changes) -> PipelineConfig:

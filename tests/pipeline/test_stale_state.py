@@ -3,7 +3,8 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from modsent.pipeline.run import StageJob, drop_stale_training_state
+from modsent.pipeline.execute import drop_stale_training_state
+from modsent.pipeline.plan import StageJob
 
 
 def _job(output: Path, stage: str = "adapt") -> StageJob:

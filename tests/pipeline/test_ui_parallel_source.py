@@ -15,7 +15,7 @@ from modsent.corpus.parallel import parallel_dataset
 from modsent.corpus.ui_catalogues import PACKAGES
 from modsent.corpus.ui_parallel import build_ui_parallel
 from modsent.pipeline.config import PipelineConfig
-from modsent.pipeline.run import plan_jobs
+from modsent.pipeline.plan import plan_jobs
 from modsent.testing.catalogues import fake_packages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,10 @@ def test_alignment_and_held_out_evaluation_read_the_ui_corpus_with_a_pair_cap(tm
     german = (train_dir / "deu_Latn.txt").read_text().splitlines()
     assert rows == [(english[0], german[0])] and len(english) == 4
 
-    evaluate = next(job.config for job in jobs if job.stage == "evaluate")
+    evaluate_job = next(job for job in jobs if job.stage == "evaluate")
+    evaluate = evaluate_job.config
+    assert not (tmp_path / "run").exists()  # planning writes nothing: the evaluate job's preparation does
+    evaluate_job.prepare()
     held_out = {entry.name: {lang: Path(path).read_text().splitlines() for lang, path in entry.files.items()}
                 for entry in evaluate.bitext}
     test_english = (test_dir / "eng_Latn.txt").read_text().splitlines()

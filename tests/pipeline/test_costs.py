@@ -6,7 +6,7 @@ from modsent.cli import main
 from modsent.config import from_dict
 from modsent.languages import nllb_codes
 from modsent.pipeline.config import PipelineConfig
-from modsent.pipeline.plan import PlanError, estimate_plan, load_costs, model_parameters, plan_run
+from modsent.pipeline.costs import PlanError, estimate_plan, load_costs, model_parameters, plan_run
 from modsent.testing.synthetic import write_synthetic_corpus
 from modsent.testing.tiny_models import tiny_bert_mlm
 

@@ -1,0 +1,254 @@
+"""``modsent plan``: what a run will cost before it is spent.
+
+The estimate multiplies work by measured rates. Work comes from the corpus (bytes → tokens, read
+from file sizes, so 200 languages plan in milliseconds) and the model (parameter count from its
+``config.json``); rates come from ``modsent/data/costs.yaml``, which records the throughput the
+benchmarks measured (``bench/*.py``), with its provenance. Training stages cost
+``flops_per_token × params × tokens`` at a device's effective FLOP rate; translation and the
+tokenizer/FOCUS stage cost tokens at their measured per-device rates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from modsent.config import load_yaml
+from modsent.errors import ModsentError
+
+__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
+           "estimate_plan", "format_plan", "plan_run", "PlanError"]
+
+class PlanError(ModsentError):
+    pass
+
+
+def load_costs(path: str | Path | None = None) -> dict:
+    if path:
+        return load_yaml(path)  # the user's file: a rate given twice is refused, as in a stage config
+    return yaml.safe_load(resources.files("modsent.data").joinpath("costs.yaml").read_text())
+
+
+def parameter_split(model_dir: str | Path) -> tuple[int, int]:
+    """(parameters of the layers, parameters of the embedding tables) of a BERT-style encoder, from its
+    ``config.json`` (no weights are read). Compute scales with the first: a lookup costs no FLOPs, and
+    e5-small's 250k-token vocabulary is 80% of its parameters."""
+    config_path = Path(model_dir) / "config.json"
+    if not config_path.is_file():
+        raise PlanError(f"{config_path} does not exist: point source_model at a transformers model directory")
+    cfg = json.loads(config_path.read_text())
+    hidden = cfg.get("hidden_size") or cfg.get("d_model")
+    layers = cfg.get("num_hidden_layers") or cfg.get("encoder_layers")
+    inter = cfg.get("intermediate_size") or cfg.get("encoder_ffn_dim") or 4 * hidden
+    vocab = cfg.get("vocab_size", 0)
+    positions = cfg.get("max_position_embeddings", 512)
+    if not hidden or not layers:
+        raise PlanError(f"{config_path}: no hidden_size/num_hidden_layers; cannot size the model")
+    per_layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
+    return int(layers * per_layer), int((vocab + positions + 2) * hidden)
+
+
+def model_parameters(model_dir: str | Path) -> int:
+    """Parameter count of a BERT-style encoder from its ``config.json`` (no weights are read)."""
+    return sum(parameter_split(model_dir))
+
+
+def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
+    """Approximate tokens in text files (or directories of them) from their sizes."""
+    total = 0
+    for path in paths:
+        path = Path(path)
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        total += sum(f.stat().st_size for f in files if f.suffix in (".txt", ".jsonl", ".parquet"))
+    return int(total / bytes_per_token)
+
+
+@dataclass
+class StageEstimate:
+    stage: str
+    jobs: int
+    device_hours: float
+    wall_hours: float
+
+
+@dataclass
+class Plan:
+    languages: list[str]
+    stages: list[StageEstimate]
+    devices: int
+    device_kind: str
+
+    @property
+    def device_hours(self) -> float:
+        return sum(s.device_hours for s in self.stages)
+
+    @property
+    def wall_hours(self) -> float:
+        return sum(s.wall_hours for s in self.stages)
+
+
+def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,
+                  english_tokens: int, costs: dict, devices: int, device_kind: str, ranks_per_job: int,
+                  epochs: dict[str, float] | None = None,
+                  enabled: Callable[[str, str], bool] | None = None,
+                  align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
+                  single_c_tokens: int | None = None, pivot_extra_tokens: int = 0) -> Plan:
+    """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
+
+    ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
+    Each per-language job uses ``ranks_per_job`` devices; stages run one after another and jobs
+    within a stage are packed (wall = max(total / devices, one job's own time)). ``enabled(stage,
+    lang)`` narrows which languages run a stage (default: all; never translate/align the pivot).
+    ``align_tokens``: tokens each language's alignment reads besides ``english_tokens`` (its
+    parallel text, both sides); with ``align_uses_corpus: false`` alignment reads those alone.
+    ``single_c_tokens``: tokens the multilingual Single_c baseline trains on (one job, its own row).
+    ``pivot_extra_tokens``: tokens the pivot's training reads besides ``english_tokens`` (the
+    parallel text of its ``pivot_bridge_languages``).
+    """
+    runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
+    if devices <= 0:
+        raise PlanError("a plan needs at least one device (--gpus N or a hostfile)")
+    if device_kind not in costs["devices"]:
+        raise PlanError(f"no measured rates for device '{device_kind}' in costs (known: {', '.join(costs['devices'])})")
+    rates = costs["devices"][device_kind]
+    epochs = {"adapt": 1.0, "train": 1.0, "align": 1.0, **(epochs or {})}
+    plans = []
+    for stage in stages:
+        jobs = sum(1 for lang in languages if runs(stage, lang))
+        if stage == "translate":
+            seconds_per_job = english_tokens / rates["translate_tokens_per_s"]
+            # Translation is one Ray job spread over every device: no per-job floor.
+            device_s = jobs * seconds_per_job
+            wall_s = device_s / devices
+        elif stage == "evaluate":
+            jobs = 1
+            device_s = len(languages) * rates["evaluate_s_per_language"]
+            wall_s = device_s / min(devices, len(languages))
+        elif stage == "vocab":
+            seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
+            device_s = jobs * seconds_per_job
+            wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
+        else:
+            def stage_tokens(lang: str) -> float:
+                if stage != "align":
+                    return english_tokens + (pivot_extra_tokens if lang == pivot else 0)
+                return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
+
+            job_seconds = [_training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
+                                             ranks_per_job) for lang in languages if runs(stage, lang)]
+            device_s = sum(job_seconds) * ranks_per_job
+            wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0
+        plans.append(StageEstimate(stage, jobs, device_s / 3600, wall_s / 3600))
+    if single_c_tokens:
+        seconds = _training_seconds(costs, rates, "train", source_params, single_c_tokens, ranks_per_job)
+        plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
+    return Plan(list(languages), plans, devices, device_kind)
+
+
+def _training_seconds(costs: dict, rates: dict, stage: str, params: int, tokens: float, ranks: int) -> float:
+    return costs["flops_per_token"][stage] * params * tokens / (rates["effective_flops"] * ranks)
+
+
+def format_plan(plan: Plan) -> str:
+    """The job matrix (languages × stages) summarised per stage, as a Markdown table."""
+    lines = [f"{len(plan.languages)} languages on {plan.devices} × {plan.device_kind}", "",
+             "| stage | jobs | device-hours | wall hours |", "|---|---:|---:|---:|"]
+    for s in plan.stages:
+        lines.append(f"| {s.stage} | {s.jobs} | {s.device_hours:.2f} | {s.wall_hours:.2f} |")
+    lines.append(f"| **total** | {sum(s.jobs for s in plan.stages)} | {plan.device_hours:.2f} | {plan.wall_hours:.2f} |")
+    if plan.wall_hours > 24:
+        lines.append(f"\n≈ {math.ceil(plan.wall_hours / 24)} days of wall time")
+    return "\n".join(lines)
+
+
+def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | None = None,
+             costs_file: str | Path | None = None) -> str:
+    """``modsent plan``: the job matrix and cost estimate of a pipeline config, touching no data but sizes.
+
+    ``gpus`` is the total over ``nodes``; without it the plan is for this machine (CPU ranks).
+    """
+    from modsent.languages import resolve_many
+    from modsent.sources import resolve_source
+
+    languages = [lang.code for lang in resolve_many(cfg.languages)]
+    pivot = resolve_many([cfg.pivot])[0].code
+    if pivot not in languages:
+        languages.insert(0, pivot)
+    costs = load_costs(costs_file)
+    kind = device_kind or (cfg.resources.device_kind if cfg.resources.device_kind != "auto" else
+                           ("h100" if gpus else "cpu"))
+    devices = gpus or cfg.resources.gpus or cfg.resources.ranks_per_job * cfg.resources.parallel_jobs
+    job_devices = cfg.resources.ranks_per_job
+    if kind == "cpu" and not (gpus or cfg.resources.gpus):
+        # CPU rates are per core, and `modsent run` gives each of its parallel jobs an equal share of them.
+        devices = os.cpu_count() or 1
+        job_devices = max(1, devices // cfg.resources.parallel_jobs)
+    if nodes < 1 or devices % nodes:
+        raise PlanError(f"--gpus {devices} does not split evenly over --nodes {nodes}")
+    source = cfg.models.get(pivot, cfg.source_model)
+    flop_params, embedding_params = parameter_split(resolve_source(source))
+    params = flop_params + embedding_params
+    corpus = resolve_source(cfg.corpus, languages)
+    tokens = corpus_tokens(_pivot_files(corpus, pivot), costs.get("bytes_per_token", 4.0))
+    stages = list(cfg.stages)
+
+    def enabled(stage: str, lang: str) -> bool:
+        return cfg.stage_enabled(stage, lang, pivot)
+
+    align_tokens: dict[str, int] = {}
+    if cfg.parallel_text:
+        parallel = resolve_source(cfg.parallel_text, languages)
+        for lang in languages:
+            pair = parallel / "train" / f"{pivot}-{lang}"
+            if pair.is_dir():
+                align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
+                                                      costs.get("bytes_per_token", 4.0))
+    bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
+    pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges)  # the config ensures the pivot trains
+    single_c = None
+    if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
+        single_c = pivot_extra + sum(tokens for lang in languages if enabled("train", lang)) + sum(
+            tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
+    plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
+                         enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
+                         single_c_tokens=single_c, pivot_extra_tokens=pivot_extra)
+    header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
+              f"{nodes} node(s) × {devices // nodes} device(s)")
+    matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
+        f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
+    return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _parallel_tokens(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> int:
+    """Tokens of both sides of a parallel-text directory (its first ``max_pairs`` lines)."""
+    files = sorted(pair_dir.glob("*_*.txt"))
+    total = sum(f.stat().st_size for f in files)
+    if max_pairs:
+        with open(files[0], "rb") as handle:
+            lines = sum(1 for _ in handle)
+        total = total * min(1.0, max_pairs / max(1, lines))
+    return int(total / bytes_per_token)
+
+
+def _pivot_files(corpus: Path, pivot: str) -> list[Path]:
+    """The corpus files holding the pivot language (the text every language's work scales with)."""
+    if corpus.is_file():
+        return [corpus]
+    iso3 = pivot.split("_")[0]
+    files = [p for p in corpus.rglob("*") if p.is_file() and (p.name.startswith(pivot) or p.name.startswith(iso3 + "_"))]
+    return files or [corpus]
+
+
+def _job_matrix(languages: list[str], stages: list[str], enabled: Callable[[str, str], bool]) -> str:
+    lines = ["| language | " + " | ".join(stages) + " |", "|---|" + "---|" * len(stages)]
+    for lang in languages:
+        marks = ["·" if s == "evaluate" or not enabled(s, lang) else "✓" for s in stages]
+        lines.append(f"| {lang} | " + " | ".join(marks) + " |")
+    return "\n".join(lines)
