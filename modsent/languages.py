@@ -146,8 +146,8 @@ def resolve(code: str) -> Language:
 
 # Named lists users can put in a config instead of spelling out codes.
 _NAMED_LISTS: dict[str, tuple[str, ...]] = {
-    # English plus the 22 target languages of the seed study (Huang et al., 2024).
-    "seed22": (
+    # English plus the 22 target languages of the paper (Huang et al., 2024).
+    "paper22": (
         "eng_Latn", "ces_Latn", "fra_Latn", "deu_Latn", "tur_Latn", "tel_Telu", "hau_Latn", "amh_Ethi",
         "mar_Deva", "spa_Latn", "arb_Arab", "azj_Latn", "kaz_Cyrl", "kir_Cyrl", "uig_Arab", "uzn_Latn",
         "ita_Latn", "nld_Latn", "kor_Hang", "kin_Latn", "pol_Latn", "rus_Cyrl", "zho_Hans",
@@ -155,10 +155,16 @@ _NAMED_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_RENAMED_LISTS = {"seed22": "paper22"}  # refused with the new name for one release
+
+
 def named_list(name: str) -> list[str]:
-    """``all`` (every NLLB language) or a named list such as ``seed22``."""
+    """``all`` (every NLLB language) or a named list such as ``paper22``."""
     if name == "all":
         return nllb_codes()
+    if name in _RENAMED_LISTS:
+        raise UnknownLanguageError(f"the language list '{name}' was renamed to '{_RENAMED_LISTS[name]}': write "
+                                   f"@{_RENAMED_LISTS[name]}")
     if name not in _NAMED_LISTS:
         options = ["all", *_NAMED_LISTS]
         close = difflib.get_close_matches(name, options, n=1)
@@ -168,7 +174,7 @@ def named_list(name: str) -> list[str]:
 
 
 def resolve_many(codes: Iterable[str], allow_duplicates: bool = False) -> list[Language]:
-    """Resolve a list of codes (``@seed22`` / ``@all`` expand named lists), rejecting duplicates.
+    """Resolve a list of codes (``@paper22`` / ``@all`` expand named lists), rejecting duplicates.
 
     Two spellings of one language (``de`` and ``deu_Latn``) count as a duplicate.
     """

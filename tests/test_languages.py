@@ -50,9 +50,11 @@ def test_resolve_many_rejects_duplicates_and_expands_lists():
     with pytest.raises(UnknownLanguageError, match="listed twice"):
         resolve_many(["de", "deu_Latn"])
     assert len(resolve_many(["@all"])) == 202
-    assert resolve_many(["@seed22"])[0].code == "eng_Latn" and len(named_list("seed22")) == 23
-    with pytest.raises(UnknownLanguageError, match="did you mean 'seed22'"):
-        named_list("seed2")
+    assert resolve_many(["@paper22"])[0].code == "eng_Latn" and len(named_list("paper22")) == 23
+    with pytest.raises(UnknownLanguageError, match="did you mean 'paper22'"):
+        named_list("paper2")
+    with pytest.raises(UnknownLanguageError, match="'seed22' was renamed to 'paper22'"):
+        resolve_many(["@seed22"])
 
 
 @pytest.mark.parametrize("code,expected", [

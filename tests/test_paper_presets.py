@@ -16,7 +16,7 @@ def _load(name: str, cls: type):
     header = path.read_text(encoding="utf-8").splitlines()[0]
     command = name.split("_")[0] if name.startswith(("train", "eval")) else name
     assert header.startswith(f"# modsent {command.replace('eval', 'evaluate')} --config configs/paper/{name}.yaml")
-    assert "Reproduces the seed's" in path.read_text(encoding="utf-8")
+    assert "Reproduces the reference's" in path.read_text(encoding="utf-8")
     return load_config(cls, path)
 
 

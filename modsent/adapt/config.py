@@ -20,7 +20,7 @@ class ModelSourceError(ModsentError):
 
 
 def _default_trainer() -> TrainerConfig:
-    # The reference recipe (the seed's train_mlm.py with its README's arguments): AdamW lr 5e-5,
+    # The reference recipe (the reference's train_mlm.py with its README's arguments): AdamW lr 5e-5,
     # weight decay 0, linear decay to 0 without warm-up, no gradient clipping, fp32, 128 blocks
     # per device x 2 accumulation steps, 3 epochs.
     return TrainerConfig(output_dir=ADAPT_OUTPUT, lr=5e-5, weight_decay=0.0, schedule="warmup_linear",

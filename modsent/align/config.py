@@ -24,7 +24,7 @@ class AlignDataError(ModsentError):
 
 
 def _default_trainer() -> TrainerConfig:
-    # The seed: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
+    # The reference: AdamW lr 1e-4, eps 1e-6, weight decay 0.01, constant LR, batch 128, 1 epoch, clip 1.0.
     # ZeRO-0: the only trained weights are the adapter's, too few to be worth partitioning.
     return TrainerConfig(ds_config="zero0", lr=1e-4, adam_eps=1e-6, weight_decay=0.01, schedule="constant",
                          warmup_steps=0, global_batch_size=128, epochs=1.0, max_grad_norm=1.0,
@@ -35,7 +35,7 @@ def _default_trainer() -> TrainerConfig:
 class AlignDataConfig:
     """Training and evaluation data (paths; at least one of ``paraphrase`` and ``parallel``).
 
-    ``paraphrase``: paraphrase corpora or datasets (seed layout, JSONL, Parquet) with the pivot's
+    ``paraphrase``: paraphrase corpora or datasets (reference layout, JSONL, Parquet) with the pivot's
     and the target's columns. ``parallel``: directories with ``<pivot>.txt`` and ``<lang>.txt``
     (any code spelling the registry resolves, e.g. ``deu.txt``). ``max_parallel_pairs``: read
     only the first N line pairs of each ``parallel`` directory (short runs; ``pypi:ui-parallel``
@@ -70,7 +70,7 @@ class AlignConfig:
     scaling 4.0). ``scale``: MNRL similarity scale. ``corpus_negatives``: how many of the training
     data's distinct English sentences (in data order, parallel lines past ``data.max_parallel_pairs``
     included) every step also uses as negatives for each target-side text (0: in-batch negatives
-    only, as the seed; see the module docstring).
+    only, as the reference; see the module docstring).
     """
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"target": "model", "lang": "languages", "output": "output_dir",

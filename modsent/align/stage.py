@@ -1,15 +1,15 @@
 """``modsent align``: train a parallel adapter that maps a language's frozen encoder onto the English pivot.
 
-Step 4 of the method (the seed's ``train_cla_adapter.py``). The target-language encoder is
+Step 4 of the method (the reference's ``train_cla_adapter.py``). The target-language encoder is
 frozen and gets a ParBn adapter (:mod:`modsent.models.adapter`); the English pivot encoder is
-frozen and has none. Batches are the seed's cross-lingual batches over two languages
+frozen and has none. Batches are the reference's cross-lingual batches over two languages
 (:class:`~modsent.train.paraphrase_batches.ParaphraseBatches` with ``train_type="cross"``):
 every row of a batch puts one of its texts in English and the other in the target language
 (a triplet's hard negative in either), each batch from one dataset. English texts are embedded
 by the pivot, target texts by target + adapter, and the cross-model MNRL loss (in-batch
 negatives over every rank's batch, scale 20) trains the adapter alone.
 
-Corpus negatives (``corpus_negatives: N``, an addition to the seed): the pivot is frozen, so its
+Corpus negatives (``corpus_negatives: N``, an addition to the reference): the pivot is frozen, so its
 embedding of any English sentence is the same in every step; each step also scores every target-side
 text against the pivot embeddings of the training data's first ``N`` distinct English sentences
 (:func:`~modsent.train.losses.bank_loss`, added to the in-batch loss), read from the pivot cache or
@@ -25,12 +25,12 @@ use are looked up in a :class:`~modsent.align.pivot_cache.PivotCache` shared by 
 language. Before training, each rank embeds the English side of its own batches that the cache
 lacks — exactly as the step would, batch by batch — so the first language pays once and every
 later one (same data, seed and batch size: the same English sentences) only reads.
-``pivot_cache: null`` re-encodes the English side in every step, as the seed does. Both give the
+``pivot_cache: null`` re-encodes the English side in every step, as the reference does. Both give the
 same loss, bit-for-bit with the float32 cache.
 
-The pivot always runs in eval mode. (The seed's pivot, a submodule of its loss, was switched to
+The pivot always runs in eval mode. (The reference's pivot, a submodule of its loss, was switched to
 train mode with the loss and so embedded with dropout; a frozen pivot without dropout is what a
-cache can reproduce, and what "frozen" means.) The target's frozen layers keep the seed's
+cache can reproduce, and what "frozen" means.) The target's frozen layers keep the reference's
 train-mode dropout.
 
 Launch::
@@ -270,7 +270,7 @@ class AlignmentModel(nn.Module):
 
 def cross_model_loss(batch: dict[str, Any], target_embeddings: torch.Tensor, pivot_embeddings: torch.Tensor,
                      scale: float, bank: torch.Tensor | None = None) -> torch.Tensor:
-    """MNRL over the batch reassembled from target- and pivot-side embeddings (the seed's ``CrossModelMNRL``).
+    """MNRL over the batch reassembled from target- and pivot-side embeddings (the reference's ``CrossModelMNRL``).
 
     Column 0 (anchors) is scored against columns 1 (positives) and 2 (hard negatives) of every rank.
     With a ``bank`` (corpus negatives) the :func:`bank_loss` of the batch's target texts against

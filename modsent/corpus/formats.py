@@ -1,10 +1,10 @@
-"""Paraphrase corpus formats: the seed's text-file layout, JSONL and Parquet, read as streams.
+"""Paraphrase corpus formats: the reference's text-file layout, JSONL and Parquet, read as streams.
 
 A *dataset* holds rows of aligned sentences: for each language, column 1 (anchor), column 2
 (positive) and optionally column 3 (hard negative); row *i* of every (language, column) is the
 same example. Formats:
 
-* **seed layout** — a directory per dataset with ``{lang}_1.txt``, ``{lang}_2.txt`` and optionally
+* **reference layout** — a directory per dataset with ``{lang}_1.txt``, ``{lang}_2.txt`` and optionally
   ``{lang}_3.txt``, one sentence per line (``lang`` any code the registry resolves: ``deu``,
   ``deu_Latn``; modsent writes NLLB codes);
 * **JSONL** — one object per line, one key per (language, column): ``{"eng_Latn_1": …, "eng_Latn_2": …}``;

@@ -81,7 +81,7 @@ def mine_pivot_paraphrases(corpus: str | Path, split: str = "train", languages: 
 
 def write_pivot_paraphrases(pairs: list[PivotParaphrase], out: str | Path,
                             lang: str = "eng_Latn") -> ParaphraseDataset:
-    """The pairs as a two-column paraphrase dataset (seed layout: ``<lang>_1.txt``, ``<lang>_2.txt``)."""
+    """The pairs as a two-column paraphrase dataset (reference layout: ``<lang>_1.txt``, ``<lang>_2.txt``)."""
     if not pairs:
         raise CorpusError(f"{out}: no pivot paraphrases to write (lower min_languages, or pivot through more "
                           "languages)")

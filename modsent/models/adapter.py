@@ -2,7 +2,7 @@
 
 The alignment stage trains one of these per language, on the language's frozen encoder, so that
 its embeddings land in the English pivot's space. The definition follows the ``adapters``
-library's ``ParBnConfig()`` (which the seed uses) exactly:
+library's ``ParBnConfig()`` (which the reference uses) exactly:
 
 * one adapter per transformer layer, on the feed-forward (FFN) block only — not on attention;
 * *parallel* to the FFN: its input is the FFN block's input ``x`` (the attention sub-layer's

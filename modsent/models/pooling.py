@@ -1,4 +1,4 @@
-"""Token embeddings -> one sentence embedding: mean (the seed's default), CLS or max pooling.
+"""Token embeddings -> one sentence embedding: mean (the reference's default), CLS or max pooling.
 
 The modes and their on-disk names follow sentence-transformers' ``Pooling`` module, so a saved
 model's ``1_Pooling/config.json`` means the same thing to both libraries.

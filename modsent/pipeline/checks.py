@@ -121,7 +121,7 @@ def select_languages(names: list[str], run_languages: list[str]) -> list[str]:
     """The registry codes of ``names``, each one a language of this run; else the closest of the run's."""
     codes = []
     for name in names:
-        for language in resolve_many([name]):  # a named list (@seed22) gives several
+        for language in resolve_many([name]):  # a named list (@paper22) gives several
             if language.code not in run_languages:
                 raise PipelineError(
                     f"--languages {name}: this run has no {language.code} ({language.name})"

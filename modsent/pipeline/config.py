@@ -74,7 +74,7 @@ class PipelineConfig:
     """
 
     run_dir: Path
-    languages: list[str]  # NLLB/ISO codes or named lists (@seed22, @all); the pivot is added if missing
+    languages: list[str]  # NLLB/ISO codes or named lists (@paper22, @all); the pivot is added if missing
     source_model: str  # the model every language starts from (a transformers/sentence-transformers dir)
     corpus: str  # English paraphrase corpus (translate adds the other languages) or an already translated one
     pivot: str = "eng_Latn"

@@ -738,7 +738,7 @@ def write_synthetic_corpus(
     triplet_datasets: Iterable[str] = (),
     repeat_fraction: float = 0.05,
 ) -> Path:
-    """Write paraphrase datasets in the seed layout and return ``root``.
+    """Write paraphrase datasets in the reference layout and return ``root``.
 
     For every dataset name -> row count in ``datasets``, writes ``root/<dataset>/<lang>_1.txt``
     (anchors) and ``<lang>_2.txt`` (positives), plus ``<lang>_3.txt`` (hard negatives) for

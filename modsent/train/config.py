@@ -23,7 +23,7 @@ class ContrastiveConfigError(ModsentError):
 
 
 def _default_trainer() -> TrainerConfig:
-    # The seed's fit(): AdamW lr 2e-5, eps 1e-6, weight decay 0.01, clipping 1, constant LR, one epoch.
+    # The reference's fit(): AdamW lr 2e-5, eps 1e-6, weight decay 0.01, clipping 1, constant LR, one epoch.
     return TrainerConfig(output_dir=TRAIN_OUTPUT, ds_config="zero1", lr=2e-5, adam_eps=1e-6, schedule="constant",
                          warmup_steps=0, global_batch_size=32, epochs=1.0, save_every=1000, eval_every=1000)
 

@@ -1,4 +1,4 @@
-"""Contrastive training batches from several paraphrase datasets, as the seed builds them.
+"""Contrastive training batches from several paraphrase datasets, as the reference builds them.
 
 * Every global batch (``batch_size × world_size`` rows) comes from **one dataset**, so its
   in-batch negatives share a domain; datasets are visited in a shuffled round-robin (a new
@@ -48,7 +48,7 @@ __all__ = ["ParaphraseBatch", "ParaphraseBatches", "ParaphraseBatchError", "Trai
 logger = logging.getLogger(__name__)
 
 TrainType = Literal["mono", "cross"]
-MAX_LANGS_PER_BATCH = 6  # the seed's cap on languages in one cross-lingual batch
+MAX_LANGS_PER_BATCH = 6  # the reference's cap on languages in one cross-lingual batch
 
 
 class ParaphraseBatchError(ModsentError):
@@ -151,7 +151,7 @@ def _load(dataset: ParaphraseDataset, langs: Sequence[str], use_hard_negatives: 
 class ParaphraseBatches:
     """This rank's endless stream of :class:`ParaphraseBatch` (or ``collate(batch)``), resumable.
 
-    Follows :class:`modsent.train.data.ResumableBatches`: ``batches_per_epoch`` is the seed's
+    Follows :class:`modsent.train.data.ResumableBatches`: ``batches_per_epoch`` is the reference's
     epoch length, ``sum(rows) // (batch_size × world_size)``; ``state_dict()`` holds the number
     of batches taken. ``collate`` (e.g. tokenisation) is applied to each batch before it is
     returned. ``batch_at(i)`` returns global batch ``i`` without moving the stream.

@@ -1,10 +1,10 @@
 """``modsent train``: contrastive sentence-encoder training with MultipleNegativesRankingLoss.
 
-The seed's recipe (``train_sentence_encoder.py``): a ``transformers`` encoder (the adapted LM of
+The reference's recipe (``train_sentence_encoder.py``): a ``transformers`` encoder (the adapted LM of
 ``modsent adapt``, or the encoder half of an NLLB model) with mean pooling, trained on several
 paraphrase datasets with in-batch negatives — ``train_type: mono`` for one language per batch
 (a language-specific encoder), ``cross`` for batches that mix up to six languages (the
-multilingual baseline). Defaults follow the seed: lr 2e-5, constant schedule, AdamW eps 1e-6,
+multilingual baseline). Defaults follow the reference: lr 2e-5, constant schedule, AdamW eps 1e-6,
 max_seq_length 64, 1 epoch. Batches: :mod:`modsent.train.paraphrase_batches`; loss:
 :mod:`modsent.train.losses` (embeddings gathered across ranks, so every rank's pairs are every
 anchor's negatives; ``loss.cached`` for batches beyond memory).

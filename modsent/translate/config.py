@@ -50,7 +50,7 @@ class ModelConfig:
 class DecodingConfig:
     """Options that change the translations (part of every unit's fingerprint).
 
-    Defaults follow the seed: greedy search; ``max_decoding_length`` 128 new tokens plus the
+    Defaults follow the reference: greedy search; ``max_decoding_length`` 128 new tokens plus the
     target-language token matches ``generate(max_length=130)`` counting the decoder start token.
     """
 
@@ -122,10 +122,10 @@ class QualityConfig:
 class TranslateConfig:
     """Translate the English side of paraphrase corpora into ``languages``.
 
-    ``corpora``: corpus directories, dataset directories (seed layout), ``.jsonl`` or ``.parquet``
+    ``corpora``: corpus directories, dataset directories (reference layout), ``.jsonl`` or ``.parquet``
     files (see :mod:`modsent.corpus`); every dataset needs the source language's columns.
-    ``languages``: registry codes or named lists (``@seed22``, ``@all``); the source is skipped.
-    Output under ``output_dir``: ``corpus/<dataset>/<lang>_{1,2[,3]}.txt`` (seed layout, source
+    ``languages``: registry codes or named lists (``@paper22``, ``@all``); the source is skipped.
+    Output under ``output_dir``: ``corpus/<dataset>/<lang>_{1,2[,3]}.txt`` (reference layout, source
     language copied through), ``manifest.json``, ``translation_summary.{csv,md}``,
     ``review.jsonl`` (optional) and ``work/`` (finished units, kept so reruns resume).
     """
@@ -145,7 +145,7 @@ class TranslateConfig:
         if not self.corpora:
             raise ValueError("corpora is empty: give at least one corpus path")
         if not self.languages:
-            raise ValueError("languages is empty: give target language codes (e.g. [deu_Latn, fra_Latn] or [@seed22])")
+            raise ValueError("languages is empty: give target language codes (e.g. [deu_Latn, fra_Latn] or [@paper22])")
         if self.shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
 

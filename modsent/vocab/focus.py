@@ -11,7 +11,7 @@ Given the source model's embedding matrix, its tokenizer and a new target-langua
    similarities between its auxiliary vector and the anchors' (:func:`focus_combine`).
 4. New tokens without an auxiliary vector are drawn from N(mean, std) of the source embeddings.
 
-This follows the authors' package ``deepfocus`` 1.0.1 with the settings the seed used (exact
+This follows the authors' package ``deepfocus`` 1.0.1 with the settings the reference used (exact
 matching only; CBOW, ``neg=10``; dim 300, 3 epochs, ``min_count`` 10). It differs where that package
 cannot serve this project: the text is streamed (any number of files, no ``datasets`` cache), the
 tokenisation style is read from the tokenizer's pipeline rather than guessed from counts of ``##``/``▁``
@@ -64,7 +64,7 @@ NAN_RETRIES = 3
 class FastTextOptions:
     """Training settings of the auxiliary token-level fastText model (CBOW, ``neg=10`` as in FOCUS).
 
-    Defaults are the seed's: ``dim=300`` (it passed ``fasttext_model_dim=300``), deepfocus' 3 epochs
+    Defaults are the reference's: ``dim=300`` (it passed ``fasttext_model_dim=300``), deepfocus' 3 epochs
     and ``min_count=10``. ``threads=None`` uses every CPU; fastText is deterministic only with 1.
     """
 

@@ -2,7 +2,7 @@
 
 The new tokenizer keeps everything but the vocabulary: model family (WordPiece for BERT/LaBSE,
 Unigram for XLM-R, BPE...), normaliser, pre-tokeniser, special tokens and post-processing template.
-``transformers``' ``train_new_from_iterator`` does exactly this (it is also what the seed used);
+``transformers``' ``train_new_from_iterator`` does exactly this (it is also what the reference used);
 we feed it a lazy stream of text batches.
 
 Training the same text twice must give the same file, byte for byte (a job killed during the vocab
@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_VOCAB_SIZE", "load_tokenizer", "tokenizer_family", "check_sa
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VOCAB_SIZE = 50_048  # the seed's size for every language (a multiple of 64 for GPU matmuls)
+DEFAULT_VOCAB_SIZE = 50_048  # the reference's size for every language (a multiple of 64 for GPU matmuls)
 _TRAIN_BATCH = 1000  # lines per call into the Rust trainer; amortises the Python -> Rust hop
 # A score is a log-probability; 1e-6 is far below any difference that decides a segmentation and
 # far above the ~1e-14 run-to-run noise (a score within 1e-14 of a rounding boundary could still

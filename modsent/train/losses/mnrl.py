@@ -26,7 +26,7 @@ from modsent.train.losses.gather import gather_rows
 
 __all__ = ["mnrl_loss", "MultipleNegativesRankingLoss"]
 
-DEFAULT_SCALE = 20.0  # the seed's (and sentence-transformers') similarity scale
+DEFAULT_SCALE = 20.0  # the reference's (and sentence-transformers') similarity scale
 
 
 def _full_precision(tensor: torch.Tensor) -> torch.Tensor:
