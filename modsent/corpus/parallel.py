@@ -24,6 +24,7 @@ from typing import Optional
 from modsent.corpus.formats import ColumnKey, CorpusError, MisalignedCorpusError, ParaphraseDataset, read_lines
 from modsent.errors import ModsentError
 from modsent.languages import resolve
+from modsent.sources import local_path
 
 __all__ = ["PROJECTS_FILE", "ParallelPairs", "is_parallel_corpus", "parallel_dataset", "parallel_languages",
            "parallel_stats", "read_parallel_pairs", "source_language"]
@@ -131,7 +132,7 @@ def parallel_dataset(directory: str | Path, pivot_lang: str, lang: str,
     in one language with line ``i`` in the other (alignment, and the multilingual Single_c
     baseline, train on such rows). ``max_rows``: only the first lines.
     """
-    root = Path(directory)
+    root = local_path(directory)
     if not root.is_dir():
         raise CorpusError(f"parallel text: {root} is not a directory (expected {pivot_lang}.txt and {lang}.txt in it)")
     files: dict[str, str] = {}

@@ -31,6 +31,7 @@ from typing import Any, Callable, TypeVar
 
 from modsent.errors import ModsentError, first_line
 from modsent.hub import hub_model_dir, parse_hub_id
+from modsent.sources import is_reference, resolve_source
 
 __all__ = ["require_model_dir", "from_pretrained", "load_weights", "require_vocabulary", "refuse_pickle",
            "TOKENIZER_FILES"]
@@ -47,6 +48,8 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.b
 def require_model_dir(path: str | Path, error: type[ModsentError], what: str = "model directory") -> Path:
     """``path`` as a Path if it is a directory, the snapshot directory if it is a hub id
     (:mod:`modsent.hub`); else ``error`` saying whether it is a file or missing."""
+    if is_reference(path):  # pypi:NAME, converted once into the cache as every stage converts it
+        return resolve_source(path)
     if parse_hub_id(path) is not None:
         return hub_model_dir(path, error)
     path = Path(path)
