@@ -150,6 +150,12 @@ def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: typ
     return data
 
 
+def relative_path(target: str | os.PathLike, origin: str | os.PathLike) -> str:
+    """How a file in the directory ``origin`` names ``target`` so that moving both together keeps the link:
+    relative, POSIX separators, ``../`` where needed (both resolved first)."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(origin).resolve())).as_posix()
+
+
 def cache_root() -> Path:
     """``$MODSENT_CACHE``, else ``~/.cache/modsent``: downloads and conversions made once and reused."""
     return Path(os.environ.get("MODSENT_CACHE") or Path.home() / ".cache" / "modsent").expanduser()

@@ -57,7 +57,15 @@ import torch
 from torch import nn
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_bytes, atomic_write_json, cache_root, read_format_json, sha256_file
+from modsent.io import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    cache_root,
+    read_format_json,
+    relative_path,
+    sha256_file,
+)
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
@@ -213,7 +221,7 @@ def _recorded_base_path(base_path: str | os.PathLike, directory: str | os.PathLi
     base = Path(base_path).resolve()
     if base.is_relative_to(cache_root().resolve()):
         return base.as_posix()
-    return Path(os.path.relpath(base, Path(directory).resolve())).as_posix()
+    return relative_path(base, directory)
 
 
 def encoder_fingerprint(path: str | os.PathLike) -> str:

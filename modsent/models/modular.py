@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from modsent.errors import ModsentError
-from modsent.io import atomic_directory, atomic_write_json, read_format_json
+from modsent.io import atomic_directory, atomic_write_json, read_format_json, relative_path
 from modsent.languages import resolve
 from modsent.models.adapter import ParallelAdapter
 from modsent.models.encoder import SentenceEncoder
@@ -88,7 +88,7 @@ def _relative(path: str | os.PathLike, root: Path, within: Path) -> str:
     path = Path(path).resolve()
     if not path.is_relative_to(within.resolve()):
         return str(path)  # a model outside (a cache import) stays where it is when the directory moves
-    return Path(os.path.relpath(path, root.resolve())).as_posix()
+    return relative_path(path, root)
 
 
 def write_modular_manifest(root: str | os.PathLike, pivot: str,

@@ -29,6 +29,7 @@ from modsent.io import (
     atomic_write_json,
     atomic_write_text,
     content_digest,
+    relative_path,
 )
 from modsent.output_checks import check_not_overwriting, no_space_as_error
 from modsent.languages import resolve
@@ -117,7 +118,7 @@ def _relink_adapter(adapter_dir: Path, encoder_dir: Path) -> None:
     path = adapter_dir / ADAPTER_CONFIG
     data = json.loads(path.read_text(encoding="utf-8"))
     if isinstance(data.get("base"), dict):
-        data["base"]["path"] = os.path.relpath(encoder_dir, adapter_dir)
+        data["base"]["path"] = relative_path(encoder_dir, adapter_dir)
         atomic_write_json(path, data)
 
 
