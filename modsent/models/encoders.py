@@ -181,9 +181,9 @@ def load_encoder(path: str | os.PathLike, batch_size: int = 64, max_seq_length: 
     Every model reads up to ``max_seq_length`` tokens (capped by its position table), whatever
     length it was trained at: the reference evaluates at 512.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ModsentError(f"model {path} does not exist")
+    from modsent.models.files import require_model_dir
+
+    path = require_model_dir(path, ModsentError)  # a pypi: name or a hub id as every stage reads it
     if (path / "modular.json").exists():
         return ModularModelEncoder(path, batch_size, max_seq_length=max_seq_length, max_tokens=max_tokens)
     import torch
