@@ -31,7 +31,6 @@ import torch.nn.functional as F
 
 from modsent.config import to_dict
 from modsent.io import RunDir, seed_everything
-from modsent.output_checks import check_not_overwriting
 from modsent.models.encoder import fit_max_seq_length
 from modsent.adapt.config import AdaptConfig, ModelSourceError
 from modsent.models.files import (
@@ -239,8 +238,7 @@ def run(cfg: AdaptConfig) -> TrainResult:
     >>> run(AdaptConfig(model="models/src", vocab_dir="runs/vocab/deu_Latn",
     ...                       train_files=["data/deu_Latn.txt"]))  # doctest: +SKIP
     """
-    check_not_overwriting({"output_dir": cfg.output_dir}, {
+    dist_info = start_run(cfg, "modsent adapt", {
         "model": cfg.model, "vocab_dir": cfg.vocab_dir, "train_files": cfg.train_files, "valid_files": cfg.valid_files})
-    dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent adapt")
     task, _ = build_adapt_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

@@ -63,7 +63,6 @@ from modsent.config import to_dict
 from modsent.corpus import CorpusError, ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
 from modsent.io import seed_everything
-from modsent.output_checks import check_not_overwriting
 from modsent.models.adapter import ParallelAdapter, encoder_fingerprint
 from modsent.models.encoder import SentenceEncoder
 from modsent.train.distributed import DistInfo, barrier
@@ -469,16 +468,15 @@ def fill_pivot_cache(job: AlignJob, start: int, stop: int, pivot_lang: str) -> i
 
 
 def run(cfg: AlignConfig) -> TrainResult:
-    """Run ``modsent align`` on every rank of the job; the adapter ends up in ``<output>/artifacts/adapter``.
+    """Run ``modsent align`` on every rank of the job; the adapter ends up in ``<output_dir>/artifacts/adapter``.
 
-    >>> run_align(AlignConfig(pivot="models/eng", target="runs/train/deu_Latn/artifacts/model",
-    ...                       lang="deu_Latn", output="runs/align/deu_Latn",
-    ...                       data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
+    >>> run(AlignConfig(model="runs/train/deu_Latn/artifacts/model", pivot="models/eng",
+    ...                 languages=["deu_Latn"], output_dir="runs/align/deu_Latn",
+    ...                 data=AlignDataConfig(paraphrase=["data/paraphrase"])))  # doctest: +SKIP
     """
-    check_not_overwriting({"output_dir": cfg.output_dir}, {
+    dist_info = start_run(cfg, "modsent align", {
         "pivot": cfg.pivot, "model": cfg.model, "data.paraphrase": cfg.data.paraphrase,
         "data.parallel": cfg.data.parallel, "data.eval_parallel": cfg.data.eval_parallel})
-    dist_info = start_run(cfg, cfg.output_dir, "modsent align")
     job = build_align_job(cfg, dist_info)
     trainer = Trainer(job.task, cfg.trainer, dist_info)
     if job.cache is not None:

@@ -30,7 +30,6 @@ from modsent.config import to_dict
 from modsent.corpus import ParaphraseDataset, open_corpus
 from modsent.corpus.parallel import parallel_dataset
 from modsent.io import seed_everything
-from modsent.output_checks import check_not_overwriting
 from modsent.languages import resolve_many
 from modsent.models.encoder import SentenceEncoder
 from modsent.train.config import ContrastiveConfig, ContrastiveConfigError, ContrastiveLossConfig, parallel_pair
@@ -216,8 +215,7 @@ def run(cfg: ContrastiveConfig) -> TrainResult:
     >>> run(ContrastiveConfig(model="runs/adapt/artifacts/model", corpus="data/paraphrase",
     ...                     languages=["deu_Latn"]))  # doctest: +SKIP
     """
-    check_not_overwriting({"output_dir": cfg.output_dir}, {
+    dist_info = start_run(cfg, "modsent train", {
         "model": cfg.model, "corpus": cfg.corpus, "parallel": cfg.parallel, "eval_corpus": cfg.eval_corpus})
-    dist_info = start_run(cfg, cfg.trainer.output_dir, "modsent train")
     task, _ = build_contrastive_task(cfg, dist_info)
     return Trainer(task, cfg.trainer, dist_info).fit()

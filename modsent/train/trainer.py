@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from modsent.config import dump_config, to_dict
 from modsent.dirlock import hold_directory
 from modsent.io import RunDir, atomic_directory, seed_everything
-from modsent.output_checks import check_output_dir
+from modsent.output_checks import PathArgument, check_not_overwriting, check_output_dir
 from modsent.train.checkpoint import (
     CheckpointError,
     capture_rng_state,
@@ -369,11 +369,14 @@ def train(task: TrainTask, cfg: TrainerConfig, dist_info: DistInfo | None = None
     return Trainer(task, cfg, dist_info).fit()
 
 
-def start_run(config: Any, output_dir: str | Path, command: str) -> DistInfo:
-    """Join the process group and (rank 0) snapshot the resolved ``config`` into the run directory.
+def start_run(config: Any, command: str, inputs: Mapping[str, PathArgument]) -> DistInfo:
+    """Check that no input lies in the run directory (``config.output_dir``), join the process group and
+    (rank 0) snapshot the resolved ``config`` into the run directory.
 
-    The first step of every recipe's ``run_*`` function, before it builds its task.
+    The first step of every training stage's ``run``, before it builds its task.
     """
+    output_dir = config.output_dir
+    check_not_overwriting({"output_dir": output_dir}, inputs)
     dist_info = init_distributed()
     # Every rank fails alike when another live process is writing this run directory.
     run_on_main(lambda: hold_directory(output_dir, command) and None)
