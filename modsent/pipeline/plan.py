@@ -46,7 +46,7 @@ class StageJob:
     artifact: Path  # the directory the stage produces (what downstream stages read)
     deps: list[tuple[str, str]] = field(default_factory=list)  # (language, stage) it reads from
     external: dict[str, Path] = field(default_factory=dict)  # inputs from outside the run
-    prepare: Callable[[], None] | None = None  # in-process work before the command (text export)
+    prepare: Callable[[], None] | None = None  # in-process work before the command (text export, held-out files)
 
     @property
     def name(self) -> str:
