@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from modsent.errors import ModsentError, first_line
@@ -44,25 +45,40 @@ class HubDatasetError(ModsentError):
     """A hub dataset is not cached (offline), unknown, or has no files for the requested config and split."""
 
 
-def hub_dataset_files(value: str | os.PathLike, config: str, split: str = "test") -> list[Path]:
-    """The cached data files of ``config``'s ``split`` in the hub dataset ``value`` (``org/name[@revision]``).
+def hub_dataset_files(value: str | os.PathLike, configs: Sequence[str] | None,
+                      split: str = "test") -> dict[str, list[Path]]:
+    """The cached data files of each of ``configs``' ``split`` in the hub dataset ``value`` (``org/name[@revision]``);
+    ``None``: every config the card lists with that split (its all-languages ``default`` only when alone).
 
     Which files those are comes from the dataset card's ``configs`` (the hub's convention for datasets
     without a loading script, as ``datasets.load_dataset`` reads it); a card without them falls back to
-    the usual layouts ``CONFIG/SPLIT*`` and ``data/CONFIG/SPLIT*``. Only those files are fetched.
+    the usual layouts ``CONFIG/SPLIT*`` and ``data/CONFIG/SPLIT*``. The card is read once and only the
+    files asked for are fetched, in one download.
 
-    >>> hub_dataset_files("mteb/sts17-crosslingual-sts", "en-de")  # doctest: +SKIP
-    [PosixPath('/home/me/.cache/huggingface/hub/datasets--mteb--sts17-crosslingual-sts/snapshots/…/en-de/test.jsonl.gz')]
+    >>> hub_dataset_files("mteb/sts17-crosslingual-sts", ["en-de"])  # doctest: +SKIP
+    {'en-de': [PosixPath('…/hub/datasets--mteb--sts17-crosslingual-sts/snapshots/…/en-de/test.jsonl.gz')]}
     """
     repo_id, revision = _parsed(value, HubDatasetError, "file or directory")
-    patterns = dataset_card_configs(value).get(config, {}).get(split) or [f"{config}/{split}*", f"data/{config}/{split}*"]
-    root = _snapshot(value, repo_id, revision, "dataset", patterns, HubDatasetError)
-    files = sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()})
-    if not files:
-        raise HubDatasetError(f"{value}: no '{split}' files of config '{config}' in the Hugging Face cache (looked for "
-                              f"{', '.join(patterns)}); fetch them ahead of time (`hf download {repo_id} --repo-type "
-                              f"dataset`, with the same HF_HOME), or check the config name against the dataset card")
-    return files
+    card = dataset_card_configs(value)
+    if configs is None:
+        configs = [name for name, splits in card.items() if split in splits]
+        if len(configs) > 1 and "default" in configs:  # the card's all-languages config repeats the others
+            configs.remove("default")
+        if not configs:
+            raise HubDatasetError(f"{value}: its dataset card lists no config with a '{split}' split; name the configs")
+    patterns = {config: card.get(config, {}).get(split) or [f"{config}/{split}*", f"data/{config}/{split}*"]
+                for config in configs}
+    root = _snapshot(value, repo_id, revision, "dataset", [p for each in patterns.values() for p in each],
+                     HubDatasetError)
+    found = {}
+    for config, globs in patterns.items():
+        found[config] = sorted({path for pattern in globs for path in root.glob(pattern) if path.is_file()})
+        if not found[config]:
+            raise HubDatasetError(f"{value}: no '{split}' files of config '{config}' in the Hugging Face cache (looked "
+                                  f"for {', '.join(globs)}); fetch them ahead of time (`hf download {repo_id} "
+                                  "--repo-type dataset`, with the same HF_HOME), or check the config name against the "
+                                  "dataset card")
+    return found
 
 
 def dataset_card_configs(value: str | os.PathLike) -> dict[str, dict[str, list[str]]]:

@@ -30,7 +30,7 @@ from modsent.evaluate.report import write_reports
 from modsent.evaluate.retrieval import evaluate_bitext
 from modsent.evaluate.scores import summarize
 from modsent.evaluate.sts import evaluate_sts, recombine_aligned
-from modsent.hub import HubDatasetError, dataset_card_configs, hub_dataset_files, parse_hub_id
+from modsent.hub import HubDatasetError, hub_dataset_files, parse_hub_id
 from modsent.io import atomic_write_json
 from modsent.languages import resolve
 from modsent.models.encoders import Encoder
@@ -101,34 +101,26 @@ def _mteb_files(key: str, path: str | os.PathLike, split: str) -> list[tuple[str
     """
     if parse_hub_id(path) is None:
         return [(None if key == "*" else key, Path(path))]
-    configs = [name for name, splits in dataset_card_configs(path).items() if split in splits] if key == "*" else [key]
-    if len(configs) > 1 and "default" in configs:  # the card's all-languages config repeats the others
-        configs.remove("default")
-    if not configs:
-        raise HubDatasetError(f"{path}: its dataset card lists no config with a '{split}' split; name the configs "
-                              "(language pairs) as the keys of 'files'")
-    found = []
-    for config in configs:
-        files = hub_dataset_files(path, config, split)
-        if len(files) != 1:
-            raise HubDatasetError(f"{path}: config '{config}' has {len(files)} '{split}' files "
-                                  f"({', '.join(f.name for f in files)}); an STS set is read from one file")
-        found.append((None if config == "default" else config, files[0]))  # default: languages from the file
-    return found
+    files = _one_file_each(path, None if key == "*" else [key], split)
+    return [(None if config == "default" else config, file) for config, file in files.items()]  # default: from the file
 
 
 def _read_belebele(config: BelebeleConfig, languages: list[str]) -> BelebeleData:
     """Belebele from a local directory, or from the hub dataset ``facebook/belebele`` (one config per language)."""
     if parse_hub_id(config.directory) is None:
         return read_belebele(config.directory, languages, config.file_pattern)
-    files = {}
-    for lang in languages:
-        found = hub_dataset_files(config.directory, lang, "test")
-        if len(found) != 1:
-            raise HubDatasetError(f"{config.directory}: config '{lang}' has {len(found)} 'test' files; Belebele has one "
-                                  "file per language")
-        files[lang] = found[0]
-    return read_belebele_files(files)
+    return read_belebele_files(_one_file_each(config.directory, languages, "test"))
+
+
+def _one_file_each(path: str | os.PathLike, configs: list[str] | None, split: str) -> dict[str, Path]:
+    """The one ``split`` file of each config of the hub dataset ``path`` (an evaluation set is one file a config)."""
+    found = hub_dataset_files(path, configs, split)
+    for config, files in found.items():
+        if len(files) != 1:
+            raise HubDatasetError(f"{path}: config '{config}' has {len(files)} '{split}' files "
+                                  f"({', '.join(f.name for f in files)}); an evaluation set is read from one file a "
+                                  "config")
+    return {config: files[0] for config, files in found.items()}
 
 
 def _within(pair: tuple[str, str], languages: set[str]) -> bool:

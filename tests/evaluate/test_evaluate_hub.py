@@ -84,16 +84,16 @@ def test_sts_and_belebele_by_hub_id_score_as_the_same_files_by_path(tmp_path, fa
 def test_a_card_without_configs_falls_back_to_the_config_directory(hub_cache):
     snapshot = seed_dataset(hub_cache, "modsent-test/plain", {"en-de/test-00000-of-00001.jsonl": sts_rows("en-de"),
                                                               "en-de/train.jsonl": sts_rows("en-de")}, None)
-    assert hub_dataset_files("modsent-test/plain", "en-de") == [snapshot / "en-de" / "test-00000-of-00001.jsonl"]
+    assert hub_dataset_files("modsent-test/plain", ["en-de"])["en-de"] == [snapshot / "en-de" / "test-00000-of-00001.jsonl"]
 
 
 def test_an_uncached_dataset_or_config_is_one_line_saying_how_to_fetch_it(hub_cache):
     seed_dataset(hub_cache, "modsent-test/sts17", {"en-de/test.jsonl": sts_rows("en-de")}, {"en-de": "en-de/test.jsonl"})
     with pytest.raises(HubDatasetError) as missing:
-        hub_dataset_files("mteb/sts17-crosslingual-sts", "en-de")
+        hub_dataset_files("mteb/sts17-crosslingual-sts", ["en-de"])
     assert "hf download mteb/sts17-crosslingual-sts --repo-type dataset" in str(missing.value)
     with pytest.raises(HubDatasetError) as unknown_config:
-        hub_dataset_files("modsent-test/sts17", "fr-en")
+        hub_dataset_files("modsent-test/sts17", ["fr-en"])
     assert "config 'fr-en'" in str(unknown_config.value) and "\n" not in str(unknown_config.value)
 
 
