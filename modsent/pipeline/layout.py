@@ -67,6 +67,10 @@ class RunLayout(RunDir):
         """The held-out test strings of ``lang`` cut to the evaluated number of pairs."""
         return self.artifacts / "heldout" / lang
 
+    def translated_sts(self) -> Path:
+        """``evaluate.translated_sts``'s set in every language: ``<lang>.jsonl`` (sentence1, sentence2, score)."""
+        return self.artifacts / "translated-sts"
+
     def held_out_all(self) -> Path:
         """The held-out strings every language has, line-aligned across all of them."""
         return self.artifacts / "heldout-all"

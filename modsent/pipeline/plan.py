@@ -22,6 +22,7 @@ from modsent.io import atomic_write, atomic_write_text
 from modsent.languages import resolve_many
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.layout import ALL, SINGLE_C, RunLayout
+from modsent.pipeline.translated_sts import write_translated_sts
 from modsent.sources import resolve_source
 
 __all__ = ["PipelineError", "StageJob", "Planner", "plan_jobs", "modular_steps", "export_language_text",
@@ -150,14 +151,9 @@ class Planner:
         jobs: list[StageJob] = []
         corpus_deps = [(ALL, "translate")] if self.enabled_any("translate") else []
         if self.enabled_any("translate"):
-            from modsent.translate.config import TranslateConfig
-
             targets = [lang for lang in self.targets if self.enabled("translate", lang)]
-            config = _stage_config(TranslateConfig, self.cfg.translate, {
-                "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets,
-                "output_dir": str(self.run.output_dir("translate", ALL)), "source_language": self.pivot},
-                self.where("translate"))
-            jobs.append(StageJob(ALL, "translate", config, self.corpus(), external={"corpus": resolve_source(self.cfg.corpus)}))
+            jobs.append(StageJob(ALL, "translate", self.translate_config(targets), self.corpus(),
+                                 external={"corpus": resolve_source(self.cfg.corpus)}))
         for lang in self.languages:
             jobs += self._language_jobs(lang, corpus_deps)
         if self.trains_single_c():
@@ -165,6 +161,15 @@ class Planner:
         if "evaluate" in self.cfg.stages:
             jobs.append(self._evaluate_job())
         return jobs
+
+    def translate_config(self, targets: list[str]) -> Any:
+        """The translate stage's config for ``targets``: the corpus's, or (same engine) an evaluation set's."""
+        from modsent.translate.config import TranslateConfig
+
+        return _stage_config(TranslateConfig, self.cfg.translate, {
+            "corpora": [str(resolve_source(self.cfg.corpus))], "languages": targets,
+            "output_dir": str(self.run.output_dir("translate", ALL)), "source_language": self.pivot},
+            self.where("translate"))
 
     def _language_jobs(self, lang: str, corpus_deps: list[tuple[str, str]]) -> list[StageJob]:
         from modsent.adapt.config import AdaptConfig
@@ -279,7 +284,15 @@ class Planner:
             filled.update(self.parallel_fields(self.targets))
             external["parallel"] = self.parallel_split_dir("train")
         if (self.cfg.single_c or {}).get("trainer", {}).get("max_steps") is None:
-            filled["trainer"] = {"max_steps": sum(modular_steps(job) for job in jobs if job.stage in ("train", "align"))}
+            counted = [job for job in jobs if job.stage in ("train", "align")]
+            unknown = [job.name for job in counted if job.config.trainer.max_steps is None
+                       and any(dep == (ALL, "translate") for dep in job.deps)]
+            if unknown:
+                raise PipelineError(
+                    f"{self.source}: single_c takes as many steps as the modular model's training and alignment, and "
+                    f"{', '.join(unknown)} count theirs in epochs of the corpus that translate writes during the run; "
+                    "set train.trainer.max_steps and align.trainer.max_steps, or single_c.trainer.max_steps")
+            filled["trainer"] = {"max_steps": sum(modular_steps(job) for job in counted)}
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
         return StageJob(ALL, "train", config, self.run.artifact("train", SINGLE_C), deps=list(corpus_deps),
                         external=external)
@@ -299,10 +312,12 @@ class Planner:
         models.update({name: str(resolve_source(path)) for name, path in self.cfg.baselines.items()})
         if self.trains_single_c():
             models[SINGLE_C] = str(self.run.artifact("train", SINGLE_C))
-        section = _resolve_references(dict(self.cfg.evaluate), self.languages)
+        section = _resolve_references(self.cfg.stage_section("evaluate"), self.languages)
         writes: list[Callable[[], None]] = []  # the held-out files, written by the job's preparation
         if self.cfg.parallel_text and "bitext" not in section:
             section["bitext"] = self._held_out_bitext(writes)
+        if self.cfg.evaluate.get("translated_sts"):
+            section["sts"] = [*section.get("sts", []), self._translated_sts(writes)]
         config = _stage_config(EvaluateConfig, section, {
             # On disk beside the reports: a rerun after a kill, and views of one model, reuse embeddings.
             "cache_dir": section.get("cache_dir") or str(self.run.embeddings()),
@@ -313,6 +328,18 @@ class Planner:
         external = {name: Path(path) for name, path in models.items() if name not in ("modular", SINGLE_C)}
         return StageJob(ALL, "evaluate", config, self.run.reports(), deps=deps, external=external,
                         prepare=functools.partial(_in_order, writes) if writes else None)
+
+    def _translated_sts(self, writes: list[Callable[[], None]]) -> dict[str, Any]:
+        """The STS set of ``evaluate.translated_sts``: its English file machine-translated into every target by the
+        translate section's engine (written by what this adds to ``writes``), each language alone and English
+        against each target; the name says machine-translated and by which engine."""
+        source = resolve_source(self.cfg.evaluate["translated_sts"])
+        config = self.translate_config(list(self.targets))
+        files = {lang: self.run.translated_sts() / f"{lang}.jsonl" for lang in self.languages}
+        writes.append(functools.partial(write_translated_sts, source, config, files))
+        return {"name": f"{source.stem}-mt-{config.backend}", "format": "mteb", "recombine": True,
+                "files": {lang: str(path) for lang, path in files.items()},
+                "pairs": [*self.languages, *(f"{self.pivot}-{lang}" for lang in self.targets)]}
 
     def _held_out_bitext(self, writes: list[Callable[[], None]]) -> list[dict[str, Any]]:
         """Bitext retrieval on the held-out split of the parallel text, one set per target language; the files

@@ -118,9 +118,16 @@ class QualityConfig:
     min_source_chars: int = 10  # shorter sources are not judged on length ratio or copying
 
 
+Backend = Literal["ctranslate2", "apertium"]
+
+
 @dataclass
 class TranslateConfig:
     """Translate the English side of paraphrase corpora into ``languages``.
+
+    ``backend``: ``ctranslate2`` (NLLB, every language; needs ``model``) or ``apertium`` (rule-based MT
+    from English into the languages of ``modsent/data/apertium.tsv``, Debian packages; no model, no
+    decoding options): both run in the same Ray Data job, with the same units, resume and outputs.
 
     ``corpora``: corpus directories, dataset directories (reference layout), ``.jsonl`` or ``.parquet``
     files (see :mod:`modsent.corpus`); every dataset needs the source language's columns.
@@ -132,8 +139,9 @@ class TranslateConfig:
 
     corpora: list[Path]
     languages: list[str]
-    model: ModelConfig
     output_dir: Path
+    model: Optional[ModelConfig] = None
+    backend: Backend = "ctranslate2"
     source_language: str = "eng_Latn"
     shard_size: int = 2048  # unique source sentences per work unit (one unit per language and shard)
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
@@ -148,6 +156,24 @@ class TranslateConfig:
             raise ValueError("languages is empty: give target language codes (e.g. [deu_Latn, fra_Latn] or [@paper22])")
         if self.shard_size < 1:
             raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+        if self.backend == "ctranslate2" and self.model is None:
+            raise ValueError("model.path is required with backend ctranslate2 (an NLLB model: a CTranslate2 or "
+                             "transformers directory, or a hub id such as facebook/nllb-200-distilled-600M)")
+        if self.backend == "apertium":
+            if self.model is not None:
+                raise ValueError("model: backend apertium uses no model (its modes come from the Debian packages); "
+                                 "drop model, or set backend: ctranslate2")
+            if self.compute.device == "cuda":
+                raise ValueError("compute.device cuda: Apertium runs on CPUs only; set compute.device: cpu (or auto)")
+            self.apertium_modes()  # a language without an installed mode fails here, at planning
+
+    def apertium_modes(self) -> dict[str, str]:
+        """The Apertium mode of every target language (backend apertium); fails naming the package to install."""
+        from modsent.languages import resolve, resolve_many
+        from modsent.translate.apertium import check_modes
+
+        source = resolve(self.source_language).code
+        return check_modes([lang.code for lang in resolve_many(self.languages) if lang.code != source], source)
 
 
 def artifact(output_dir: str | Path) -> Path:

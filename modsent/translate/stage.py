@@ -1,4 +1,4 @@
-"""The translate job: paraphrase corpora → every target language, with CTranslate2 NLLB on Ray Data.
+"""The translate job: paraphrase corpora → every target language, with CTranslate2 NLLB (or Apertium) on Ray Data.
 
 Steps of :func:`run`:
 
@@ -7,8 +7,9 @@ Steps of :func:`run`:
 2. collect the unique source sentences of all datasets and columns, sorted by length
    (:mod:`modsent.translate.source`), and cut them into shards;
 3. plan (language, shard) units, skipping those a previous run finished (:mod:`modsent.translate.units`);
-4. stream the pending shards through ``map_batches`` on an actor pool, one CTranslate2 translator
-   per actor; a batch mixes target languages (per-example target prefix); every unit is written
+4. stream the pending shards through ``map_batches`` on an actor pool, one translator per actor
+   (CTranslate2 NLLB, or ``backend: apertium``: :mod:`modsent.translate.apertium`); a batch mixes
+   target languages (per-example target prefix); every unit is written
    atomically the moment its last sentence arrives;
 5. assemble the output corpus from finished units only, in one atomic directory rename, then run
    the quality checks and write the manifest and the per-language summary (CSV + Markdown).
@@ -26,7 +27,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -46,6 +47,7 @@ from modsent.output_checks import check_not_overwriting, check_output_dir
 from modsent.languages import resolve, resolve_many
 from modsent.progress import report_progress
 from modsent.raycluster import ray_session
+from modsent.translate.apertium import apertium_pairs, mode_sha256
 from modsent.translate.config import ComputeConfig, TranslateConfig, default_model_cache
 from modsent.translate.model import (
     PreparedModel,
@@ -57,10 +59,10 @@ from modsent.translate.model import (
 )
 from modsent.translate.quality import CHECKS, QualityReport, check_translations
 from modsent.translate.source import SourceCorpus, load_source
-from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor
+from modsent.translate.translator import FAULT_ENV, NllbTokens, TranslateActor, make_translator
 from modsent.translate.units import Unit, UnitStore
 
-__all__ = ["TranslationResult", "LanguageSummary", "run", "ray_session", "actor_placement"]
+__all__ = ["TranslationResult", "LanguageSummary", "Engine", "prepare_engine", "translate_sentences", "run", "ray_session", "actor_placement"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,26 +135,95 @@ def estimated_output_bytes(corpus: SourceCorpus, languages: int) -> int:
     return int(2 * languages * sizes.sum() + (languages + 1) * lines)
 
 
-def _translator_kwargs(config: TranslateConfig, model: PreparedModel, device: str) -> dict:
+@dataclass(frozen=True)
+class Engine:
+    """The translation engine a job runs, as its actors build it and its units are fingerprinted.
+
+    ``translator_kwargs``: what each actor builds its translator from (:func:`~modsent.translate.translator.make_translator`).
+    ``settings``: what makes a finished unit valid for this job (model and decoding, or the Apertium
+    engine), ``language_settings`` adding each language's own (its Apertium mode's content hash).
+    ``record``: the manifest's description of the engine.
+    """
+
+    translator_kwargs: dict[str, Any]
+    settings: dict[str, Any]
+    language_settings: dict[str, dict[str, Any]]
+    record: dict[str, Any]
+    quantization: str | None  # CTranslate2's compute type; None for Apertium (CPU only)
+
+
+def _nllb_engine(config: TranslateConfig, model: PreparedModel, source_language: str) -> Engine:
     compute = config.compute
-    return {
+    kwargs = {
         "model_dir": str(model.ct2_dir), "tokenizer_dir": str(model.tokenizer_dir),
-        "source_language": resolve(config.source_language).code, "device": device,
+        "source_language": source_language, "device": compute.device,
         "device_index": compute.device_index, "compute_type": model.quantization,
         "inter_threads": compute.inter_threads, "intra_threads": compute.intra_threads,
         "decoding": config.decoding, "max_batch_size": compute.max_batch_size, "batch_type": compute.batch_type,
     }
+    settings = {"model_sha256": model.sha256, "quantization": model.quantization, "source_language": source_language,
+                "decoding": asdict(config.decoding)}
+    record = {"backend": "ctranslate2",
+              "model": {"source": str(model.source), "ct2_dir": str(model.ct2_dir), "sha256": model.sha256,
+                        "quantization": model.quantization, "converted": model.converted},
+              "decoding": asdict(config.decoding)}
+    return Engine(kwargs, settings, {}, record, model.quantization)
 
 
-def actor_placement(compute: ComputeConfig, quantization: str) -> tuple[str, dict[str, float]]:
+def _apertium_engine(config: TranslateConfig, source_language: str) -> Engine:
+    modes = config.apertium_modes()
+    hashes = {lang: mode_sha256(mode) for lang, mode in modes.items()}
+    packages = apertium_pairs()
+    settings = {"backend": "apertium", "source_language": source_language, "unknown_word_marks": "dropped"}
+    record = {"backend": "apertium", "modes": {
+        lang: {"mode": mode, "package": packages[lang].package, "sha256": hashes[lang]} for lang, mode in modes.items()}}
+    return Engine({"backend": "apertium", "modes": modes}, settings,
+                  {lang: {"mode": mode, "mode_sha256": hashes[lang]} for lang, mode in modes.items()}, record, None)
+
+
+def prepare_engine(config: TranslateConfig) -> tuple[TranslateConfig, Engine, str, list[str]]:
+    """Check the engine against the languages (a missing mode, model or language token fails here) and
+    prepare it (an NLLB checkpoint is converted once). Returns the config with its decoding limits fitted
+    to the model, the engine, the source language and the target languages, as NLLB codes."""
+    source_language = resolve(config.source_language).code
+    languages = _target_languages(config, source_language)
+    if config.backend == "apertium":
+        return config, _apertium_engine(config, source_language), source_language, languages
+    model = prepare_model(config.model.path, config.model.quantization,
+                          config.model.cache_dir or default_model_cache(), config.model.tokenizer)
+    config = replace(config, decoding=fit_decoding(config.decoding, model))
+    # The actors' tokenizer reader: the driver needs no transformers import for this check either.
+    tokens = NllbTokens(model.tokenizer_dir, source_language, config.decoding.max_input_length)
+    check_language_tokens(tokens.tokenizer, [source_language, *languages], model.tokenizer_dir)
+    return config, _nllb_engine(config, model, source_language), source_language, languages
+
+
+def translate_sentences(config: TranslateConfig, sentences: Sequence[str]) -> dict[str, list[str]]:
+    """``sentences`` translated into every target language of ``config`` by its engine, in this process
+    (no Ray, no units): small evaluation sets translated as the corpus was. Repeated sentences are
+    translated once."""
+    config, engine, _, languages = prepare_engine(config)
+    translator = make_translator({**engine.translator_kwargs, "device": config.compute.device})
+    unique = list(dict.fromkeys(sentences))
+    out = {}
+    for language in languages:
+        table = dict(zip(unique, translator.translate(unique, [language] * len(unique))))
+        out[language] = [table[sentence] for sentence in sentences]
+    return out
+
+
+def actor_placement(compute: ComputeConfig, quantization: str | None) -> tuple[str, dict[str, float]]:
     """On the driver, inside the Ray session: the device the actors are told and the Ray resources each asks for.
 
     Decided from the cluster (:func:`modsent.translate.model.actor_device`), so a CPU-only head node
     still gives GPU workers their GPUs. On CPU the compute type is checked here, in one line, as
     every node runs the same CTranslate2 CPU build; on GPUs each actor checks it on its own device.
+    ``quantization`` None (Apertium): CPU, whatever the cluster has.
     """
-    device = actor_device(compute.device)
     resources = {"num_cpus": compute.cpus_per_actor}
+    if quantization is None:
+        return "cpu", resources
+    device = actor_device(compute.device)
     if device == "cpu":
         check_compute_type("cpu", quantization)
     else:
@@ -172,13 +243,13 @@ def _batches_of(translated: Any) -> Iterator[dict]:
 
 
 def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore, config: TranslateConfig,
-                     model: PreparedModel) -> tuple[int, dict[str, int]]:
+                     engine: Engine) -> tuple[int, dict[str, int]]:
     """Translate the pending units on Ray; return the number of (sentence, language) examples and the
     units finished per Ray node."""
     import pyarrow as pa
     import ray
 
-    device, resources = actor_placement(config.compute, model.quantization)
+    device, resources = actor_placement(config.compute, engine.quantization)
 
     languages_by_shard: dict[int, list[str]] = {}
     for unit in pending:
@@ -196,7 +267,9 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
         if languages not in target_sets:
             target_sets.append(languages)
         unit = unit_of[(languages[0], shard)]
-        rows_per_block = max(1, per_task // len(languages))
+        # Apertium's output may depend on the sentences translated with it: whole shards keep a unit's
+        # translations the same whatever else is pending (resumed, or on more actors).
+        rows_per_block = unit.size if engine.quantization is None else max(1, per_task // len(languages))
         for start in range(unit.start, unit.stop, rows_per_block):
             stop = min(start + rows_per_block, unit.stop)
             blocks.append(pa.table({
@@ -214,7 +287,7 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
         batch_size=None,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=compute.num_actors),
-        fn_constructor_kwargs={"translator_kwargs": _translator_kwargs(config, model, device),
+        fn_constructor_kwargs={"translator_kwargs": {**engine.translator_kwargs, "device": device},
                                "target_sets": target_sets, "fault": os.environ.get(FAULT_ENV)},
         **resources,
     )
@@ -311,21 +384,14 @@ def run(config: TranslateConfig) -> TranslationResult:
     TranslationResult(output_dir=PosixPath('runs/translate'), ...)
     """
     started = time.perf_counter()
-    check_not_overwriting({"output_dir": config.output_dir}, {
-        "corpora": config.corpora, "model.path": config.model.path, "model.tokenizer": config.model.tokenizer})
+    model_inputs = {"model.path": config.model.path, "model.tokenizer": config.model.tokenizer} if config.model else {}
+    check_not_overwriting({"output_dir": config.output_dir}, {"corpora": config.corpora, **model_inputs})
     if not logging.getLogger().handlers:  # called from the CLI: progress and the summary must show
         setup_logging("INFO")
-    source_language = resolve(config.source_language).code
-    languages = _target_languages(config, source_language)
-    model = prepare_model(config.model.path, config.model.quantization, config.model.cache_dir or default_model_cache(),
-                          config.model.tokenizer)
-    config = replace(config, decoding=fit_decoding(config.decoding, model))
-    # The actors' tokenizer reader: the driver needs no transformers import for this check either.
-    tokens = NllbTokens(model.tokenizer_dir, source_language, config.decoding.max_input_length)
-    check_language_tokens(tokens.tokenizer, [source_language, *languages], model.tokenizer_dir)
+    config, engine, source_language, languages = prepare_engine(config)
     corpus = load_source(config.corpora, source_language)
-    logger.info("%d source sentences, %d unique, into %d languages", corpus.num_occurrences, len(corpus.sentences),
-                len(languages))
+    logger.info("%d source sentences, %d unique, into %d languages (%s)", corpus.num_occurrences,
+                len(corpus.sentences), len(languages), config.backend)
     output_dir = check_output_dir(config.output_dir, "translate output directory",
                                   need_bytes=estimated_output_bytes(corpus, len(languages)))
     hold_directory(output_dir, "modsent translate")  # before the clean-up: another live run's temporaries are its own
@@ -334,9 +400,7 @@ def run(config: TranslateConfig) -> TranslationResult:
         logger.warning("%d source lines are blank: they stay blank in every language (blank_source_lines in the "
                        "summary; modsent corpus validate lists them)", corpus.blank_occurrences)
 
-    store = UnitStore(output_dir / "work" / "units", {
-        "model_sha256": model.sha256, "quantization": model.quantization, "source_language": source_language,
-        "decoding": asdict(config.decoding)})
+    store = UnitStore(output_dir / "work" / "units", engine.settings, engine.language_settings)
     units, pending = _plan(corpus, languages, config.shard_size, store)
     total_units = sum(len(v) for v in units.values())
     logger.info("%d units (%d languages × %d shards), %d to translate, %d finished earlier", total_units,
@@ -345,7 +409,7 @@ def run(config: TranslateConfig) -> TranslationResult:
     examples, units_by_node = 0, {}
     if pending:
         with ray_session(config.ray):
-            examples, units_by_node = _translate_units(corpus, pending, store, config, model)
+            examples, units_by_node = _translate_units(corpus, pending, store, config, engine)
     translate_seconds = time.perf_counter() - translate_started
 
     # manifest.json vouches for the corpus next to it: drop it while the corpus is replaced.
@@ -368,10 +432,8 @@ def run(config: TranslateConfig) -> TranslationResult:
             json.dumps(row, ensure_ascii=False) + "\n" for report in reports for row in report.flagged))
     dump_config(config, output_dir / "config.yaml", header="resolved config of this translate run")
     atomic_write_json(output_dir / "manifest.json", {
-        "source_language": source_language, "languages": languages,
-        "model": {"source": str(model.source), "ct2_dir": str(model.ct2_dir), "sha256": model.sha256,
-                  "quantization": model.quantization, "converted": model.converted},
-        "decoding": asdict(config.decoding), "unique_sentences": len(corpus.sentences),
+        "source_language": source_language, "languages": languages, **engine.record,
+        "unique_sentences": len(corpus.sentences),
         "source_occurrences": corpus.num_occurrences, "files": files,
     })
     logger.info("translation summary (%s):\n%s", output_dir / "translation_summary.md", markdown)

@@ -1,4 +1,4 @@
-"""One CTranslate2 NLLB translator, and the Ray Data actor that wraps it.
+"""One CTranslate2 NLLB translator, and the Ray Data actor that wraps it (or an Apertium translator).
 
 :class:`NllbTranslator` tokenizes with the model's own tokenizer (source language token first,
 ``</s>`` last, as ``transformers`` does), gives every example its own target-language prefix so
@@ -28,11 +28,12 @@ from typing import Sequence
 
 import numpy as np
 
+from modsent.translate.apertium import ApertiumTranslator
 from modsent.translate.config import DecodingConfig
 from modsent.translate.model import ModelError, check_compute_type, resolve_device
 
-__all__ = ["NllbTokens", "NllbTranslator", "TranslateActor", "actor_translator_kwargs", "FAULT_ENV", "InjectedFault",
-           "parse_fault"]
+__all__ = ["NllbTokens", "NllbTranslator", "TranslateActor", "actor_translator_kwargs", "make_translator", "FAULT_ENV",
+           "InjectedFault", "parse_fault"]
 
 FAULT_ENV = "MODSENT_TRANSLATE_FAULT"
 
@@ -173,6 +174,15 @@ def actor_translator_kwargs(translator_kwargs: dict) -> dict:
     return kwargs
 
 
+def make_translator(translator_kwargs: dict) -> NllbTranslator | ApertiumTranslator:
+    """The translator of one actor: Apertium for ``backend: apertium``, else CTranslate2 NLLB on the actor's device."""
+    if translator_kwargs.get("backend") == "apertium":
+        return ApertiumTranslator(translator_kwargs["modes"])
+    kwargs = actor_translator_kwargs(translator_kwargs)
+    check_compute_type(kwargs["device"], kwargs["compute_type"])
+    return NllbTranslator(**kwargs)
+
+
 class TranslateActor:
     """``map_batches`` UDF: rows ``shard, pos, text, target_set`` → rows ``shard, pos, language, translation, node``.
 
@@ -181,9 +191,7 @@ class TranslateActor:
     """
 
     def __init__(self, translator_kwargs: dict, target_sets: list[list[str]], fault: str | None = None) -> None:
-        kwargs = actor_translator_kwargs(translator_kwargs)
-        check_compute_type(kwargs["device"], kwargs["compute_type"])
-        self.translator = NllbTranslator(**kwargs)
+        self.translator = make_translator(translator_kwargs)
         self.target_sets = target_sets
         self.fault = parse_fault(fault)
         self.batches = 0

@@ -33,11 +33,18 @@ class Unit:
 
 
 class UnitStore:
-    """Finished units under ``root``, valid only for the given ``settings`` (model, decoding…)."""
+    """Finished units under ``root``, valid only for the given ``settings`` (model, decoding…), plus
+    ``language_settings`` of the unit's own language (an Apertium mode's hash: upgrading one language's
+    package retranslates that language only)."""
 
-    def __init__(self, root: str | Path, settings: dict[str, Any]) -> None:
+    def __init__(self, root: str | Path, settings: dict[str, Any],
+                 language_settings: dict[str, dict[str, Any]] | None = None) -> None:
         self.root = Path(root)
-        self.settings = settings
+        self.shared_settings = settings
+        self.language_settings = language_settings or {}
+
+    def settings(self, unit: Unit) -> dict[str, Any]:
+        return {**self.shared_settings, **self.language_settings.get(unit.language, {})}
 
     def path(self, unit: Unit) -> Path:
         return self.root / unit.language / f"shard-{unit.shard:06d}.json"
@@ -49,7 +56,7 @@ class UnitStore:
         except (OSError, ValueError):
             return None
         translations = entry.get("translations")
-        if (entry.get("source_sha256") != unit.source_sha256 or entry.get("settings") != self.settings
+        if (entry.get("source_sha256") != unit.source_sha256 or entry.get("settings") != self.settings(unit)
                 or not isinstance(translations, list) or entry.get("lines") != unit.size
                 or len(translations) != unit.size):
             return None
@@ -63,7 +70,7 @@ class UnitStore:
             raise ValueError(f"unit {unit.language}/{unit.shard}: {len(translations)} translations for {unit.size} sentences")
         atomic_write_json(self.path(unit), {
             "language": unit.language, "shard": unit.shard, "start": unit.start, "stop": unit.stop,
-            "source_sha256": unit.source_sha256, "lines": unit.size, "settings": self.settings,
+            "source_sha256": unit.source_sha256, "lines": unit.size, "settings": self.settings(unit),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nodes": nodes,
             "translations": translations,
         })
