@@ -15,7 +15,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from modsent.evaluate.scores import LOWER_IS_BETTER, Score, group_scores, score_
 from modsent.io import atomic_write_bytes, atomic_write_text
 from modsent.tables import csv_text, markdown_table
 
-__all__ = ["write_reports", "system_table", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "delta_rows"]
+__all__ = ["write_reports", "system_table", "language_tables", "plot_heatmap", "heatmap_size_inches", "HEATMAP_DPI", "delta_rows"]
 
 HEATMAP_DPI = 100
 _ANNOTATE_UP_TO = 25  # cells get their value printed up to this many languages a side
@@ -243,3 +243,63 @@ def system_table(results: dict, pivot: str) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     lines += ["| " + " | ".join([row[0], *("" if v is None else f"{v:.1f}" for v in row[1:])]) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def language_tables(results: dict, pivot: str) -> str:
+    """One Markdown table per language besides ``pivot`` (one row per encoder), then their mean: what each
+    system does for that language, where the modular method makes its two claims.
+
+    Columns: Spearman of each STS set in the language alone and against ``pivot``; bitext P@1 (cosine)
+    from the language to ``pivot`` and back, on its own held-out pairs (sets of two languages); Spearman
+    of each STS set in ``pivot`` alone. Empty when the results hold none of these for any language.
+    """
+    short = pivot.split("_")[0]
+    langs_of: dict[str, set[str]] = {}
+    for score in results["scores"]:
+        langs_of.setdefault(score["dataset"], set()).update((score["lang1"], score["lang2"]))
+    cells: dict[tuple[str, str, str], float] = {}  # (language, column with X for the language, encoder)
+    kinds: list[str] = []
+    encoders: list[str] = []
+    pivot_sts: dict[tuple[str, str], float] = {}
+    for score in results["scores"]:
+        pair = {score["lang1"], score["lang2"]}
+        if score["task"] == "sts" and score["metric"] == "spearman" and not score["directed"]:
+            if pair == {pivot}:
+                pivot_sts[(f"{score['dataset']} ({short})", score["encoder"])] = score["value"]
+                continue
+            lang = next(iter(pair - {pivot}))
+            if len(pair) == 2 and pivot not in pair:
+                continue
+            kind = f"{score['dataset']} (X)" if len(pair) == 1 else f"{score['dataset']} ({short}-X)"
+        elif score["task"] == "bitext" and score["metric"] == "p_at_1_cosine" and score["directed"] \
+                and pivot in pair and len(pair) == 2 and len(langs_of[score["dataset"]]) == 2:
+            lang = next(iter(pair - {pivot}))
+            kind = f"P@1 X → {short}" if score["lang1"] == lang else f"P@1 {short} → X"
+        else:
+            continue
+        kinds += [kind] if kind not in kinds else []
+        encoders += [score["encoder"]] if score["encoder"] not in encoders else []
+        cells[(lang, kind, score["encoder"])] = score["value"]
+    languages = sorted({lang for lang, _, _ in cells})
+    if not languages:
+        return ""
+    kinds.sort(key=lambda kind: (kind.startswith("P@1"), kind))
+    pivot_columns = sorted({column for column, _ in pivot_sts})
+
+    def table(title: str, label: str, value: Callable[[str, str], float | None]) -> str:
+        header = ["system", *(kind.replace("X", label) for kind in kinds), *pivot_columns]
+        lines = [f"### {title}\n", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        for encoder in encoders:
+            values = [value(kind, encoder) for kind in kinds] + [pivot_sts.get((c, encoder)) for c in pivot_columns]
+            lines.append("| " + " | ".join([encoder, *("" if v is None else f"{v:.1f}" for v in values)]) + " |")
+        return "\n".join(lines) + "\n"
+
+    def mean(kind: str, encoder: str) -> float | None:
+        values = [cells.get((lang, kind, encoder)) for lang in languages]
+        return None if None in values else sum(values) / len(values)
+
+    sections = [table(lang, lang.split("_")[0], lambda kind, encoder, lang=lang: cells.get((lang, kind, encoder)))
+                for lang in languages]
+    if len(languages) > 1:
+        sections.append(table(f"mean over {', '.join(languages)}", "X", mean))
+    return "\n".join(sections)

@@ -21,12 +21,15 @@ def print_summary(planner: Planner, evaluated: bool) -> None:
         summary.append(vocab)
         print(f"\n{vocab}", flush=True)
     if evaluated and results_file.exists():
-        from modsent.evaluate.report import headline_table, system_table
+        from modsent.evaluate.report import headline_table, language_tables, system_table
 
         results_json = json.loads(results_file.read_text(encoding="utf-8"))
         systems = system_table(results_json, planner.pivot)
         table = headline_table(results_json)
-        summary += [systems, table] if systems else [table]
+        per_language = language_tables(results_json, planner.pivot)
+        summary += [systems] if systems else []
+        summary += [f"## Per language\n\n{per_language}"] if per_language else []
+        summary += [table]
         print(f"\nResults ({run.reports()} has every table and heatmap):\n\n{systems or table}", flush=True)
     if summary:
         # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.

@@ -216,3 +216,37 @@ def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_p
     assert table[3] == "| modular | 90.0 | 80.0 | 85.0 | 85.0 |"
     assert table[4] == "| modular-unaligned | 5.0 |  |  |  |"  # a missing figure leaves the mean out too
     assert system_table({"scores": scores[2:3]}, "eng_Latn") == ""
+
+
+def test_language_tables_show_each_target_alone_against_english_and_retrieving_both_ways_then_the_mean():
+    from modsent.evaluate.report import language_tables
+
+    def score(encoder, task, dataset, metric, lang1, lang2, value, directed=False):
+        return {"encoder": encoder, "task": task, "dataset": dataset, "metric": metric, "lang1": lang1,
+                "lang2": lang2, "value": value, "directed": directed}
+
+    scores = []
+    for encoder, base in (("e5-small", 60.0), ("modular", 70.0)):
+        for lang, offset in (("spa_Latn", 0.0), ("epo_Latn", 10.0)):
+            scores += [score(encoder, "sts", "sts-test-mt", "spearman", lang, lang, base + offset),
+                       score(encoder, "sts", "sts-test-mt", "spearman", "eng_Latn", lang, base + offset + 1),
+                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", lang, "eng_Latn", base + 2, True),
+                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", "eng_Latn", lang, base + 3, True)]
+        scores += [score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 1),
+                   score(encoder, "sts", "sts-test-mt", "spearman", "spa_Latn", "epo_Latn", 0.0),  # target pairs: left out
+                   # A set of three languages is the matrix, not a language's own pairs: left out.
+                   score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "spa_Latn", "eng_Latn", 0.0, True),
+                   score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "epo_Latn", "eng_Latn", 0.0, True)]
+    text = language_tables({"scores": scores}, "eng_Latn")
+    sections = text.split("### ")[1:]
+    assert [section.splitlines()[0] for section in sections] == ["epo_Latn", "spa_Latn",
+                                                                  "mean over epo_Latn, spa_Latn"]
+    spanish = sections[1].splitlines()
+    assert spanish[2] == ("| system | sts-test-mt (spa) | sts-test-mt (eng-spa) | P@1 spa → eng | P@1 eng → spa "
+                          "| stsb-test (eng) |")
+    assert spanish[4] == "| e5-small | 60.0 | 61.0 | 62.0 | 63.0 | 59.0 |"
+    mean = sections[2].splitlines()
+    assert mean[2].startswith("| system | sts-test-mt (X) | sts-test-mt (eng-X) |")
+    assert mean[5] == "| modular | 75.0 | 76.0 | 72.0 | 73.0 | 69.0 |"
+    target_pairs = [row for row in scores if row["lang2"] == "epo_Latn" and row["lang1"] == "spa_Latn"]
+    assert target_pairs and language_tables({"scores": target_pairs}, "eng_Latn") == ""
