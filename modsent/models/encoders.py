@@ -140,8 +140,11 @@ class ModularModelEncoder:
                                         {"max_seq_length": max_seq_length}])
 
     def effective_aligned(self, lang: str, aligned: bool) -> bool:
-        # The pivot has no adapter: its monolingual and aligned spaces are one.
-        return aligned and resolve(lang).code != self.model.pivot
+        # The pivot has no adapter: its monolingual and aligned spaces are one. A target without an adapter
+        # (a model of the steps before alignment) is compared across languages in its own space, as with
+        # adapters off.
+        module = self.model.modules.get(resolve(lang).code)
+        return aligned and resolve(lang).code != self.model.pivot and (module is None or module.adapter is not None)
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 (one per loaded model; hashing an adapter per set is waste)
     def space_fingerprint(self, lang: str, space: bool) -> str:

@@ -26,7 +26,7 @@ TEXT_SOURCES = ("monolingual", "corpus")
 
 #: Keys of a stage's section that the pipeline reads itself (not fields of the stage's config).
 #: (``vocab.text`` is read by both: it is also a field of the vocab stage's own config.)
-PIPELINE_SECTION_KEYS = {"adapt": ("text",), "align": ("use_corpus",), "evaluate": ("translated_sts",)}
+PIPELINE_SECTION_KEYS = {"adapt": ("text",), "align": ("use_corpus",), "evaluate": ("translated_sts", "step_ablations")}
 
 
 @dataclass
@@ -61,6 +61,9 @@ class PipelineConfig:
       machine-translated into every target language by the ``translate`` section's engine before the
       evaluation, and evaluated as the set ``<file>-mt-<backend>``: each language alone and English
       against each target. Labelled machine-translated, as the stsb_multi_mt sets are.
+    - ``evaluate.step_ablations`` (default false): also evaluate the targets after each step of the recipe
+      (``modular-vocab-only``, ``modular-mlm``; with ``compare_unaligned``, ``modular-unaligned`` is the
+      monolingual training's), see :mod:`modsent.pipeline.steps`.
 
     ``single_c`` (a section, ``{}`` for the defaults): also train the paper's multilingual baseline
     Single_c — ``source_model`` trained with ``train_type: cross`` on the same data the modular

@@ -71,6 +71,14 @@ class RunLayout(RunDir):
         """``evaluate.translated_sts``'s set in every language: ``<lang>.jsonl`` (sentence1, sentence2, score)."""
         return self.artifacts / "translated-sts"
 
+    def step_model(self, step: str) -> Path:
+        """The modular model of the recipe's steps up to ``step`` (``evaluate.step_ablations``): its ``modular.json``."""
+        return self.root / "steps" / step
+
+    def vocab_only_model(self, lang: str) -> Path:
+        """The source model with ``lang``'s new vocabulary and FOCUS embeddings, before any training."""
+        return self.artifacts / "vocab-only" / lang
+
     def held_out_all(self) -> Path:
         """The held-out strings every language has, line-aligned across all of them."""
         return self.artifacts / "heldout-all"

@@ -22,6 +22,7 @@ from modsent.io import atomic_write, atomic_write_text
 from modsent.languages import resolve_many
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.layout import ALL, SINGLE_C, RunLayout
+from modsent.pipeline.steps import STEP_NAMES, step_models
 from modsent.pipeline.translated_sts import write_translated_sts
 from modsent.sources import resolve_source
 
@@ -318,6 +319,10 @@ class Planner:
             section["bitext"] = self._held_out_bitext(writes)
         if self.cfg.evaluate.get("translated_sts"):
             section["sts"] = [*section.get("sts", []), self._translated_sts(writes)]
+        step_deps: list[tuple[str, str]] = []
+        if self.cfg.evaluate.get("step_ablations"):
+            steps, step_deps = step_models(self, writes)
+            models.update(steps)
         config = _stage_config(EvaluateConfig, section, {
             # On disk beside the reports: a rerun after a kill, and views of one model, reuse embeddings.
             "cache_dir": section.get("cache_dir") or str(self.run.embeddings()),
@@ -325,7 +330,9 @@ class Planner:
             "languages": section.get("languages") or self.languages}, self.where("evaluate"))
         deps = [(lang, stage) for lang in self.languages for stage in ("train", "adapt", "align")
                 if self.enabled(stage, lang)] + ([(ALL, "train")] if self.trains_single_c() else [])
-        external = {name: Path(path) for name, path in models.items() if name not in ("modular", SINGLE_C)}
+        deps += [dep for dep in dict.fromkeys(step_deps) if dep not in deps]
+        external = {name: Path(path) for name, path in models.items()
+                    if name not in ("modular", SINGLE_C, *STEP_NAMES.values())}
         return StageJob(ALL, "evaluate", config, self.run.reports(), deps=deps, external=external,
                         prepare=functools.partial(_in_order, writes) if writes else None)
 

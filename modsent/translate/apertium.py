@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ from modsent.errors import ModsentError
 
 __all__ = ["ApertiumError", "ApertiumPair", "ApertiumTranslator", "apertium_pairs", "check_modes", "mode_sha256",
            "APERTIUM_SOURCE"]
+
+logger = logging.getLogger(__name__)
 
 APERTIUM_SOURCE = "eng_Latn"  # every registered mode translates from English
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
@@ -114,28 +117,43 @@ class ApertiumTranslator:
 
     def __init__(self, modes: dict[str, str]) -> None:
         self.modes = modes
+        self.data_dir = _modes_dir().parent  # raises the install hint without apertium; -d: the modes checked
         self.program = shutil.which("apertium")
-        if self.program is None:
-            _modes_dir()  # raises the install hint
 
     def _run(self, mode: str, sentences: list[str]) -> list[str]:
+        """Translations of ``sentences``; a call whose output does not line up is split in halves until it does.
+
+        Some sentences make a mode print nothing for them and the rest of the call, with exit status 0
+        (eng-cat: "A man is rapidly lifting small weights."): such a sentence alone keeps its English
+        text, which the job's quality checks count as a copy.
+        """
+        translations = self._call(mode, sentences)
+        if translations is not None:
+            return translations
+        if len(sentences) == 1:
+            logger.warning("apertium -u %s gave no translation of %r: kept in English", mode, sentences[0][:200])
+            return [_LINE_BREAKS.sub(" ", sentences[0]).strip()]
+        half = len(sentences) // 2
+        return self._run(mode, sentences[:half]) + self._run(mode, sentences[half:])
+
+    def _call(self, mode: str, sentences: list[str]) -> list[str] | None:
         # Apertium reads its input as running text: a line break is a blank that transfer rules may move
         # (en-eo put one inside the next sentence: 516 lines out for 512 in). Each sentence is a paragraph of
-        # its own, after a paragraph holding only "." (every sentence then starts where a sentence ended),
-        # and the output is split at the paragraph breaks.
+        # its own, after a paragraph holding only "." (every sentence then starts where a sentence ended, and
+        # the separators show that output and input line up).
         text = "".join(".\n\n" + _LINE_BREAKS.sub(" ", sentence) + "\n\n" for sentence in sentences)
-        done = subprocess.run([self.program, "-u", mode], input=text.encode("utf-8"), capture_output=True, check=False)
+        done = subprocess.run([self.program, "-d", str(self.data_dir), "-u", mode], input=text.encode("utf-8"), capture_output=True, check=False)
         if done.returncode != 0:
             raise ApertiumError(f"apertium -u {mode} failed (exit {done.returncode}): "
                                 f"{done.stderr.decode('utf-8', 'replace').strip()[-500:]}")
         paragraphs = done.stdout.decode("utf-8").split("\n\n")
         if paragraphs and not paragraphs[-1].strip():
             paragraphs.pop()
-        translations = paragraphs[1::2]
-        if len(paragraphs) != 2 * len(sentences) or any("\n" in text for text in translations):
-            raise ApertiumError(f"apertium -u {mode} returned {len(paragraphs)} paragraphs for {len(sentences)} "
-                                "sentences and their separators; the translations cannot be matched to their sources")
-        return [text.strip() for text in translations]
+        translations = [text.strip() for text in paragraphs[1::2]]
+        if (len(paragraphs) != 2 * len(sentences) or any(sep.strip() != "." for sep in paragraphs[0::2])
+                or any("\n" in text or not text for text in translations)):
+            return None
+        return translations
 
     def translate(self, sentences: Sequence[str], targets: Sequence[str]) -> list[str]:
         """Translate ``sentences[i]`` into ``targets[i]``; one Apertium process per target language."""

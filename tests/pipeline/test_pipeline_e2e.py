@@ -57,7 +57,7 @@ def pipeline_dict(root: Path, model_cache: Path) -> dict:
         "adapt": {"text": "corpus", "max_seq_length": 32, "valid_fraction": 0.25, "trainer": TRAIN},
         "train": {"max_seq_length": 32, "trainer": TRAIN},
         "align": {"max_seq_length": 32, "trainer": TRAIN},
-        "evaluate": {"bitext": [{"name": f"synthetic-{lang}",
+        "evaluate": {"step_ablations": True, "bitext": [{"name": f"synthetic-{lang}",
                                  "files": {"eng_Latn": str(bitext[lang] / "eng_Latn.txt"),
                                            lang: str(bitext[lang] / f"{lang}.txt")}} for lang in LANGS[1:]]},
         "resources": {"ranks_per_job": 2, "parallel_jobs": 2, "retries": 0},
@@ -98,6 +98,18 @@ def test_whole_pipeline_runs_every_stage(reference_run):
     assert (Path(cfg.run_dir) / "model" / "modular.json").exists()
     scores = report_json(Path(cfg.run_dir))
     assert scores  # the evaluation wrote its machine-readable results
+    # Every step of the recipe as a model of its own: the vocabulary alone (FOCUS, untrained), then + MLM.
+    run_dir = Path(cfg.run_dir)
+    assert {"modular-vocab-only", "modular-mlm", "modular"} <= {row["encoder"] for row in scores}
+    steps = {step: json.loads((run_dir / "steps" / step / "modular.json").read_text())["languages"]
+             for step in ("vocab", "mlm")}
+    for lang in LANGS[1:]:
+        assert steps["vocab"][lang] == {"encoder": f"../../artifacts/vocab-only/{lang}", "adapter": None}
+        assert steps["mlm"][lang] == {"encoder": f"../../artifacts/adapt/{lang}/artifacts/model", "adapter": None}
+        vocab_only = run_dir / "artifacts" / "vocab-only" / lang
+        new_vocab = json.loads((run_dir / "artifacts" / "vocab" / lang / "tokenizer" / "tokenizer.json").read_text())
+        assert json.loads((vocab_only / "tokenizer.json").read_text())["model"] == new_vocab["model"]
+    assert steps["vocab"]["eng_Latn"]["encoder"] == steps["mlm"]["eng_Latn"]["encoder"]  # the run's own pivot
     summary = (Path(cfg.run_dir) / "summary.md").read_text()
     for lang in LANGS:  # per language: how many new tokens got FOCUS and how many a random start
         report = json.loads((Path(cfg.run_dir) / "artifacts" / "vocab" / lang / "report.json").read_text())

@@ -151,3 +151,16 @@ def test_the_cli_refuses_a_language_without_a_mode_in_one_line(english_corpus, t
 def test_ctranslate2_stays_the_default_and_needs_a_model(english_corpus, tmp_path):
     with pytest.raises(ValueError, match="model.path is required with backend ctranslate2"):
         TranslateConfig(corpora=[english_corpus], languages=["spa_Latn"], output_dir=tmp_path / "out")
+
+
+def test_a_sentence_the_engine_drops_keeps_its_english_and_the_rest_still_line_up(tmp_path, monkeypatch, caplog):
+    # A stand-in mode that, like eng-cat on "A man is rapidly lifting small weights.", prints nothing for one
+    # sentence and for the rest of the call, with exit status 0.
+    (tmp_path / "modes").mkdir()
+    (tmp_path / "modes" / "eng-drops.mode").write_text("sed -e 's/man/MAN/g' -e '/rapidly/,$d'\n")
+    monkeypatch.setattr("modsent.translate.apertium._modes_dir", lambda: tmp_path / "modes")
+    sentences = ["A man is here.", "A man is rapidly lifting small weights.", "The man sleeps.", "", "Two men."]
+    with caplog.at_level("WARNING"):
+        out = ApertiumTranslator({"spa_Latn": "eng-drops"}).translate(sentences, ["spa_Latn"] * len(sentences))
+    assert out == ["A MAN is here.", "A man is rapidly lifting small weights.", "The MAN sleeps.", "", "Two men."]
+    assert "gave no translation of 'A man is rapidly lifting small weights.'" in caplog.text
