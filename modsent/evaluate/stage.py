@@ -30,6 +30,8 @@ def run(config: EvaluateConfig) -> dict[str, Any]:
                 for name, path in config.models.items()}
     if config.compare_unaligned:
         for name, encoder in list(encoders.items()):
-            if isinstance(encoder, ModularModelEncoder):
+            # A model without any adapter (a step before alignment) is its own unaligned view.
+            if isinstance(encoder, ModularModelEncoder) and any(
+                    module.adapter is not None for module in encoder.model.modules.values()):
                 encoders[f"{name}-unaligned"] = UnalignedView(encoder)
     return run_evaluation(config, encoders)

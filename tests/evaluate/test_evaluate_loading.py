@@ -114,3 +114,23 @@ def test_bad_evaluation_data_is_one_line_naming_the_file_not_a_traceback(problem
     assert main(["evaluate", "--config", str(config)]) == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("modsent evaluate: error: ") and "deu.txt" in message
+
+
+def test_a_modular_model_without_adapters_is_compared_across_languages_in_its_own_spaces_and_has_no_unaligned_copy(
+        tmp_path: Path, model_cache: Path) -> None:
+    """A step before alignment (evaluate.step_ablations): its targets have no adapter, so no "-unaligned" view."""
+    from modsent.evaluate.stage import run as run_evaluate
+    from modsent.testing import save_tiny_modular
+
+    from modsent.models.modular import write_modular_manifest
+
+    model = save_tiny_modular(tmp_path / "modular", tiny_bert_mlm(cache_dir=model_cache),
+                              {"eng_Latn": None, "deu_Latn": 1})
+    write_modular_manifest(model, "eng_Latn", {lang: (model / "encoders" / lang, None) for lang in ("eng_Latn", "deu_Latn")})
+    for lang, seed in (("eng_Latn", 1), ("deu_Latn", 2)):
+        (tmp_path / f"{lang}.txt").write_text("\n".join(synthetic_sentences(12, seed=seed)) + "\n", encoding="utf-8")
+    result = run_evaluate(EvaluateConfig(
+        models={"steps": str(model)}, output_dir=tmp_path / "out", tasks=["bitext"], compare_unaligned=True,
+        languages=["eng_Latn", "deu_Latn"], heatmaps=False,
+        bitext=[BitextConfig(name="b", files={lang: str(tmp_path / f"{lang}.txt") for lang in ("eng_Latn", "deu_Latn")})]))
+    assert result["encode_calls"] == {"steps/aligned=False": 2}  # both languages in their own spaces, nothing else
