@@ -17,10 +17,13 @@ step keeps the model it had before it (a target without ``vocab`` keeps the sour
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from modsent.io import atomic_directory
+from modsent.pipeline.layout import ALL
 
 if TYPE_CHECKING:
     from modsent.pipeline.plan import Planner
@@ -42,7 +45,7 @@ def step_models(planner: Planner, writes: list[Callable[[], None]]) -> tuple[dic
         if planner.enabled("vocab", lang) and focus:
             vocab_only[lang] = before = run.vocab_only_model(lang)
             writes.append(functools.partial(_write_vocab_only, planner.source_model(lang), run.artifact("vocab", lang),
-                                            before))
+                                            before, run.job_log(ALL, "evaluate")))
             deps.append((lang, "vocab"))
         elif planner.enabled("vocab", lang):
             before = run.trimmed_model(lang)
@@ -67,20 +70,28 @@ def _write_manifest(root: Path, pivot: str, layout: dict, within: Path) -> None:
     write_modular_manifest(root, pivot, layout, within)
 
 
-def _write_vocab_only(source: Path, vocab_dir: Path, out: Path) -> None:
-    """The source model with the vocabulary's tokenizer and FOCUS embeddings, saved as a model directory."""
-    from transformers.utils import logging as transformers_logging
+def _write_vocab_only(source: Path, vocab_dir: Path, out: Path, log: Path) -> None:
+    """The source model with the vocabulary's tokenizer and FOCUS embeddings, saved as a model directory.
 
+    In a process of its own, its output appended to ``log``: loading a model brings torch, DeepSpeed and
+    their messages, which belong in a job's log, not on the orchestrator's terminal.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        done = subprocess.run([sys.executable, "-m", "modsent.pipeline.steps", str(source), str(vocab_dir), str(out)],
+                              stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"writing the vocabulary-only model {out} failed (exit {done.returncode}); see {log}")
+
+
+def _save_vocab_only(source: Path, vocab_dir: Path, out: Path) -> None:
     from modsent.adapt.stage import load_mlm_model
 
-    # In the orchestrator, between its own progress lines: the vocab job already reported this model's
-    # tokens, and transformers' load messages (sharding plans, untied heads) say nothing to a user here.
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.set_verbosity_error()
-    try:
-        model, tokenizer = load_mlm_model(source, vocab_dir)
-    finally:
-        transformers_logging.set_verbosity(verbosity)
+    model, tokenizer = load_mlm_model(source, vocab_dir)
     with atomic_directory(out) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+
+
+if __name__ == "__main__":
+    _save_vocab_only(*(Path(arg) for arg in sys.argv[1:4]))

@@ -197,9 +197,11 @@ def test_the_terminal_shows_jobs_and_results_while_third_party_chatter_stays_in_
     assert "start   deu_Latn/train" in terminal and "done    all/evaluate" in terminal
     logs = Path(cfg.run_dir) / "logs"
     assert "Loading weights" in (logs / "deu_Latn-adapt.log").read_text()  # where it went instead
+    assert "Writing model shards" in (logs / "all-evaluate.log").read_text()  # the vocabulary-only models' too
     assert "FutureWarning" not in (logs / "deu_Latn-adapt.log").read_text()  # and DeepSpeed's deprecation: nowhere
     progress = json.loads((logs / "all-evaluate.progress.json").read_text())
-    assert progress["done"] == progress["total"] == 3 and progress["unit"] == "evaluations"  # 1 model x 3 bitext sets
+    # 3 models (modular and the steps vocab-only and + MLM) x 3 bitext sets
+    assert progress["done"] == progress["total"] == 9 and progress["unit"] == "evaluations"
     assert progress["encodes"] > 0
     train = [json.loads(line) for line in (Path(cfg.run_dir) / "artifacts" / "train" / "deu_Latn" / "metrics"
                                            / "metrics.jsonl").read_text().splitlines()]
