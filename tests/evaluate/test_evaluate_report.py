@@ -192,12 +192,17 @@ def test_language_matrix_keeps_one_order_on_both_axes():
     assert matrix[rows.index("deu"), cols.index("rus")] == 3.0
 
 
+def _score(encoder, task, dataset, metric, lang1, lang2, value, directed=False):
+    """One row of results.json's scores."""
+    return {"encoder": encoder, "task": task, "dataset": dataset, "metric": metric, "lang1": lang1,
+            "lang2": lang2, "value": value, "directed": directed}
+
+
 def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_pivot():
     from modsent.evaluate.report import system_table
 
-    def score(encoder, task, dataset, metric, lang1, lang2, value, directed=True):
-        return {"encoder": encoder, "task": task, "dataset": dataset, "metric": metric, "lang1": lang1,
-                "lang2": lang2, "value": value, "directed": directed}
+    def score(*fields, directed=True):
+        return _score(*fields, directed=directed)
 
     scores = []
     for encoder, base in (("e5-small", 80.0), ("modular", 90.0)):
@@ -221,9 +226,7 @@ def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_p
 def test_language_tables_show_each_target_alone_against_english_and_retrieving_both_ways_then_the_mean():
     from modsent.evaluate.report import language_tables
 
-    def score(encoder, task, dataset, metric, lang1, lang2, value, directed=False):
-        return {"encoder": encoder, "task": task, "dataset": dataset, "metric": metric, "lang1": lang1,
-                "lang2": lang2, "value": value, "directed": directed}
+    score = _score
 
     scores = []
     for encoder, base in (("e5-small", 60.0), ("modular", 70.0)):
