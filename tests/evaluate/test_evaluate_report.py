@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 
@@ -201,8 +202,7 @@ def _score(encoder, task, dataset, metric, lang1, lang2, value, directed=False):
 def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_pivot():
     from modsent.evaluate.report import system_table
 
-    def score(*fields, directed=True):
-        return _score(*fields, directed=directed)
+    score = functools.partial(_score, directed=True)  # bitext rows are directed; STS rows pass False
 
     scores = []
     for encoder, base in (("e5-small", 80.0), ("modular", 90.0)):
@@ -213,7 +213,7 @@ def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_p
         # A set of three languages is the matrix, not a column: left out.
         scores.append(score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "deu_Latn", "eng_Latn", 3.0))
         scores.append(score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "ell_Grek", "eng_Latn", 3.0))
-        scores.append(score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 5, False))
+        scores.append(score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 5, directed=False))
     scores.append(score("modular-unaligned", "bitext", "heldout-deu_Latn", "p_at_1_cosine", "deu_Latn", "eng_Latn", 5.0))
     table = system_table({"scores": scores}, "eng_Latn").splitlines()
     assert table[0] == "| system | deu_Latn → eng | ell_Grek → eng | mean P@1 | stsb-test (eng) |"
