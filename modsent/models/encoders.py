@@ -143,8 +143,9 @@ class ModularModelEncoder:
         # The pivot has no adapter: its monolingual and aligned spaces are one. A target without an adapter
         # (a model of the steps before alignment) is compared across languages in its own space, as with
         # adapters off.
-        module = self.model.modules.get(resolve(lang).code)
-        return aligned and resolve(lang).code != self.model.pivot and (module is None or module.adapter is not None)
+        code = resolve(lang).code
+        module = self.model.modules.get(code)
+        return aligned and code != self.model.pivot and (module is None or module.adapter is not None)
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 (one per loaded model; hashing an adapter per set is waste)
     def space_fingerprint(self, lang: str, space: bool) -> str:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modsent.corpus.sts_data import read_stsb
 from modsent.io import atomic_write_text
 
+if TYPE_CHECKING:
+    from modsent.translate.config import TranslateConfig
+
 __all__ = ["write_translated_sts"]
 
 
-def write_translated_sts(source: Path, config, files: dict[str, Path]) -> None:
+def write_translated_sts(source: Path, config: TranslateConfig, files: dict[str, Path]) -> None:
     """Write ``files[lang]`` (JSONL: sentence1, sentence2, score) for the English STS-benchmark file ``source``
     (``files`` holds the source language) and its translation into every other language of ``files`` by
-    ``config`` (a :class:`~modsent.translate.config.TranslateConfig`)."""
+    ``config``'s engine."""
     from modsent.translate.stage import translate_sentences
 
     english = read_stsb(source)

@@ -59,13 +59,18 @@ def apertium_pairs() -> dict[str, ApertiumPair]:
     return {code: ApertiumPair(code, mode, package) for code, mode, package in rows}
 
 
-def _modes_dir() -> Path:
-    """Where the installed modes are: ``<prefix>/share/apertium/modes`` beside the ``apertium`` program."""
+def _program() -> Path:
+    """The ``apertium`` program; its absence fails naming a package that installs it."""
     program = shutil.which("apertium")
     if program is None:
         raise ApertiumError("translate.backend apertium: the apertium program is not installed; install a pair's "
                             f"package, e.g. apt-get install {apertium_pairs()['spa_Latn'].package}")
-    return Path(program).resolve().parent.parent / "share" / "apertium" / "modes"
+    return Path(program)
+
+
+def _modes_dir() -> Path:
+    """Where the installed modes are: ``<prefix>/share/apertium/modes`` beside the ``apertium`` program."""
+    return _program().resolve().parent.parent / "share" / "apertium" / "modes"
 
 
 def _mode_file(mode: str) -> Path:
@@ -117,8 +122,7 @@ class ApertiumTranslator:
 
     def __init__(self, modes: dict[str, str]) -> None:
         self.modes = modes
-        self.data_dir = _modes_dir().parent  # raises the install hint without apertium; -d: the modes checked
-        self.program = shutil.which("apertium")
+        self.command = [str(_program()), "-d", str(_modes_dir().parent)]  # -d: the modes check_modes found
 
     def _run(self, mode: str, sentences: list[str]) -> list[str]:
         """Translations of ``sentences``; a call whose output does not line up is split in halves until it does.
@@ -142,7 +146,7 @@ class ApertiumTranslator:
         # its own, after a paragraph holding only "." (every sentence then starts where a sentence ended, and
         # the separators show that output and input line up).
         text = "".join(".\n\n" + _LINE_BREAKS.sub(" ", sentence) + "\n\n" for sentence in sentences)
-        done = subprocess.run([self.program, "-d", str(self.data_dir), "-u", mode], input=text.encode("utf-8"), capture_output=True, check=False)
+        done = subprocess.run([*self.command, "-u", mode], input=text.encode("utf-8"), capture_output=True)
         if done.returncode != 0:
             raise ApertiumError(f"apertium -u {mode} failed (exit {done.returncode}): "
                                 f"{done.stderr.decode('utf-8', 'replace').strip()[-500:]}")

@@ -142,7 +142,9 @@ class Engine:
     ``translator_kwargs``: what each actor builds its translator from (:func:`~modsent.translate.translator.make_translator`).
     ``settings``: what makes a finished unit valid for this job (model and decoding, or the Apertium
     engine), ``language_settings`` adding each language's own (its Apertium mode's content hash).
-    ``record``: the manifest's description of the engine.
+    ``record``: the manifest's description of the engine. ``whole_shards``: a sentence's translation may
+    depend on the sentences translated with it (Apertium), so each actor task is one whole shard and a
+    unit's translations do not depend on what else is pending (resumed, or on more actors).
     """
 
     translator_kwargs: dict[str, Any]
@@ -150,6 +152,7 @@ class Engine:
     language_settings: dict[str, dict[str, Any]]
     record: dict[str, Any]
     quantization: str | None  # CTranslate2's compute type; None for Apertium (CPU only)
+    whole_shards: bool = False
 
 
 def _nllb_engine(config: TranslateConfig, model: PreparedModel, source_language: str) -> Engine:
@@ -178,7 +181,8 @@ def _apertium_engine(config: TranslateConfig, source_language: str) -> Engine:
     record = {"backend": "apertium", "modes": {
         lang: {"mode": mode, "package": packages[lang].package, "sha256": hashes[lang]} for lang, mode in modes.items()}}
     return Engine({"backend": "apertium", "modes": modes}, settings,
-                  {lang: {"mode": mode, "mode_sha256": hashes[lang]} for lang, mode in modes.items()}, record, None)
+                  {lang: {"mode": mode, "mode_sha256": hashes[lang]} for lang, mode in modes.items()}, record, None,
+                  whole_shards=True)
 
 
 def prepare_engine(config: TranslateConfig) -> tuple[TranslateConfig, Engine, str, list[str]]:
@@ -267,9 +271,7 @@ def _translate_units(corpus: SourceCorpus, pending: list[Unit], store: UnitStore
         if languages not in target_sets:
             target_sets.append(languages)
         unit = unit_of[(languages[0], shard)]
-        # Apertium's output may depend on the sentences translated with it: whole shards keep a unit's
-        # translations the same whatever else is pending (resumed, or on more actors).
-        rows_per_block = unit.size if engine.quantization is None else max(1, per_task // len(languages))
+        rows_per_block = unit.size if engine.whole_shards else max(1, per_task // len(languages))
         for start in range(unit.start, unit.stop, rows_per_block):
             stop = min(start + rows_per_block, unit.stop)
             blocks.append(pa.table({
