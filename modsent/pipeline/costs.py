@@ -30,6 +30,11 @@ class PlanError(ModsentError):
     pass
 
 
+# The costs.yaml rate each translate backend is priced at: NLLB decoding and Apertium's rule-based
+# pipeline differ by an order of magnitude on the same core.
+TRANSLATE_RATES = {"ctranslate2": "translate_tokens_per_s", "apertium": "apertium_tokens_per_s"}
+
+
 def load_costs(path: str | Path | None = None) -> dict:
     if path:
         return load_yaml(path)  # the user's file: a rate given twice is refused, as in a stage config
@@ -99,7 +104,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   epochs: dict[str, float] | None = None,
                   enabled: Callable[[str, str], bool] | None = None,
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
-                  single_c_tokens: int | None = None, pivot_extra_tokens: int = 0) -> Plan:
+                  single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
+                  translate_backend: str = "ctranslate2") -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -111,6 +117,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     ``single_c_tokens``: tokens the multilingual Single_c baseline trains on (one job, its own row).
     ``pivot_extra_tokens``: tokens the pivot's training reads besides ``english_tokens`` (the
     parallel text of its ``pivot_bridge_languages``).
+    ``translate_backend``: which engine's rate prices translation (``TRANSLATE_RATES``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -118,12 +125,14 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     if device_kind not in costs["devices"]:
         raise PlanError(f"no measured rates for device '{device_kind}' in costs (known: {', '.join(costs['devices'])})")
     rates = costs["devices"][device_kind]
+    if translate_backend not in TRANSLATE_RATES:
+        raise PlanError(f"translate.backend '{translate_backend}' has no rate (known: {', '.join(TRANSLATE_RATES)})")
     epochs = {"adapt": 1.0, "train": 1.0, "align": 1.0, **(epochs or {})}
     plans = []
     for stage in stages:
         jobs = sum(1 for lang in languages if runs(stage, lang))
         if stage == "translate":
-            seconds_per_job = english_tokens / rates["translate_tokens_per_s"]
+            seconds_per_job = english_tokens / _rate(rates, TRANSLATE_RATES[translate_backend], device_kind)
             # Translation is one Ray job spread over every device: no per-job floor.
             device_s = jobs * seconds_per_job
             wall_s = device_s / devices
@@ -150,6 +159,12 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
         seconds = _training_seconds(costs, rates, "train", source_params, single_c_tokens, ranks_per_job)
         plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
     return Plan(list(languages), plans, devices, device_kind)
+
+
+def _rate(rates: dict, key: str, device_kind: str) -> float:
+    if key not in rates:
+        raise PlanError(f"costs: device '{device_kind}' has no '{key}' rate; add it (tokens per second per device)")
+    return rates[key]
 
 
 def _training_seconds(costs: dict, rates: dict, stage: str, params: int, tokens: float, ranks: int) -> float:
@@ -218,7 +233,8 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
-                         single_c_tokens=single_c, pivot_extra_tokens=pivot_extra)
+                         single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
+                         translate_backend=cfg.translate.get("backend", "ctranslate2"))
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (

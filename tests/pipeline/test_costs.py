@@ -1,6 +1,7 @@
 import time
 
 import pytest
+import yaml
 
 from modsent.cli import main
 from modsent.config import from_dict
@@ -83,3 +84,32 @@ def test_plan_counts_parallel_text_for_alignment_and_gives_single_c_its_row(setu
     train = dict(kwargs, stages=["train"])
     bridged = estimate_plan(languages, **train, pivot_extra_tokens=3_000_000)
     assert bridged.stages[0].device_hours == pytest.approx(estimate_plan(languages, **train).stages[0].device_hours * 2)
+
+
+def test_plan_prices_translation_at_its_backends_rate(setup, tmp_path):
+    costs = load_costs()
+    kwargs = dict(pivot="eng_Latn", stages=["translate"], source_params=21_000_000, english_tokens=1_000_000,
+                  costs=costs, devices=2, device_kind="cpu", ranks_per_job=1)
+    languages = ["eng_Latn", "spa_Latn", "cat_Latn"]
+    nllb = estimate_plan(languages, **kwargs).stages[0]
+    apertium = estimate_plan(languages, **kwargs, translate_backend="apertium").stages[0]
+    rates = costs["devices"]["cpu"]
+    assert apertium.device_hours == pytest.approx(
+        nllb.device_hours * rates["translate_tokens_per_s"] / rates["apertium_tokens_per_s"])
+    assert apertium.device_hours < nllb.device_hours / 5  # rule-based MT: no decoder to run
+    with pytest.raises(PlanError, match="translate.backend 'moses' has no rate"):
+        estimate_plan(languages, **kwargs, translate_backend="moses")
+    without_rate = dict(costs, devices={"cpu": {k: v for k, v in rates.items() if k != "apertium_tokens_per_s"}})
+    with pytest.raises(PlanError, match="device 'cpu' has no 'apertium_tokens_per_s' rate"):
+        estimate_plan(languages, **dict(kwargs, costs=without_rate), translate_backend="apertium")
+
+    # `modsent plan` reads the backend from the config's translate section (slow rates: hours that show).
+    slow = tmp_path / "costs.yaml"
+    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(rates, translate_tokens_per_s=1.0,
+                                                                        apertium_tokens_per_s=10.0)})))
+    base = dict(setup, languages=languages, stages=["translate"])
+    plans = {backend: plan_run(from_dict(PipelineConfig, dict(base, translate={"backend": backend})), costs_file=slow)
+             for backend in ("ctranslate2", "apertium")}
+    hours = {backend: float(next(line for line in text.splitlines() if line.startswith("| translate |")).split("|")[3])
+             for backend, text in plans.items()}
+    assert hours["ctranslate2"] > 0.1 and hours["apertium"] == pytest.approx(hours["ctranslate2"] / 10, abs=0.01)
