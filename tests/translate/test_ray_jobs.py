@@ -4,7 +4,9 @@ The cluster's head serves its dashboard, and so the Job Submission API, on loopb
 raylet joins it. The references run first on the head alone (the entry points in their own process,
 joining through ``ray.address``). Then ``ray_jobs/submit_translate.sh`` and ``ray_jobs/submit_mine.sh``
 submit the same configs with two actors from the checkout (``--working-dir .``): each job must
-succeed, run on both node ids, and write exactly the reference's files.
+succeed, run on both node ids, and write exactly the reference's files. Last, the translate job runs
+again on both nodes while the worker node is killed: it must still write the reference's files.
+One cluster and one reference serve all three tests (each costs tens of seconds on 2 cores).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ pytestmark = pytest.mark.slow
 class JobsCluster:
     cluster: Any
     worker: Any
+    make_config: Any  # the translate fixture's config builder
     url: str  # the head's dashboard: what RAY_ADDRESS names for `ray job submit`
     expected: dict[str, dict[str, bytes]]  # the head-alone reference runs' files, by job
 
@@ -83,7 +87,7 @@ def jobs_cluster(tmp_path_factory, make_config, model_cache):
         expected["mine_bitext"] = _mined(configs["mine_bitext"][0].output_dir)
         for job, (_, submitted) in configs.items():
             dump_config(submitted, root / f"{job}.yaml")
-        yield JobsCluster(cluster, add_worker(), f"http://127.0.0.1:{port}", expected), root
+        yield JobsCluster(cluster, add_worker(), make_config, f"http://127.0.0.1:{port}", expected), root
 
 
 # Ray Data starts a job's actor pool as soon as one actor is ready: on these tiny inputs the head's actor could
@@ -160,3 +164,35 @@ def test_mining_submitted_as_a_ray_job_embeds_on_both_nodes_and_matches_the_one_
         time.sleep(1)
     print(f"embedding tasks ran on {sorted(nodes)}")
     assert nodes == {jobs.cluster.head_node.node_id, jobs.worker.node_id}
+
+
+# Last in this module: it takes the worker node away from the cluster the tests above share.
+def test_translation_survives_losing_the_worker_node_mid_job_and_matches_the_one_node_run(jobs_cluster):
+    jobs, root = jobs_cluster
+    cluster, worker = jobs.cluster, jobs.worker
+    killed = jobs.make_config(root / "worker-killed", compute=TWO_ACTORS)
+    job = run_job(killed, cluster.address)
+    units = Path(killed.output_dir) / "work" / "units"
+
+    # Kill the worker node (its raylet, object store and actor, no graceful exit) once the first unit is saved.
+    def kill_worker_after_first_unit() -> None:
+        deadline = time.monotonic() + 60
+        while job.poll() is None and time.monotonic() < deadline:
+            if any(units.rglob("shard-*.json")):
+                cluster.remove_node(worker, allow_graceful=False)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_worker_after_first_unit)
+    killer.start()
+    code, log = finish(job)
+    killer.join()
+    assert worker not in cluster.worker_nodes, "the job ended before its first unit was saved"
+    # What happened, for the CI log (pytest -rP): the node ids, and whether the job survived the kill.
+    print(f"head {cluster.head_node.node_id}, worker {worker.node_id}; job with the worker killed: exit {code}")
+    if code != 0:  # the job may stop with the node; a rerun must resume from the saved units
+        saved = unit_nodes(killed.output_dir)
+        code, log = finish(run_job(killed, cluster.address))
+        assert code == 0, log
+        assert {name: nodes for name, nodes in unit_nodes(killed.output_dir).items() if name in saved} == saved
+    assert translated_outputs(killed.output_dir) == jobs.expected["translate_paraphrases"]
