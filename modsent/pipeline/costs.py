@@ -105,7 +105,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   enabled: Callable[[str, str], bool] | None = None,
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
                   single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
-                  translate_backend: str = "ctranslate2") -> Plan:
+                  translate_backend: str = "ctranslate2", evaluate_encoders: int = 1) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -118,6 +118,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     ``pivot_extra_tokens``: tokens the pivot's training reads besides ``english_tokens`` (the
     parallel text of its ``pivot_bridge_languages``).
     ``translate_backend``: which engine's rate prices translation (``TRANSLATE_RATES``).
+    ``evaluate_encoders``: how many systems evaluation encodes every language with (baselines, Single_c,
+    the modular model and its views).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -138,7 +140,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             wall_s = device_s / devices
         elif stage == "evaluate":
             jobs = 1
-            device_s = len(languages) * rates["evaluate_s_per_language"]
+            device_s = len(languages) * evaluate_encoders * _rate(rates, "evaluate_s_per_language_encoder", device_kind)
             wall_s = device_s / min(devices, len(languages))
         elif stage == "vocab":
             seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
@@ -234,12 +236,22 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
                          single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
-                         translate_backend=cfg.translate.get("backend", "ctranslate2"))
+                         translate_backend=cfg.translate.get("backend", "ctranslate2"),
+                         evaluate_encoders=_evaluated_encoders(cfg, stages))
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
         f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
     return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _evaluated_encoders(cfg, stages: list[str]) -> int:
+    """The systems evaluation encodes each language with: the baselines, Single_c, the modular model, its
+    adapters-off view (``compare_unaligned``) and each step's model (``step_ablations``: vocabulary only, + MLM)."""
+    single_c = cfg.single_c is not None and "train" in stages
+    unaligned = bool(cfg.evaluate.get("compare_unaligned")) and "align" in stages
+    steps = 2 if cfg.evaluate.get("step_ablations") else 0
+    return len(cfg.baselines) + single_c + 1 + unaligned + steps
 
 
 def _parallel_tokens(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> int:

@@ -113,3 +113,20 @@ def test_plan_prices_translation_at_its_backends_rate(setup, tmp_path):
     hours = {backend: float(next(line for line in text.splitlines() if line.startswith("| translate |")).split("|")[3])
              for backend, text in plans.items()}
     assert hours["ctranslate2"] > 0.1 and hours["apertium"] == pytest.approx(hours["ctranslate2"] / 10, abs=0.01)
+
+
+def test_plan_prices_evaluation_per_encoder_it_evaluates(setup, tmp_path):
+    slow = tmp_path / "costs.yaml"
+    costs = load_costs()
+    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"],
+                                                                     evaluate_s_per_language_encoder=3600.0)})))
+    base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["train", "align", "evaluate"])
+
+    def evaluate_hours(**changes) -> float:
+        text = plan_run(from_dict(PipelineConfig, dict(base, **changes)), costs_file=slow)
+        return float(next(line for line in text.splitlines() if line.startswith("| evaluate |")).split("|")[3])
+
+    # 2 languages x 1 hour per language and encoder: the modular model alone, then with every other system.
+    assert evaluate_hours() == pytest.approx(2.0)
+    assert evaluate_hours(baselines={"e5": "x"}, single_c={},
+                          evaluate={"compare_unaligned": True, "step_ablations": True}) == pytest.approx(12.0)
