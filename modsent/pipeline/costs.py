@@ -165,7 +165,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
 
 def _rate(rates: dict, key: str, device_kind: str) -> float:
     if key not in rates:
-        raise PlanError(f"costs: device '{device_kind}' has no '{key}' rate; add it (tokens per second per device)")
+        raise PlanError(f"costs: device '{device_kind}' has no '{key}' rate; add it to the costs file (modsent/data/costs.yaml shows each rate's unit)")
     return rates[key]
 
 
