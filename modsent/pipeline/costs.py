@@ -105,7 +105,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   enabled: Callable[[str, str], bool] | None = None,
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
                   single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
-                  translate_backend: str = "ctranslate2", evaluate_encoders: int = 1) -> Plan:
+                  translate_backend: str = "ctranslate2", evaluate_encoders: int = 1,
+                  translated_sts: bool = False) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -119,7 +120,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     parallel text of its ``pivot_bridge_languages``).
     ``translate_backend``: which engine's rate prices translation (``TRANSLATE_RATES``).
     ``evaluate_encoders``: how many systems evaluation encodes every language with (baselines, Single_c,
-    the modular model and its views).
+    the modular model and its views); ``translated_sts``: evaluation also encodes the machine-translated
+    STS set in every language (``evaluate.translated_sts``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -140,7 +142,9 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             wall_s = device_s / devices
         elif stage == "evaluate":
             jobs = 1
-            device_s = len(languages) * evaluate_encoders * _rate(rates, "evaluate_s_per_language_encoder", device_kind)
+            per_encoder = _rate(rates, "evaluate_s_per_language_encoder", device_kind) + (
+                _rate(rates, "translated_sts_s_per_language_encoder", device_kind) if translated_sts else 0.0)
+            device_s = len(languages) * evaluate_encoders * per_encoder
             wall_s = device_s / min(devices, len(languages))
         elif stage == "vocab":
             seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
@@ -237,7 +241,8 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
                          single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
                          translate_backend=cfg.translate.get("backend", "ctranslate2"),
-                         evaluate_encoders=_evaluated_encoders(cfg, stages))
+                         evaluate_encoders=_evaluated_encoders(cfg, stages),
+                         translated_sts=bool(cfg.evaluate.get("translated_sts")))
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (

@@ -118,8 +118,11 @@ def test_plan_prices_translation_at_its_backends_rate(setup, tmp_path):
 def test_plan_prices_evaluation_per_encoder_it_evaluates(setup, tmp_path):
     slow = tmp_path / "costs.yaml"
     costs = load_costs()
-    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"],
-                                                                     evaluate_s_per_language_encoder=3600.0)})))
+    cpu = costs["devices"]["cpu"]
+    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(
+        cpu, evaluate_s_per_language_encoder=3600.0,
+        translated_sts_s_per_language_encoder=3600.0 * cpu["translated_sts_s_per_language_encoder"]
+        / cpu["evaluate_s_per_language_encoder"])})))
     base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["train", "align", "evaluate"])
 
     def evaluate_hours(**changes) -> float:
@@ -130,3 +133,7 @@ def test_plan_prices_evaluation_per_encoder_it_evaluates(setup, tmp_path):
     assert evaluate_hours() == pytest.approx(2.0)
     assert evaluate_hours(baselines={"e5": "x"}, single_c={},
                           evaluate={"compare_unaligned": True, "step_ablations": True}) == pytest.approx(12.0)
+    # A machine-translated STS set adds its own rate per language and encoder (the default file's ratio here).
+    ratio = cpu["translated_sts_s_per_language_encoder"] / cpu["evaluate_s_per_language_encoder"]
+    assert evaluate_hours(evaluate={"translated_sts": "pypi:stsb/sts-test.csv"}) == pytest.approx(2.0 * (1 + ratio),
+                                                                                                abs=0.01)
