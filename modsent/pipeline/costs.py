@@ -106,7 +106,7 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
                   single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
                   translate_backend: str = "ctranslate2", evaluate_encoders: int = 1,
-                  translated_sts: bool = False) -> Plan:
+                  translated_sts: bool = False, adapt_tokens: dict[str, float] | None = None) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -121,7 +121,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     ``translate_backend``: which engine's rate prices translation (``TRANSLATE_RATES``).
     ``evaluate_encoders``: how many systems evaluation encodes every language with (baselines, Single_c,
     the modular model and its views); ``translated_sts``: evaluation also encodes the machine-translated
-    STS set in every language (``evaluate.translated_sts``).
+    STS set in every language (``evaluate.translated_sts``). ``adapt_tokens``: tokens each language's MLM
+    job reads (:func:`_adapt_tokens`; default ``english_tokens``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -152,6 +153,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
         else:
             def stage_tokens(lang: str) -> float:
+                if stage == "adapt" and adapt_tokens and lang in adapt_tokens:
+                    return adapt_tokens[lang]
                 if stage != "align":
                     return english_tokens + (pivot_extra_tokens if lang == pivot else 0)
                 return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
@@ -242,12 +245,31 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
                          single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
                          translate_backend=cfg.translate.get("backend", "ctranslate2"),
                          evaluate_encoders=_evaluated_encoders(cfg, stages),
-                         translated_sts=bool(cfg.evaluate.get("translated_sts")))
+                         translated_sts=bool(cfg.evaluate.get("translated_sts")),
+                         adapt_tokens={lang: _adapt_tokens(cfg, lang, tokens, costs.get("bytes_per_token", 4.0))
+                                       for lang in languages if "adapt" in stages and enabled("adapt", lang)})
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
         f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
     return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _adapt_tokens(cfg, lang: str, english_tokens: int, bytes_per_token: float) -> float:
+    """Tokens one language's MLM job reads: ``max_steps`` blocks of ``global_batch_size`` × ``max_seq_length``
+    (adapt packs its text into full blocks), else ``epochs`` passes over the language's ``monolingual_text``
+    (the English corpus's size where it has none)."""
+    from modsent.adapt.config import AdaptConfig
+    from modsent.sources import resolve_source
+    from modsent.train.trainer_config import TrainerConfig
+
+    trainer = cfg.adapt.get("trainer", {})
+    if trainer.get("max_steps"):
+        return float(trainer["max_steps"] * trainer.get("global_batch_size", TrainerConfig.global_batch_size)
+                     * cfg.adapt.get("max_seq_length", AdaptConfig.max_seq_length))
+    text = cfg.monolingual_text.get(lang)
+    tokens = corpus_tokens([resolve_source(text)], bytes_per_token) if text else english_tokens
+    return tokens * trainer.get("epochs", TrainerConfig.epochs)
 
 
 def _evaluated_encoders(cfg, stages: list[str]) -> int:

@@ -137,3 +137,28 @@ def test_plan_prices_evaluation_per_encoder_it_evaluates(setup, tmp_path):
     ratio = cpu["translated_sts_s_per_language_encoder"] / cpu["evaluate_s_per_language_encoder"]
     assert evaluate_hours(evaluate={"translated_sts": "pypi:stsb/sts-test.csv"}) == pytest.approx(2.0 * (1 + ratio),
                                                                                                 abs=0.01)
+
+
+def test_plan_prices_mlm_by_the_blocks_it_reads(setup, tmp_path):
+    costs = load_costs()
+    slow = tmp_path / "costs.yaml"  # a slow device: hours large enough that the table's rounding is noise
+    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"], effective_flops=1.0e5)})))
+    text = tmp_path / "deu.txt"
+    text.write_text("Neues Diagramm erstellen\n" * 4000, encoding="utf-8")
+    base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["adapt"], stage_languages={"adapt": ["deu_Latn"]},
+                monolingual_text={"deu_Latn": str(text)})
+
+    def adapt_hours(adapt: dict) -> float:
+        plan = plan_run(from_dict(PipelineConfig, dict(base, adapt=adapt)), costs_file=slow)
+        return float(next(line for line in plan.splitlines() if line.startswith("| adapt |")).split("|")[3])
+
+    # max_steps: steps x global batch x block length, whatever the text's size (adapt packs full blocks).
+    steps = adapt_hours({"max_seq_length": 64, "trainer": {"max_steps": 100, "global_batch_size": 32}})
+    assert steps > 50
+    assert adapt_hours({"max_seq_length": 128, "trainer": {"max_steps": 100, "global_batch_size": 32}}) == \
+        pytest.approx(2 * steps, rel=1e-3)
+    # Otherwise epochs over the language's monolingual text: twice the text, twice the hours.
+    epochs = adapt_hours({"trainer": {"epochs": 1}})
+    text.write_text("Neues Diagramm erstellen\n" * 8000, encoding="utf-8")
+    assert adapt_hours({"trainer": {"epochs": 1}}) == pytest.approx(2 * epochs, rel=1e-3)
+    assert adapt_hours({"trainer": {"epochs": 3}}) == pytest.approx(6 * epochs, rel=1e-3)
