@@ -106,7 +106,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   align_tokens: dict[str, int] | None = None, align_uses_corpus: bool = True,
                   single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
                   translate_backend: str = "ctranslate2", evaluate_encoders: int = 1,
-                  translated_sts: bool = False, adapt_tokens: dict[str, float] | None = None) -> Plan:
+                  translated_sts: bool = False, adapt_tokens: dict[str, float] | None = None,
+                  text_tokens: dict[str, float] | None = None) -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -122,7 +123,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     ``evaluate_encoders``: how many systems evaluation encodes every language with (baselines, Single_c,
     the modular model and its views); ``translated_sts``: evaluation also encodes the machine-translated
     STS set in every language (``evaluate.translated_sts``). ``adapt_tokens``: tokens each language's MLM
-    job reads (:func:`_adapt_tokens`; default ``english_tokens``).
+    job reads (:func:`_adapt_tokens`; default ``english_tokens``). ``text_tokens``: each language's
+    monolingual text, which its vocab job trains the tokenizer and fastText on (default ``english_tokens``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -148,9 +150,11 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             device_s = len(languages) * evaluate_encoders * per_encoder
             wall_s = device_s / min(devices, len(languages))
         elif stage == "vocab":
-            seconds_per_job = english_tokens / rates["vocab_tokens_per_s"]
-            device_s = jobs * seconds_per_job
-            wall_s = max(device_s / devices, seconds_per_job) if jobs else 0.0
+            job_seconds = [_rate(rates, "vocab_s_per_job", device_kind)
+                           + (text_tokens or {}).get(lang, english_tokens) / rates["vocab_tokens_per_s"]
+                           for lang in languages if runs(stage, lang)]
+            device_s = sum(job_seconds)
+            wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0
         else:
             def stage_tokens(lang: str) -> float:
                 if stage == "adapt" and adapt_tokens and lang in adapt_tokens:
@@ -240,14 +244,17 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     if cfg.single_c is not None and "train" in stages:  # what the modular model's train and align jobs read
         single_c = pivot_extra + sum(tokens for lang in languages if enabled("train", lang)) + sum(
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
+    text_tokens = {lang: _text_tokens(cfg, lang, tokens, costs.get("bytes_per_token", 4.0)) for lang in languages
+                   if any(stage in stages and enabled(stage, lang) for stage in ("vocab", "adapt"))}
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
                          single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
                          translate_backend=cfg.translate.get("backend", "ctranslate2"),
                          evaluate_encoders=_evaluated_encoders(cfg, stages),
                          translated_sts=bool(cfg.evaluate.get("translated_sts")),
-                         adapt_tokens={lang: _adapt_tokens(cfg, lang, tokens, costs.get("bytes_per_token", 4.0))
-                                       for lang in languages if "adapt" in stages and enabled("adapt", lang)})
+                         adapt_tokens={lang: _adapt_tokens(cfg, lang, text_tokens[lang])
+                                       for lang in languages if "adapt" in stages and enabled("adapt", lang)},
+                         text_tokens=text_tokens)
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
@@ -255,21 +262,25 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     return "\n".join([header, "", matrix, "", format_plan(plan)])
 
 
-def _adapt_tokens(cfg, lang: str, english_tokens: int, bytes_per_token: float) -> float:
-    """Tokens one language's MLM job reads: ``max_steps`` blocks of ``global_batch_size`` × ``max_seq_length``
-    (adapt packs its text into full blocks), else ``epochs`` passes over the language's ``monolingual_text``
-    (the English corpus's size where it has none)."""
-    from modsent.adapt.config import AdaptConfig
+def _text_tokens(cfg, lang: str, english_tokens: int, bytes_per_token: float) -> float:
+    """Tokens of the language's ``monolingual_text`` (the English corpus's where it has none), from its size."""
     from modsent.sources import resolve_source
+
+    text = cfg.monolingual_text.get(lang)
+    return corpus_tokens([resolve_source(text)], bytes_per_token) if text else english_tokens
+
+
+def _adapt_tokens(cfg, lang: str, text_tokens: float) -> float:
+    """Tokens one language's MLM job reads: ``max_steps`` blocks of ``global_batch_size`` × ``max_seq_length``
+    (adapt packs its text into full blocks), else ``epochs`` passes over its ``text_tokens``."""
+    from modsent.adapt.config import AdaptConfig
     from modsent.train.trainer_config import TrainerConfig
 
     trainer = cfg.adapt.get("trainer", {})
     if trainer.get("max_steps"):
         return float(trainer["max_steps"] * trainer.get("global_batch_size", TrainerConfig.global_batch_size)
                      * cfg.adapt.get("max_seq_length", AdaptConfig.max_seq_length))
-    text = cfg.monolingual_text.get(lang)
-    tokens = corpus_tokens([resolve_source(text)], bytes_per_token) if text else english_tokens
-    return tokens * trainer.get("epochs", TrainerConfig.epochs)
+    return text_tokens * trainer.get("epochs", TrainerConfig.epochs)
 
 
 def _evaluated_encoders(cfg, stages: list[str]) -> int:

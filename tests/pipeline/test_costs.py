@@ -162,3 +162,24 @@ def test_plan_prices_mlm_by_the_blocks_it_reads(setup, tmp_path):
     text.write_text("Neues Diagramm erstellen\n" * 8000, encoding="utf-8")
     assert adapt_hours({"trainer": {"epochs": 1}}) == pytest.approx(2 * epochs, rel=1e-3)
     assert adapt_hours({"trainer": {"epochs": 3}}) == pytest.approx(6 * epochs, rel=1e-3)
+
+
+def test_plan_prices_each_vocab_job_by_its_languages_text(setup, tmp_path):
+    costs = load_costs()
+    german, welsh = tmp_path / "deu.txt", tmp_path / "cym.txt"
+    german.write_text("Neues Diagramm erstellen\n" * 4000, encoding="utf-8")
+    welsh.write_text("Creu siart newydd\n" * 10, encoding="utf-8")
+    cfg = from_dict(PipelineConfig, dict(setup, languages=["eng_Latn", "deu_Latn", "cym_Latn"], stages=["vocab"],
+                                         stage_languages={"vocab": ["deu_Latn", "cym_Latn"]},
+                                         monolingual_text={"deu_Latn": str(german), "cym_Latn": str(welsh)}))
+
+    def vocab_hours(**rates) -> float:
+        slow = tmp_path / "costs.yaml"
+        slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"], **rates)})))
+        plan = plan_run(cfg, costs_file=slow)
+        return float(next(line for line in plan.splitlines() if line.startswith("| vocab |")).split("|")[3])
+
+    # German's 100 kB is 25k tokens and Welsh's 180 bytes 45: at 10 tokens/s, 0.70 h and 0.00 h.
+    assert vocab_hours(vocab_tokens_per_s=10.0, vocab_s_per_job=0.0) == pytest.approx(0.70, abs=0.011)
+    # Each job also starts, loads and saves the model: an hour each here.
+    assert vocab_hours(vocab_tokens_per_s=1e9, vocab_s_per_job=3600.0) == pytest.approx(2.0)
