@@ -150,8 +150,8 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             device_s = len(languages) * evaluate_encoders * per_encoder
             wall_s = device_s / min(devices, len(languages))
         elif stage == "vocab":
-            job_seconds = [_rate(rates, "vocab_s_per_job", device_kind)
-                           + (text_tokens or {}).get(lang, english_tokens) / rates["vocab_tokens_per_s"]
+            start_s, tokens_per_s = (_rate(rates, key, device_kind) for key in ("vocab_s_per_job", "vocab_tokens_per_s"))
+            job_seconds = [start_s + (text_tokens or {}).get(lang, english_tokens) / tokens_per_s
                            for lang in languages if runs(stage, lang)]
             device_s = sum(job_seconds)
             wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0

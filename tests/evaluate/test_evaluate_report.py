@@ -226,20 +226,18 @@ def test_system_table_has_a_row_per_encoder_and_a_column_per_language_into_the_p
 def test_language_tables_show_each_target_alone_against_english_and_retrieving_both_ways_then_the_mean():
     from modsent.evaluate.report import language_tables
 
-    score = _score
-
     scores = []
     for encoder, base in (("e5-small", 60.0), ("modular", 70.0)):
         for lang, offset in (("spa_Latn", 0.0), ("epo_Latn", 10.0)):
-            scores += [score(encoder, "sts", "sts-test-mt", "spearman", lang, lang, base + offset),
-                       score(encoder, "sts", "sts-test-mt", "spearman", "eng_Latn", lang, base + offset + 1),
-                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", lang, "eng_Latn", base + 2, True),
-                       score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", "eng_Latn", lang, base + 3, True)]
-        scores += [score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 1),
-                   score(encoder, "sts", "sts-test-mt", "spearman", "spa_Latn", "epo_Latn", 0.0),  # target pairs: left out
+            scores += [_score(encoder, "sts", "sts-test-mt", "spearman", lang, lang, base + offset),
+                       _score(encoder, "sts", "sts-test-mt", "spearman", "eng_Latn", lang, base + offset + 1),
+                       _score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", lang, "eng_Latn", base + 2, True),
+                       _score(encoder, "bitext", f"heldout-{lang}", "p_at_1_cosine", "eng_Latn", lang, base + 3, True)]
+        scores += [_score(encoder, "sts", "stsb-test", "spearman", "eng_Latn", "eng_Latn", base - 1),
+                   _score(encoder, "sts", "sts-test-mt", "spearman", "spa_Latn", "epo_Latn", 0.0),  # target pairs: left out
                    # A set of three languages is the matrix, not a language's own pairs: left out.
-                   score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "spa_Latn", "eng_Latn", 0.0, True),
-                   score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "epo_Latn", "eng_Latn", 0.0, True)]
+                   _score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "spa_Latn", "eng_Latn", 0.0, True),
+                   _score(encoder, "bitext", "heldout-all", "p_at_1_cosine", "epo_Latn", "eng_Latn", 0.0, True)]
     text = language_tables({"scores": scores}, "eng_Latn")
     sections = text.split("### ")[1:]
     assert [section.splitlines()[0] for section in sections] == ["epo_Latn", "spa_Latn",

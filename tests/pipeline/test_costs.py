@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -86,6 +87,20 @@ def test_plan_counts_parallel_text_for_alignment_and_gives_single_c_its_row(setu
     assert bridged.stages[0].device_hours == pytest.approx(estimate_plan(languages, **train).stages[0].device_hours * 2)
 
 
+def _cpu_costs(tmp_path, **rates) -> Path:
+    """A costs file: the shipped one with these CPU rates changed (slow ones give hours the table shows)."""
+    costs = load_costs()
+    path = tmp_path / "costs.yaml"
+    path.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"], **rates)})))
+    return path
+
+
+def _stage_hours(cfg, stage: str, costs_file: Path) -> float:
+    """The device-hours `modsent plan` gives ``stage`` of ``cfg`` (a PipelineConfig) at ``costs_file``'s rates."""
+    plan = plan_run(cfg, costs_file=costs_file)
+    return float(next(line for line in plan.splitlines() if line.startswith(f"| {stage} |")).split("|")[3])
+
+
 def test_plan_prices_translation_at_its_backends_rate(setup, tmp_path):
     costs = load_costs()
     kwargs = dict(pivot="eng_Latn", stages=["translate"], source_params=21_000_000, english_tokens=1_000_000,
@@ -103,54 +118,41 @@ def test_plan_prices_translation_at_its_backends_rate(setup, tmp_path):
     with pytest.raises(PlanError, match="device 'cpu' has no 'apertium_tokens_per_s' rate"):
         estimate_plan(languages, **dict(kwargs, costs=without_rate), translate_backend="apertium")
 
-    # `modsent plan` reads the backend from the config's translate section (slow rates: hours that show).
-    slow = tmp_path / "costs.yaml"
-    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(rates, translate_tokens_per_s=1.0,
-                                                                        apertium_tokens_per_s=10.0)})))
+    # `modsent plan` reads the backend from the config's translate section.
+    slow = _cpu_costs(tmp_path, translate_tokens_per_s=1.0, apertium_tokens_per_s=10.0)
     base = dict(setup, languages=languages, stages=["translate"])
-    plans = {backend: plan_run(from_dict(PipelineConfig, dict(base, translate={"backend": backend})), costs_file=slow)
-             for backend in ("ctranslate2", "apertium")}
-    hours = {backend: float(next(line for line in text.splitlines() if line.startswith("| translate |")).split("|")[3])
-             for backend, text in plans.items()}
+    hours = {backend: _stage_hours(from_dict(PipelineConfig, dict(base, translate={"backend": backend})), "translate",
+                                   slow) for backend in ("ctranslate2", "apertium")}
     assert hours["ctranslate2"] > 0.1 and hours["apertium"] == pytest.approx(hours["ctranslate2"] / 10, abs=0.01)
 
-
 def test_plan_prices_evaluation_per_encoder_it_evaluates(setup, tmp_path):
-    slow = tmp_path / "costs.yaml"
-    costs = load_costs()
-    cpu = costs["devices"]["cpu"]
-    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(
-        cpu, evaluate_s_per_language_encoder=3600.0,
-        translated_sts_s_per_language_encoder=3600.0 * cpu["translated_sts_s_per_language_encoder"]
-        / cpu["evaluate_s_per_language_encoder"])})))
+    cpu = load_costs()["devices"]["cpu"]
+    ratio = cpu["translated_sts_s_per_language_encoder"] / cpu["evaluate_s_per_language_encoder"]
+    slow = _cpu_costs(tmp_path, evaluate_s_per_language_encoder=3600.0,
+                      translated_sts_s_per_language_encoder=3600.0 * ratio)
     base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["train", "align", "evaluate"])
 
     def evaluate_hours(**changes) -> float:
-        text = plan_run(from_dict(PipelineConfig, dict(base, **changes)), costs_file=slow)
-        return float(next(line for line in text.splitlines() if line.startswith("| evaluate |")).split("|")[3])
+        return _stage_hours(from_dict(PipelineConfig, dict(base, **changes)), "evaluate", slow)
 
     # 2 languages x 1 hour per language and encoder: the modular model alone, then with every other system.
     assert evaluate_hours() == pytest.approx(2.0)
     assert evaluate_hours(baselines={"e5": "x"}, single_c={},
                           evaluate={"compare_unaligned": True, "step_ablations": True}) == pytest.approx(12.0)
     # A machine-translated STS set adds its own rate per language and encoder (the default file's ratio here).
-    ratio = cpu["translated_sts_s_per_language_encoder"] / cpu["evaluate_s_per_language_encoder"]
     assert evaluate_hours(evaluate={"translated_sts": "pypi:stsb/sts-test.csv"}) == pytest.approx(2.0 * (1 + ratio),
                                                                                                 abs=0.01)
 
 
 def test_plan_prices_mlm_by_the_blocks_it_reads(setup, tmp_path):
-    costs = load_costs()
-    slow = tmp_path / "costs.yaml"  # a slow device: hours large enough that the table's rounding is noise
-    slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"], effective_flops=1.0e5)})))
+    slow = _cpu_costs(tmp_path, effective_flops=1.0e5)
     text = tmp_path / "deu.txt"
     text.write_text("Neues Diagramm erstellen\n" * 4000, encoding="utf-8")
     base = dict(setup, languages=["eng_Latn", "deu_Latn"], stages=["adapt"], stage_languages={"adapt": ["deu_Latn"]},
                 monolingual_text={"deu_Latn": str(text)})
 
     def adapt_hours(adapt: dict) -> float:
-        plan = plan_run(from_dict(PipelineConfig, dict(base, adapt=adapt)), costs_file=slow)
-        return float(next(line for line in plan.splitlines() if line.startswith("| adapt |")).split("|")[3])
+        return _stage_hours(from_dict(PipelineConfig, dict(base, adapt=adapt)), "adapt", slow)
 
     # max_steps: steps x global batch x block length, whatever the text's size (adapt packs full blocks).
     steps = adapt_hours({"max_seq_length": 64, "trainer": {"max_steps": 100, "global_batch_size": 32}})
@@ -165,7 +167,6 @@ def test_plan_prices_mlm_by_the_blocks_it_reads(setup, tmp_path):
 
 
 def test_plan_prices_each_vocab_job_by_its_languages_text(setup, tmp_path):
-    costs = load_costs()
     german, welsh = tmp_path / "deu.txt", tmp_path / "cym.txt"
     german.write_text("Neues Diagramm erstellen\n" * 4000, encoding="utf-8")
     welsh.write_text("Creu siart newydd\n" * 10, encoding="utf-8")
@@ -174,10 +175,7 @@ def test_plan_prices_each_vocab_job_by_its_languages_text(setup, tmp_path):
                                          monolingual_text={"deu_Latn": str(german), "cym_Latn": str(welsh)}))
 
     def vocab_hours(**rates) -> float:
-        slow = tmp_path / "costs.yaml"
-        slow.write_text(yaml.safe_dump(dict(costs, devices={"cpu": dict(costs["devices"]["cpu"], **rates)})))
-        plan = plan_run(cfg, costs_file=slow)
-        return float(next(line for line in plan.splitlines() if line.startswith("| vocab |")).split("|")[3])
+        return _stage_hours(cfg, "vocab", _cpu_costs(tmp_path, **rates))
 
     # German's 100 kB is 25k tokens and Welsh's 180 bytes 45: at 10 tokens/s, 0.70 h and 0.00 h.
     assert vocab_hours(vocab_tokens_per_s=10.0, vocab_s_per_job=0.0) == pytest.approx(0.70, abs=0.011)

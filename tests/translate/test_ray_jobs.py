@@ -37,7 +37,6 @@ pytestmark = pytest.mark.slow
 class JobsCluster:
     cluster: Any
     worker: Any
-    make_config: Any  # the translate fixture's config builder
     url: str  # the head's dashboard: what RAY_ADDRESS names for `ray job submit`
     expected: dict[str, dict[str, bytes]]  # the head-alone reference runs' files, by job
 
@@ -87,7 +86,7 @@ def jobs_cluster(tmp_path_factory, make_config, model_cache):
         expected["mine_bitext"] = _mined(configs["mine_bitext"][0].output_dir)
         for job, (_, submitted) in configs.items():
             dump_config(submitted, root / f"{job}.yaml")
-        yield JobsCluster(cluster, add_worker(), make_config, f"http://127.0.0.1:{port}", expected), root
+        yield JobsCluster(cluster, add_worker(), f"http://127.0.0.1:{port}", expected), root
 
 
 # Ray Data starts a job's actor pool as soon as one actor is ready: on these tiny inputs the head's actor could
@@ -167,10 +166,10 @@ def test_mining_submitted_as_a_ray_job_embeds_on_both_nodes_and_matches_the_one_
 
 
 # Last in this module: it takes the worker node away from the cluster the tests above share.
-def test_translation_survives_losing_the_worker_node_mid_job_and_matches_the_one_node_run(jobs_cluster):
+def test_translation_survives_losing_the_worker_node_mid_job_and_matches_the_one_node_run(jobs_cluster, make_config):
     jobs, root = jobs_cluster
     cluster, worker = jobs.cluster, jobs.worker
-    killed = jobs.make_config(root / "worker-killed", compute=TWO_ACTORS)
+    killed = make_config(root / "worker-killed", compute=TWO_ACTORS)
     job = run_job(killed, cluster.address)
     units = Path(killed.output_dir) / "work" / "units"
 
