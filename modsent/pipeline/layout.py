@@ -13,6 +13,7 @@
       artifacts/train/Single_c/artifacts/model
       artifacts/align/<lang>/artifacts/adapter
       artifacts/pivot_cache/  artifacts/embeddings/  artifacts/heldout/<lang>/  artifacts/heldout-all/
+      artifacts/parallel/{train,in-domain}/eng_Latn-<lang>/   training pairs less in-domain test pairs
       model/modular.json                 the modular model: every language's encoder and adapter
       reports/                           the evaluation's tables, heatmaps and results.json
 
@@ -78,6 +79,10 @@ class RunLayout(RunDir):
     def vocab_only_model(self, lang: str) -> Path:
         """The source model with ``lang``'s new vocabulary and FOCUS embeddings, before any training."""
         return self.artifacts / "vocab-only" / lang
+
+    def parallel_split(self, split: str, pivot: str, lang: str) -> Path:
+        """``lang``'s training pairs less its in-domain test pairs (``split`` train), or those (``in-domain``)."""
+        return self.artifacts / "parallel" / split / f"{pivot}-{lang}"
 
     def held_out_all(self) -> Path:
         """The held-out strings every language has, line-aligned across all of them."""

@@ -8,6 +8,7 @@ runs after the run directory is locked and the inputs are checked.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import logging
@@ -27,11 +28,13 @@ from modsent.pipeline.translated_sts import write_translated_sts
 from modsent.sources import resolve_source
 
 __all__ = ["PipelineError", "StageJob", "Planner", "plan_jobs", "modular_steps", "export_language_text",
-           "DISTRIBUTED_STAGES"]
+           "write_in_domain_split", "DISTRIBUTED_STAGES", "IN_DOMAIN_PREFIX"]
 
 logger = logging.getLogger(__name__)
 
 DISTRIBUTED_STAGES = ("adapt", "train", "align")
+#: The bitext sets of in-domain test pairs (``parallel_text_min_test_pairs``) are named ``indomain-<lang>``.
+IN_DOMAIN_PREFIX = "indomain-"
 
 
 class PipelineError(ModsentError):
@@ -76,6 +79,7 @@ class Planner:
         codes = [lang.code for lang in langs]
         self.languages = [self.pivot] + [c for c in codes if c != self.pivot]
         self.targets = [c for c in self.languages if c != self.pivot]
+        self._in_domain: dict[str, int] = {}
         self.bridges = self._pivot_bridges()
 
     def _pivot_bridges(self) -> list[str]:
@@ -110,6 +114,8 @@ class Planner:
         given = self.cfg.monolingual_text.get(lang)
         if given:
             return resolve_source(given)
+        if self.cfg.text_source(stage) == "parallel":
+            return self.training_pairs(lang) / f"{lang}.txt"
         if self.cfg.text_source(stage) != "corpus":
             raise PipelineError(
                 f"{self.source}: {stage} for {lang} needs monolingual text and monolingual_text has none for {lang}. "
@@ -125,7 +131,11 @@ class Planner:
     def text_label(self, lang: str) -> str:
         """Where vocab/adapt text of ``lang`` comes from, for the run's summary."""
         given = self.cfg.monolingual_text.get(lang)
-        return f"monolingual ({given})" if given else "corpus (vocab.text: corpus)"
+        if given:
+            return f"monolingual ({given})"
+        if self.cfg.text_source("vocab") == "parallel":
+            return f"parallel text ({self.training_pairs(lang)})"
+        return "corpus (vocab.text: corpus)"
 
     def encoder_of(self, lang: str) -> tuple[Path, list[tuple[str, str]]]:
         """The sentence encoder a language ends up with, and the job that makes it (if any)."""
@@ -142,11 +152,42 @@ class Planner:
             return self.run.trimmed_model(lang), [(lang, "vocab")]
         return self.source_model(lang), []
 
-    def text_prepare(self, lang: str) -> Callable[[], None] | None:
+    def text_prepare(self, lang: str, stage: str) -> Callable[[], None] | None:
         if lang in self.cfg.monolingual_text:
             return None
+        if self.cfg.text_source(stage) == "parallel":
+            return self.split_prepare([lang])
         corpus, out = self.corpus(), self.corpus_text(lang)
         return lambda: export_language_text(corpus, lang, out)
+
+    def in_domain_test_pairs(self, lang: str) -> int:
+        """Pairs set aside from the end of ``lang``'s training split as in-domain test pairs
+        (``parallel_text_min_test_pairs``): 0 where its held-out projects give enough, else that many, at most
+        a third of its training pairs."""
+        wanted = self.cfg.parallel_text_min_test_pairs
+        if not wanted or lang == self.pivot:
+            return 0
+        if lang not in self._in_domain:
+            held_out = _line_count(self.parallel_pair_dir("test", lang) / f"{lang}.txt")
+            trained = _line_count(self.parallel_pair_dir("train", lang) / f"{lang}.txt")
+            self._in_domain[lang] = 0 if held_out >= wanted else min(wanted, trained // 3)
+        return self._in_domain[lang]
+
+    def training_pairs(self, lang: str) -> Path:
+        """The directory of ``lang``'s training pairs every job reads: ``parallel_text``'s, or the run's copy
+        without the in-domain test pairs (written by :meth:`split_prepare`)."""
+        if self.in_domain_test_pairs(lang):
+            return self.run.parallel_split("train", self.pivot, lang)
+        return self.parallel_pair_dir("train", lang)
+
+    def split_prepare(self, langs: list[str]) -> Callable[[], None] | None:
+        """Writes the run's training/in-domain split of those of ``langs`` that set pairs aside (None if none do)."""
+        writes = [functools.partial(write_in_domain_split, self.parallel_pair_dir("train", lang),
+                                    self.run.parallel_split("train", self.pivot, lang),
+                                    self.run.parallel_split("in-domain", self.pivot, lang),
+                                    self.in_domain_test_pairs(lang))
+                  for lang in langs if self.in_domain_test_pairs(lang)]
+        return functools.partial(_in_order, writes) if writes else None
 
     def jobs(self) -> list[StageJob]:
         jobs: list[StageJob] = []
@@ -182,12 +223,15 @@ class Planner:
         run = self.run
         text_deps = [] if lang in self.cfg.monolingual_text else corpus_deps
         if self.enabled("vocab", lang):
-            config = _stage_config(VocabConfig, self.cfg.stage_section("vocab"), {
+            section = self.cfg.stage_section("vocab")
+            if section.get("text") == "parallel":  # plain lines to the vocab stage
+                section["text"] = "monolingual"
+            config = _stage_config(VocabConfig, section, {
                 "model": str(self.source_model(lang)), "text_files": [str(self.text_for(lang, "vocab"))],
                 "languages": [lang], "output_dir": str(run.output_dir("vocab", lang))}, self.where("vocab"))
             jobs.append(StageJob(lang, "vocab", config, run.artifact("vocab", lang), deps=list(text_deps),
                                  external={"source_model": self.source_model(lang)},
-                                 prepare=self.text_prepare(lang)))
+                                 prepare=self.text_prepare(lang, "vocab")))
         if self.enabled("adapt", lang):
             vocab = self.enabled("vocab", lang)
             filled = {"model": str(self.source_model(lang)), "train_files": [str(self.text_for(lang, "adapt"))],
@@ -198,7 +242,7 @@ class Planner:
             jobs.append(StageJob(lang, "adapt", config, run.artifact("adapt", lang),
                                  deps=list(text_deps) + ([(lang, "vocab")] if vocab else []),
                                  external={"source_model": self.source_model(lang)},
-                                 prepare=self.text_prepare(lang)))
+                                 prepare=self.text_prepare(lang, "adapt")))
         if self.enabled("train", lang):
             start, start_deps = self.train_start(lang)
             filled: dict[str, Any] = {
@@ -214,7 +258,8 @@ class Planner:
                 external["parallel"] = self.parallel_split_dir("train")
             config = _stage_config(ContrastiveConfig, self.cfg.train, filled, self.where("train"))
             jobs.append(StageJob(lang, "train", config, run.artifact("train", lang),
-                                 deps=list(corpus_deps) + start_deps, external=external))
+                                 deps=list(corpus_deps) + start_deps, external=external,
+                                 prepare=self.split_prepare(self.bridges) if lang == self.pivot else None))
         if self.enabled("align", lang):
             pivot_model, pivot_deps = self.encoder_of(self.pivot)
             target_model, target_deps = self.encoder_of(lang)
@@ -226,7 +271,7 @@ class Planner:
                 external["target"] = target_model
             if self.cfg.parallel_text:
                 train_dir, test_dir = self.parallel_pair_dir("train", lang), self.parallel_pair_dir("test", lang)
-                data["parallel"] = [str(train_dir)]
+                data["parallel"] = [str(self.training_pairs(lang))]
                 if self.cfg.parallel_text_max_pairs:
                     data["max_parallel_pairs"] = self.cfg.parallel_text_max_pairs
                 if test_dir.exists():
@@ -248,7 +293,7 @@ class Planner:
                 "pivot_cache": str(run.pivot_cache())}, self.where("align"))
             deps = pivot_deps + target_deps + (list(corpus_deps) if self.align_uses_corpus() else [])
             jobs.append(StageJob(lang, "align", config, run.artifact("align", lang), deps=deps,
-                                 external=external))
+                                 external=external, prepare=self.split_prepare([lang])))
         return jobs
 
     def align_uses_corpus(self) -> bool:
@@ -263,8 +308,8 @@ class Planner:
 
     def parallel_fields(self, langs: list[str]) -> dict[str, Any]:
         """A train job's ``parallel`` and ``max_parallel_pairs``: the training pairs of those of ``langs`` that have some."""
-        pairs = [self.parallel_pair_dir("train", lang) for lang in langs]
-        return {"parallel": [str(pair) for pair in pairs if pair.is_dir()],
+        langs = [lang for lang in langs if self.parallel_pair_dir("train", lang).is_dir()]
+        return {"parallel": [str(self.training_pairs(lang)) for lang in langs],
                 "max_parallel_pairs": self.cfg.parallel_text_max_pairs}
 
     def trains_single_c(self) -> bool:
@@ -293,10 +338,22 @@ class Planner:
                     f"{self.source}: single_c takes as many steps as the modular model's training and alignment, and "
                     f"{', '.join(unknown)} count theirs in epochs of the corpus that translate writes during the run; "
                     "set train.trainer.max_steps and align.trainer.max_steps, or single_c.trainer.max_steps")
-            filled["trainer"] = {"max_steps": sum(modular_steps(job) for job in counted)}
+            filled["trainer"] = {"max_steps": sum(self._steps_before_split(job) for job in counted)}
         config = _stage_config(ContrastiveConfig, section, filled, self.where("single_c"))
         return StageJob(ALL, "train", config, self.run.artifact("train", SINGLE_C), deps=list(corpus_deps),
-                        external=external)
+                        external=external, prepare=self.split_prepare(self.targets) if self.cfg.parallel_text else None)
+
+    def _steps_before_split(self, job: StageJob) -> int:
+        """:func:`modular_steps`, counting an align job whose training pairs the run splits (not written yet)
+        on the same first lines of ``parallel_text``'s own directory."""
+        kept_out = self.in_domain_test_pairs(job.lang) if job.stage == "align" else 0
+        if kept_out:
+            source = self.parallel_pair_dir("train", job.lang)
+            kept = _line_count(source / f"{job.lang}.txt") - kept_out
+            data = dataclasses.replace(job.config.data, parallel=[str(source)],
+                                       max_parallel_pairs=min(kept, job.config.data.max_parallel_pairs or kept))
+            job = dataclasses.replace(job, config=dataclasses.replace(job.config, data=data))
+        return modular_steps(job)
 
     def modular_layout(self) -> dict[str, tuple[str, str | None]]:
         layout = {}
@@ -362,6 +419,11 @@ class Planner:
                     writes.append(functools.partial(_write_first_lines, files, cut, count))
                     files = cut
                 sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
+            if self.in_domain_test_pairs(lang):
+                split = self.run.parallel_split("in-domain", self.pivot, lang)
+                sets.append({"name": f"{IN_DOMAIN_PREFIX}{lang}",
+                             "files": {code: str(split / f"{code}.txt") for code in (self.pivot, lang)}})
+                writes.append(self.split_prepare([lang]))
         if len(sets) > 1:
             common = self._common_held_out(writes)
             if common:
@@ -369,10 +431,10 @@ class Planner:
         return sets
 
     def _common_held_out(self, writes: list[Callable[[], None]]) -> dict[str, str]:
-        """The held-out English strings every language has, line-aligned across all languages
-        (none when no string is common to all); read now, written by what this adds to ``writes``.
+        """The held-out English strings of the language × language matrix, line-aligned across its languages
+        (:func:`_common_strings`); read now, written by what this adds to ``writes``.
 
-        Retrieval among them fills the whole language × language matrix (target ↔ target too).
+        Retrieval among them fills the matrix (target ↔ target too).
         """
         by_lang: dict[str, dict[str, str]] = {}
         for lang in self.targets:
@@ -380,16 +442,58 @@ class Planner:
             if pair_dir.exists():
                 english = read_lines(pair_dir / f"{self.pivot}.txt")
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
-        common = [en for en in next(iter(by_lang.values())) if all(en in t for t in by_lang.values())]
-        common = common[:self.cfg.max_test_pairs()]  # None: all
+        common = _common_strings(by_lang)[:self.cfg.max_test_pairs()]  # None: all
         if not common:
             logger.warning("no held-out English string is translated into all %d languages: no language x "
                            "language matrix (the per-language sets are evaluated)", len(by_lang))
             return {}
+        by_lang = {lang: table for lang, table in by_lang.items() if all(en in table for en in common)}
+        if len(by_lang) < len(self.targets):
+            logger.info("language x language matrix: %d held-out strings common to %d of %d languages (%s left out)",
+                        len(common), len(by_lang), len(self.targets),
+                        ", ".join(lang for lang in self.targets if lang not in by_lang))
         texts = {self.pivot: common, **{lang: [table[en] for en in common] for lang, table in by_lang.items()}}
         files = {lang: self.run.held_out_all() / f"{lang}.txt" for lang in texts}
         writes.append(functools.partial(_write_lines, files, texts))
         return {lang: str(path) for lang, path in files.items()}
+
+
+#: The language × language matrix wants this many strings common to its languages (see :func:`_common_strings`).
+MIN_COMMON_STRINGS = 100
+
+
+def _common_strings(by_lang: dict[str, dict[str, str]]) -> list[str]:
+    """English strings common to every language (in the first language's order) if there are
+    :data:`MIN_COMMON_STRINGS` of them; else those common to the most languages that still share that many,
+    taken greedily (most held-out strings first): the 81 languages of configs/all-languages.yaml share no
+    held-out string. If no two languages share that many, every language's common strings (perhaps none)."""
+    tables = list(by_lang.values())
+    everywhere = [en for en in tables[0] if all(en in table for table in tables)]
+    if len(everywhere) >= MIN_COMMON_STRINGS:
+        return everywhere
+    ranked = sorted(tables, key=len, reverse=True)
+    chosen, joined = list(ranked[0]), 1
+    for table in ranked[1:]:
+        kept = [en for en in chosen if en in table]
+        if len(kept) >= MIN_COMMON_STRINGS:
+            chosen, joined = kept, joined + 1
+    return chosen if joined > 1 else everywhere
+
+
+def _line_count(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def write_in_domain_split(source: Path, train: Path, test: Path, count: int) -> None:
+    """Split the line-aligned files of a parallel-text directory: all but the last ``count`` lines into
+    ``train``, those into ``test`` (each file written atomically; the same bytes every time)."""
+    for path in sorted(source.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        atomic_write_text(train / path.name, "".join(lines[:len(lines) - count]))
+        atomic_write_text(test / path.name, "".join(lines[len(lines) - count:]))
 
 
 def _in_order(steps: list[Callable[[], None]]) -> None:
