@@ -87,7 +87,7 @@ def check_corpus_languages(planner: Planner) -> None:
     needs: dict[str, list[str]] = {}  # language -> the stages that read it from the corpus
     for lang in planner.languages:
         readers = [stage for stage in ("vocab", "adapt") if planner.enabled(stage, lang)
-                   and lang not in planner.cfg.monolingual_text]
+                   and lang not in planner.cfg.monolingual_text and planner.cfg.text_source(stage) == "corpus"]
         readers += ["train"] if planner.enabled("train", lang) else []
         readers += ["align"] if planner.enabled("align", lang) and planner.align_uses_corpus() else []
         if readers:
