@@ -5,7 +5,7 @@ Layout under the output directory (every file written atomically)::
     <task>.md                                    all tables of a task, for people
     <task>/<dataset>.<metric>.csv                combined pairs × encoders, then averages
     <task>/<dataset>.<metric>.directed.csv       both directions of each cross-lingual pair
-    <task>/heatmaps/<dataset>.<metric>.<encoder>.png (+ .csv)   every language × language matrix
+    <task>/heatmaps/<dataset>.<metric>.<encoder>.png (+ .csv)   every language × language matrix of 3 or more languages
     deltas.csv, deltas.md                        each encoder minus the baseline encoder
 """
 
@@ -153,7 +153,9 @@ def write_reports(scores: Sequence[Score], output_dir: str | os.PathLike,
         row_axis, col_axis = _AXES.get(task, ("lang1", "lang2"))
         for encoder in encoders:
             row_labels, col_labels, matrix = score_matrix(group, encoder)
-            if len(row_labels) < 2 or len(col_labels) < 2:
+            # Two languages' matrix says no more than the table's two numbers, and a run of many languages has
+            # one such set per language: 81 languages plotted ~1300 of them.
+            if len(row_labels) < 3 or len(col_labels) < 3:
                 continue
             base = output / task / "heatmaps" / f"{stem}.{_safe(encoder)}"
             written.append(plot_heatmap(matrix, row_labels, col_labels, f"{task} {dataset} {metric} — {encoder}",

@@ -96,7 +96,21 @@ class Plan:
 
     @property
     def wall_hours(self) -> float:
-        return sum(s.wall_hours for s in self.stages)
+        """Translation, then the per-language stages beside Single_c, then evaluation.
+
+        Single_c's one job needs no other job's output, so it shares the devices with the per-language stages:
+        that middle part takes the longest of their own chain (each stage's wall time, one after another),
+        Single_c alone, and all their device-hours spread over every device.
+        """
+        by_stage = {s.stage: s for s in self.stages}
+        ends = sum(by_stage[s].wall_hours for s in ("translate", "evaluate") if s in by_stage)
+        middle = [s for s in self.stages if s.stage not in ("translate", "evaluate", "single_c")]
+        chain = sum(s.wall_hours for s in middle)
+        single_c = by_stage.get("single_c")
+        if single_c is None:
+            return ends + chain
+        shared = (sum(s.device_hours for s in middle) + single_c.device_hours) / self.devices
+        return ends + max(chain, single_c.wall_hours, shared)
 
 
 def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_params: int,

@@ -424,7 +424,7 @@ class Planner:
                 sets.append({"name": f"{IN_DOMAIN_PREFIX}{lang}",
                              "files": {code: str(split / f"{code}.txt") for code in (self.pivot, lang)}})
                 writes.append(self.split_prepare([lang]))
-        if len(sets) > 1:
+        if sum(not s["name"].startswith(IN_DOMAIN_PREFIX) for s in sets) > 1:
             common = self._common_held_out(writes)
             if common:
                 sets.append({"name": "heldout-all", "files": common})

@@ -181,3 +181,20 @@ def test_plan_prices_each_vocab_job_by_its_languages_text(setup, tmp_path):
     assert vocab_hours(vocab_tokens_per_s=10.0, vocab_s_per_job=0.0) == pytest.approx(0.70, abs=0.011)
     # Each job also starts, loads and saves the model: an hour each here.
     assert vocab_hours(vocab_tokens_per_s=1e9, vocab_s_per_job=3600.0) == pytest.approx(2.0)
+
+
+def test_single_c_shares_the_devices_with_the_per_language_stages():
+    from modsent.pipeline.costs import Plan, StageEstimate
+
+    def plan(*stages: tuple[str, float, float]) -> Plan:
+        return Plan(["eng_Latn", "deu_Latn"], [StageEstimate(name, 1, device, wall) for name, device, wall in stages],
+                    devices=2, device_kind="cpu")
+
+    # Many languages: vocab and align spread over both devices, Single_c on one of them beside them, then evaluate.
+    many = plan(("vocab", 0.5, 0.25), ("align", 0.4, 0.2), ("single_c", 0.7, 0.7), ("evaluate", 0.9, 0.45))
+    assert many.wall_hours == pytest.approx(0.45 + (0.5 + 0.4 + 0.7) / 2)
+    # One language: its chain of jobs, one after another, is the longest part.
+    one = plan(("vocab", 0.2, 0.2), ("align", 0.3, 0.3), ("single_c", 0.4, 0.4), ("evaluate", 0.1, 0.05))
+    assert one.wall_hours == pytest.approx(0.05 + 0.5)
+    # Without Single_c the stages run one after another.
+    assert plan(("vocab", 0.2, 0.1), ("align", 0.3, 0.15)).wall_hours == pytest.approx(0.25)

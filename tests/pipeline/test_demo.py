@@ -34,7 +34,7 @@ def test_demo_compares_the_modular_model_with_its_source_and_single_c_on_one_foo
     assert cfg.corpus == "pypi:english-paraphrases"
     # Both systems train in one precision; the adapters also score against 4096 training English sentences,
     # the 640 they train on and later lines of the training projects.
-    assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "bf16_mixed"
+    assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "auto"
     assert cfg.parallel_text_max_pairs == 640 and cfg.align["corpus_negatives"] == 4096
     # The pivot learns the UI domain from one bridge language's pairs, a language the run also aligns.
     assert [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)] == ["deu_Latn"]

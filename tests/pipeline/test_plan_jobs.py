@@ -139,3 +139,76 @@ def test_alignment_scores_itself_on_the_held_out_strings_the_evaluation_reads(tm
     assert Path(data.eval_parallel) == tmp_path / "parallel" / "test" / "eng_Latn-deu_Latn" and data.eval_max_rows == 30
     own = _jobs(tmp_path, ["align"], **common, align={"use_corpus": False, "data": {"eval_max_rows": 7}})
     assert own["deu_Latn/align"].config.data.eval_max_rows == 7  # the user's setting wins
+
+
+def _pairs(root: Path, split: str, lang: str, english: list[str]) -> Path:
+    pair = root / split / f"eng_Latn-{lang}"
+    pair.mkdir(parents=True)
+    (pair / "eng_Latn.txt").write_text("".join(f"{en}\n" for en in english), encoding="utf-8")
+    (pair / f"{lang}.txt").write_text("".join(f"{lang} {en}\n" for en in english), encoding="utf-8")
+    (pair / "projects.txt").write_text("".join(f"project {i % 3}\n" for i in range(len(english))), encoding="utf-8")
+    return pair
+
+
+def test_a_language_short_of_held_out_pairs_gets_in_domain_test_pairs_no_job_reads(tmp_path):
+    """parallel_text_min_test_pairs: the last training pairs become in-domain test pairs, kept from every job."""
+    import pytest
+
+    from modsent.config import ConfigError
+    from modsent.corpus import write_dataset
+
+    write_dataset(tmp_path / "corpus" / "en", {("eng_Latn", 1): ["a", "b"], ("eng_Latn", 2): ["b", "a"]})
+    parallel = tmp_path / "parallel"
+    _pairs(parallel, "train", "deu_Latn", [f"de train {i}" for i in range(90)])
+    _pairs(parallel, "test", "deu_Latn", [f"de test {i}" for i in range(50)])  # enough held-out pairs
+    greek = _pairs(parallel, "train", "ell_Grek", [f"el train {i}" for i in range(90)])  # no held-out project
+    jobs = _jobs(tmp_path, ["vocab", "train", "align", "evaluate"], languages=["eng_Latn", "deu_Latn", "ell_Grek"],
+                 monolingual_text={}, parallel_text=str(parallel), parallel_text_min_test_pairs=40, single_c={},
+                 stage_languages={"train": ["eng_Latn"], "vocab": ["deu_Latn", "ell_Grek"]},
+                 vocab={"method": "trim", "text": "parallel"}, train={"trainer": {"max_steps": 7}},
+                 align={"use_corpus": False, "trainer": {"epochs": 2, "global_batch_size": 16}})
+    run = tmp_path / "run" / "artifacts" / "parallel"
+    # Greek: 30 pairs (a third of 90, short of 40) set aside; German reads parallel_text as it is.
+    assert jobs["ell_Grek/vocab"].config.text_files == [run / "train" / "eng_Latn-ell_Grek" / "ell_Grek.txt"]
+    assert jobs["ell_Grek/vocab"].config.text == "monolingual"  # plain lines to the vocab stage
+    assert jobs["deu_Latn/vocab"].config.text_files == [parallel / "train" / "eng_Latn-deu_Latn" / "deu_Latn.txt"]
+    assert jobs["ell_Grek/align"].config.data.parallel == [str(run / "train" / "eng_Latn-ell_Grek")]
+    single = jobs["all/train"].config
+    assert single.parallel == [str(parallel / "train" / "eng_Latn-deu_Latn"), str(run / "train" / "eng_Latn-ell_Grek")]
+    assert single.trainer.max_steps == 7 + 2 * (90 // 16) + 2 * (60 // 16)  # Greek's steps on its 60 training pairs
+    bitext = {b.name: b.files for b in jobs["all/evaluate"].config.bitext}
+    assert set(bitext) == {"heldout-deu_Latn", "indomain-ell_Grek"}
+    assert Path(bitext["indomain-ell_Grek"]["ell_Grek"]) == run / "in-domain" / "eng_Latn-ell_Grek" / "ell_Grek.txt"
+    assert not (tmp_path / "run").exists()  # planning writes nothing
+
+    for name in ("ell_Grek/vocab", "ell_Grek/align", "all/train"):
+        jobs[name].prepare()
+    jobs["all/evaluate"].prepare()
+    for name in ("eng_Latn.txt", "ell_Grek.txt", "projects.txt"):
+        source = (greek / name).read_text(encoding="utf-8")
+        trained = (run / "train" / "eng_Latn-ell_Grek" / name).read_text(encoding="utf-8")
+        tested = (run / "in-domain" / "eng_Latn-ell_Grek" / name).read_text(encoding="utf-8")
+        assert trained + tested == source and trained.count("\n") == 60 and tested.count("\n") == 30
+    greek_tested = (run / "in-domain" / "eng_Latn-ell_Grek" / "ell_Grek.txt").read_text(encoding="utf-8")
+    assert "el train 89" in greek_tested and "el train 59" not in greek_tested
+
+    with pytest.raises(ConfigError, match="parallel_text_min_test_pairs read parallel_text"):
+        _jobs(tmp_path, ["vocab"], parallel_text_min_test_pairs=40)
+
+
+def test_the_language_matrix_takes_the_most_languages_sharing_enough_held_out_strings(tmp_path):
+    parallel = tmp_path / "parallel"
+    shared = [f"shared {i}" for i in range(120)]
+    for lang in ("deu_Latn", "ell_Grek"):
+        _pairs(parallel, "train", lang, ["x"])
+        _pairs(parallel, "test", lang, shared + [f"{lang} own {i}" for i in range(30)])
+    _pairs(parallel, "train", "kat_Geor", ["x"])
+    _pairs(parallel, "test", "kat_Geor", shared[:10] + [f"kat own {i}" for i in range(20)])
+    languages = ["eng_Latn", "deu_Latn", "ell_Grek", "kat_Geor"]
+    jobs = _jobs(tmp_path, ["evaluate"], languages=languages, parallel_text=str(parallel))
+    matrix = {b.name: b.files for b in jobs["all/evaluate"].config.bitext}["heldout-all"]
+    assert set(matrix) == {"eng_Latn", "deu_Latn", "ell_Grek"}  # Georgian shares 10 of the 120
+    jobs["all/evaluate"].prepare()
+    assert Path(matrix["ell_Grek"]).read_text(encoding="utf-8").splitlines()[:2] == ["ell_Grek shared 0",
+                                                                                   "ell_Grek shared 1"]
+    assert len(Path(matrix["eng_Latn"]).read_text(encoding="utf-8").splitlines()) == 120
