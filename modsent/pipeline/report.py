@@ -8,7 +8,10 @@ import json
 from modsent.io import atomic_write_text
 from modsent.pipeline.plan import Planner
 
-__all__ = ["print_summary", "vocab_table"]
+__all__ = ["print_summary", "vocab_table", "MANY_LANGUAGES"]
+
+#: Above this many target languages, the summary is one row per language (``RUN_DIR/languages/``).
+MANY_LANGUAGES = 12
 
 
 def print_summary(planner: Planner, evaluated: bool) -> None:
@@ -23,14 +26,24 @@ def print_summary(planner: Planner, evaluated: bool) -> None:
     if evaluated and results_file.exists():
         from modsent.evaluate.report import headline_table, language_tables, system_table
 
+        from modsent.pipeline.language_report import write_language_report
+
         results_json = json.loads(results_file.read_text(encoding="utf-8"))
-        systems = system_table(results_json, planner.pivot)
-        table = headline_table(results_json)
-        per_language = language_tables(results_json, planner.pivot)
-        summary += [systems] if systems else []
-        summary += [f"## Per language\n\n{per_language}"] if per_language else []
-        summary += [table]
-        print(f"\nResults ({run.reports()} has every table and heatmap):\n\n{systems or table}", flush=True)
+        languages = write_language_report(results_json, planner)
+        if len(planner.targets) > MANY_LANGUAGES and languages:
+            # A column or a table per language, and every pair of the language matrix, outgrow a summary:
+            # one row per language instead (the reports keep everything).
+            summary.append(languages)
+            print(f"\nResults ({run.root / 'languages'} and {run.reports()} have every table and plot):\n\n"
+                  f"{languages.split('### By test set')[0]}", flush=True)
+        else:
+            systems = system_table(results_json, planner.pivot)
+            table = headline_table(results_json)
+            per_language = language_tables(results_json, planner.pivot)
+            summary += [systems] if systems else []
+            summary += [f"## Per language\n\n{per_language}"] if per_language else []
+            summary += [table]
+            print(f"\nResults ({run.reports()} has every table and heatmap):\n\n{systems or table}", flush=True)
     if summary:
         # Beside the reports, not inside: the evaluation's artifact must stay as the job left it.
         atomic_write_text(run.summary(), "\n".join(summary))

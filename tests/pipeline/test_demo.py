@@ -80,3 +80,16 @@ def test_the_paper_recipe_config_runs_every_stage_on_apertium_translations_again
     # Single_c's steps are counted at planning, before translate has written the corpus.
     assert cfg.train["trainer"]["max_steps"] and cfg.align["trainer"]["max_steps"]
     assert "apertium-eng-cat" in DEMO.parent.joinpath("demo-full.yaml").read_text()
+
+
+def test_the_all_languages_config_trains_every_language_the_corpus_has_enough_pairs_for():
+    cfg = load_config(PipelineConfig, DEMO.parent / "all-languages.yaml")
+    targets = [lang.code for lang in resolve_many(cfg.languages) if lang.code != cfg.pivot]
+    # The 81 languages of pypi:ui-parallel with >= 300 training pairs (counted in its manifest), 20 scripts.
+    assert len(targets) == 81 and len({code.split("_")[1] for code in targets}) == 20
+    assert set(cfg.stage_languages["vocab"]) == set(targets) and cfg.stage_languages["train"] == ["eng_Latn"]
+    # Test pairs: held-out projects', else in-domain pairs no job reads (the vocabulary text included).
+    assert (cfg.parallel_text_min_test_pairs, cfg.max_test_pairs()) == (200, 200)
+    assert cfg.vocab == {"method": "trim", "text": "parallel"} and not cfg.monolingual_text
+    assert cfg.baselines == {"e5-small": cfg.source_model} and cfg.single_c == {}
+    assert cfg.train["trainer"]["precision"] == cfg.align["trainer"]["precision"] == "auto"
