@@ -23,7 +23,7 @@ import yaml
 from modsent.config import load_yaml
 from modsent.errors import ModsentError
 
-__all__ = ["StageEstimate", "Plan", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
+__all__ = ["StageEstimate", "Plan", "TrainingWork", "TextSize", "contrastive_work", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
            "estimate_plan", "format_plan", "plan_run", "PlanError"]
 
 class PlanError(ModsentError):
@@ -76,6 +76,16 @@ def corpus_tokens(paths: list[Path], bytes_per_token: float) -> int:
 
 
 @dataclass
+class TrainingWork:
+    """What one contrastive job (train, align, Single_c) computes: the tokens it encodes, its optimiser steps,
+    and the parameters each step updates."""
+
+    tokens: float
+    steps: int
+    trainable_params: int
+
+
+@dataclass
 class StageEstimate:
     stage: str
     jobs: int
@@ -121,7 +131,9 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                   single_c_tokens: int | None = None, pivot_extra_tokens: int = 0,
                   translate_backend: str = "ctranslate2", evaluate_encoders: int = 1,
                   translated_sts: bool = False, adapt_tokens: dict[str, float] | None = None,
-                  text_tokens: dict[str, float] | None = None) -> Plan:
+                  text_tokens: dict[str, float] | None = None,
+                  training_work: dict[tuple[str, str], TrainingWork] | None = None,
+                  vocab_method: str = "focus") -> Plan:
     """Device-hours and wall time per stage for ``languages`` on ``devices`` devices.
 
     ``source_params``: the parameters each token is multiplied through (:func:`parameter_split`).
@@ -139,6 +151,10 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
     STS set in every language (``evaluate.translated_sts``). ``adapt_tokens``: tokens each language's MLM
     job reads (:func:`_adapt_tokens`; default ``english_tokens``). ``text_tokens``: each language's
     monolingual text, which its vocab job trains the tokenizer and fastText on (default ``english_tokens``).
+    ``training_work``: ``(stage, lang)`` (Single_c: ``("single_c", "all")``) -> what that train or align job
+    computes (:func:`contrastive_work`); such a job costs its start (``train_s_per_job``), its tokens' FLOPs and
+    its optimiser's steps (``optimizer_s_per_param_step`` × trainable parameters), in place of the token counts.
+    ``vocab_method``: the vocab stage's ``method`` (``trim`` reads its text at ``vocab_trim_tokens_per_s``).
     """
     runs = enabled or (lambda stage, lang: not (stage in ("translate", "align") and lang == pivot))
     if devices <= 0:
@@ -164,7 +180,9 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
             device_s = len(languages) * evaluate_encoders * per_encoder
             wall_s = device_s / min(devices, len(languages))
         elif stage == "vocab":
-            start_s, tokens_per_s = (_rate(rates, key, device_kind) for key in ("vocab_s_per_job", "vocab_tokens_per_s"))
+            # Trimming only tokenizes the text; a new vocabulary trains a tokenizer and fastText on it.
+            text_rate = "vocab_trim_tokens_per_s" if vocab_method == "trim" else "vocab_tokens_per_s"
+            start_s, tokens_per_s = (_rate(rates, key, device_kind) for key in ("vocab_s_per_job", text_rate))
             job_seconds = [start_s + (text_tokens or {}).get(lang, english_tokens) / tokens_per_s
                            for lang in languages if runs(stage, lang)]
             device_s = sum(job_seconds)
@@ -177,12 +195,22 @@ def estimate_plan(languages: list[str], pivot: str, stages: list[str], source_pa
                     return english_tokens + (pivot_extra_tokens if lang == pivot else 0)
                 return english_tokens * align_uses_corpus + (align_tokens or {}).get(lang, 0)
 
-            job_seconds = [_training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
-                                             ranks_per_job) for lang in languages if runs(stage, lang)]
+            def job_seconds_of(lang: str) -> float:
+                work = (training_work or {}).get((stage, lang))
+                if work is not None:
+                    return _work_seconds(costs, rates, stage, source_params, work, ranks_per_job, device_kind)
+                return _training_seconds(costs, rates, stage, source_params, stage_tokens(lang) * epochs[stage],
+                                         ranks_per_job)
+
+            job_seconds = [job_seconds_of(lang) for lang in languages if runs(stage, lang)]
             device_s = sum(job_seconds) * ranks_per_job
             wall_s = max(device_s / devices, max(job_seconds)) if jobs else 0.0
         plans.append(StageEstimate(stage, jobs, device_s / 3600, wall_s / 3600))
-    if single_c_tokens:
+    single_c_work = (training_work or {}).get(("single_c", "all"))
+    if single_c_work is not None:
+        seconds = _work_seconds(costs, rates, "train", source_params, single_c_work, ranks_per_job, device_kind)
+        plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
+    elif single_c_tokens:
         seconds = _training_seconds(costs, rates, "train", source_params, single_c_tokens, ranks_per_job)
         plans.append(StageEstimate("single_c", 1, seconds * ranks_per_job / 3600, seconds / 3600))
     return Plan(list(languages), plans, devices, device_kind)
@@ -196,6 +224,41 @@ def _rate(rates: dict, key: str, device_kind: str) -> float:
 
 def _training_seconds(costs: dict, rates: dict, stage: str, params: int, tokens: float, ranks: int) -> float:
     return costs["flops_per_token"][stage] * params * tokens / (rates["effective_flops"] * ranks)
+
+
+def _work_seconds(costs: dict, rates: dict, stage: str, params: int, work: TrainingWork, ranks: int,
+                  device_kind: str) -> float:
+    return (_rate(rates, "train_s_per_job", device_kind)
+            + _training_seconds(costs, rates, stage, params, work.tokens, ranks)
+            + work.steps * work.trainable_params * _rate(rates, "optimizer_s_per_param_step", device_kind) / ranks)
+
+
+@dataclass
+class TextSize:
+    """A training input, from file sizes and line counts: its tokens, sentences and rows (pairs)."""
+
+    tokens: float
+    sentences: int
+    rows: int
+
+    def __add__(self, other: "TextSize") -> "TextSize":
+        return TextSize(self.tokens + other.tokens, self.sentences + other.sentences, self.rows + other.rows)
+
+
+def contrastive_work(trainer: dict, inputs: list[TextSize], trainable_params: int, overhead_tokens: float,
+                     steps: int | None = None) -> TrainingWork:
+    """A contrastive job's work: ``steps`` (else ``trainer.max_steps``, else ``epochs`` × rows // batch) of
+    ``global_batch_size`` pairs, each sentence as long as its inputs' average plus ``overhead_tokens`` (the
+    special tokens, a prompt, the padding of a length-grouped batch: UI strings are a few tokens long, so
+    these are as many again)."""
+    from modsent.train.trainer_config import TrainerConfig
+
+    total = sum(inputs, TextSize(0.0, 0, 0))
+    batch = trainer.get("global_batch_size", TrainerConfig.global_batch_size)
+    if steps is None:
+        steps = trainer.get("max_steps") or int(trainer.get("epochs", TrainerConfig.epochs) * (total.rows // batch))
+    per_sentence = total.tokens / max(1, total.sentences) + overhead_tokens
+    return TrainingWork(steps * batch * 2 * per_sentence, steps, trainable_params)
 
 
 def format_plan(plan: Plan) -> str:
@@ -260,6 +323,8 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
     text_tokens = {lang: _text_tokens(cfg, lang, tokens, costs.get("bytes_per_token", 4.0)) for lang in languages
                    if any(stage in stages and enabled(stage, lang) for stage in ("vocab", "adapt"))}
+    work = _training_work(cfg, languages, pivot, enabled, costs, params, corpus_size=_corpus_size(
+        _pivot_files(corpus, pivot), tokens)) if "train_s_per_job" in costs["devices"].get(kind, {}) else None
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
                          single_c_tokens=single_c, pivot_extra_tokens=pivot_extra,
@@ -268,12 +333,70 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
                          translated_sts=bool(cfg.evaluate.get("translated_sts")),
                          adapt_tokens={lang: _adapt_tokens(cfg, lang, text_tokens[lang])
                                        for lang in languages if "adapt" in stages and enabled("adapt", lang)},
-                         text_tokens=text_tokens)
+                         text_tokens=text_tokens, training_work=work, vocab_method=cfg.vocab.get("method", "focus"))
     header = (f"source model: {params / 1e6:.1f}M parameters ({flop_params / 1e6:.1f}M outside the embeddings); corpus: ~{tokens / 1e6:.2f}M English tokens; "
               f"{nodes} node(s) × {devices // nodes} device(s)")
     matrix = _job_matrix(languages, stages, enabled) if len(languages) <= 30 else (
         f"job matrix: {len(languages)} languages × {len(stages)} stages (first: {', '.join(languages[:5])} …)")
     return "\n".join([header, "", matrix, "", format_plan(plan)])
+
+
+def _corpus_size(files: list[Path], tokens: int) -> TextSize:
+    """The English corpus's size: rows are the lines of its first-column files (``<lang>_1.txt``), sentences
+    every line; other formats are taken as pairs of 12-token sentences."""
+    texts = [f for path in files for f in ([path] if path.is_file() else sorted(path.rglob("*.txt")))]
+    if not texts:
+        return TextSize(tokens, int(tokens // 12), int(tokens // 24))
+    lines = {f: _line_count(f) for f in texts}
+    rows = sum(n for f, n in lines.items() if f.stem.endswith("_1")) or sum(lines.values()) // 2
+    return TextSize(tokens, sum(lines.values()), rows)
+
+
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _parallel_size(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> TextSize:
+    """Both sides of a parallel-text directory's first ``max_pairs`` lines."""
+    files = sorted(pair_dir.glob("*_*.txt"))
+    lines = _line_count(files[0])
+    used = min(lines, max_pairs) if max_pairs else lines
+    total = sum(f.stat().st_size for f in files) * used / max(1, lines)
+    return TextSize(total / bytes_per_token, 2 * used, used)
+
+
+def _training_work(cfg, languages: list[str], pivot: str, enabled: Callable[[str, str], bool], costs: dict,
+                   params: int, corpus_size: TextSize) -> dict[tuple[str, str], TrainingWork]:
+    """Each train and align job's work, and Single_c's (as many steps as those together, unless set)."""
+    from modsent.config import deep_merge
+    from modsent.languages import resolve_many
+    from modsent.sources import resolve_source
+
+    overhead = costs.get("tokens_per_sentence_overhead", 0.0)
+    bytes_per_token = costs.get("bytes_per_token", 4.0)
+    parallel: dict[str, TextSize] = {}
+    if cfg.parallel_text:
+        root = resolve_source(cfg.parallel_text, languages) / "train"
+        parallel = {lang: _parallel_size(root / f"{pivot}-{lang}", cfg.parallel_text_max_pairs, bytes_per_token)
+                    for lang in languages if (root / f"{pivot}-{lang}").is_dir()}
+    bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
+    train = cfg.train.get("trainer", {})
+    align = cfg.align.get("trainer", {})
+    work: dict[tuple[str, str], TrainingWork] = {}
+    for lang in languages:
+        if enabled("train", lang):
+            inputs = [corpus_size] + [parallel[b] for b in bridges if lang == pivot and b in parallel]
+            work[("train", lang)] = contrastive_work(train, inputs, params, overhead)
+        if enabled("align", lang):
+            inputs = ([corpus_size] if cfg.align_uses_corpus() else []) + ([parallel[lang]] if lang in parallel else [])
+            work[("align", lang)] = contrastive_work(align, inputs, 0, overhead)  # an adapter's few parameters
+    if cfg.single_c is not None and "train" in cfg.stages:
+        section = deep_merge(train, (cfg.single_c or {}).get("trainer", {}))
+        steps = (cfg.single_c or {}).get("trainer", {}).get("max_steps") or sum(w.steps for w in work.values())
+        inputs = [corpus_size] + [parallel[lang] for lang in languages if lang in parallel]
+        work[("single_c", "all")] = contrastive_work(section, inputs, params, overhead, steps=steps)
+    return work
 
 
 def _text_tokens(cfg, lang: str, english_tokens: int, bytes_per_token: float) -> float:

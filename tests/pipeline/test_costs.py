@@ -198,3 +198,34 @@ def test_single_c_shares_the_devices_with_the_per_language_stages():
     assert one.wall_hours == pytest.approx(0.05 + 0.5)
     # Without Single_c the stages run one after another.
     assert plan(("vocab", 0.2, 0.1), ("align", 0.3, 0.15)).wall_hours == pytest.approx(0.25)
+
+
+def test_plan_prices_contrastive_jobs_by_their_steps_start_and_optimiser(setup, tmp_path):
+    from modsent.testing import write_parallel_text
+
+    write_parallel_text(tmp_path / "parallel" / "train" / "eng_Latn-deu_Latn", "deu_Latn", 400, seed=1)
+
+    def hours(stage: str, align_trainer: dict | None = None, max_pairs: int = 160, **rates) -> float:
+        cfg = from_dict(PipelineConfig, dict(
+            setup, languages=["eng_Latn", "deu_Latn"], stages=["train", "align"], single_c={},
+            parallel_text=str(tmp_path / "parallel"), parallel_text_max_pairs=max_pairs,
+            train={"trainer": {"max_steps": 10, "global_batch_size": 8}},
+            align={"use_corpus": False, "trainer": {"epochs": 2, "global_batch_size": 16, **(align_trainer or {})}}))
+        rates = {"train_s_per_job": 0.0, "optimizer_s_per_param_step": 0.0, "effective_flops": 1.0e4, **rates}
+        return _stage_hours(cfg, stage, _cpu_costs(tmp_path, **rates))
+
+    align = hours("align")
+    assert align > 1
+    # Its steps, not its data: twice the epochs or twice the pairs read, twice the hours.
+    assert hours("align", {"epochs": 4}) == pytest.approx(2 * align, rel=0.01)
+    assert hours("align", max_pairs=320) == pytest.approx(2 * align, rel=0.01)
+    assert hours("align", {"max_steps": 40}) == pytest.approx(2 * align, rel=0.01)  # 2 epochs of 160 // 16: 20
+    # Each job's start; and the optimiser's update of every trainable parameter at every step: Single_c's
+    # 10 + 10 + 20 steps (both languages train, German aligns) of the tiny model's parameters, the adapter's
+    # few not counted.
+    slow = dict(effective_flops=1.0e30)
+    assert hours("align", train_s_per_job=3600.0, **slow) == pytest.approx(1.0)
+    params = model_parameters(setup["source_model"])
+    per_step = 3600.0 / (40 * params)
+    assert hours("single_c", optimizer_s_per_param_step=per_step, **slow) == pytest.approx(1.0, abs=0.01)
+    assert hours("align", optimizer_s_per_param_step=per_step, **slow) == 0.0
