@@ -1,5 +1,9 @@
 """Job planning for ``modsent run``: the config in, one :class:`StageJob` per (language, stage) out.
 
+One module, over 500 lines, because every job's wiring (which model, data and test files each stage
+reads, per language) is one graph, read and changed as a whole; the files it names are written by
+:mod:`modsent.pipeline.test_pairs`.
+
 Pure: every stage config is built and checked here, before any work starts, and nothing is written
 into the run directory (a ``pypi:`` source may be converted into the cache). What a job needs on disk
 first (a language's corpus text, the held-out evaluation files) is its ``prepare``, which the executor
@@ -10,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +22,18 @@ from typing import Any, Callable
 from modsent.config import ConfigError, deep_merge, from_dict
 from modsent.corpus import open_corpus, read_lines
 from modsent.errors import ModsentError
-from modsent.io import atomic_write, atomic_write_text
+from modsent.io import atomic_write
 from modsent.languages import resolve_many
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.layout import ALL, SINGLE_C, RunLayout
 from modsent.pipeline.steps import STEP_NAMES, step_models
+from modsent.pipeline.test_pairs import (common_strings, line_count, write_first_lines, write_in_domain_split,
+                                         write_lines)
 from modsent.pipeline.translated_sts import write_translated_sts
 from modsent.sources import resolve_source
 
 __all__ = ["PipelineError", "StageJob", "Planner", "plan_jobs", "modular_steps", "export_language_text",
-           "write_in_domain_split", "DISTRIBUTED_STAGES", "IN_DOMAIN_PREFIX"]
+           "DISTRIBUTED_STAGES", "IN_DOMAIN_PREFIX"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +173,8 @@ class Planner:
         if not wanted or lang == self.pivot:
             return 0
         if lang not in self._in_domain:
-            held_out = _line_count(self.parallel_pair_dir("test", lang) / f"{lang}.txt")
-            trained = _line_count(self.parallel_pair_dir("train", lang) / f"{lang}.txt")
+            held_out = line_count(self.parallel_pair_dir("test", lang) / f"{lang}.txt")
+            trained = line_count(self.parallel_pair_dir("train", lang) / f"{lang}.txt")
             self._in_domain[lang] = 0 if held_out >= wanted else min(wanted, trained // 3)
         return self._in_domain[lang]
 
@@ -349,7 +354,7 @@ class Planner:
         kept_out = self.in_domain_test_pairs(job.lang) if job.stage == "align" else 0
         if kept_out:
             source = self.parallel_pair_dir("train", job.lang)
-            kept = _line_count(source / f"{job.lang}.txt") - kept_out
+            kept = line_count(source / f"{job.lang}.txt") - kept_out
             data = dataclasses.replace(job.config.data, parallel=[str(source)],
                                        max_parallel_pairs=min(kept, job.config.data.max_parallel_pairs or kept))
             job = dataclasses.replace(job, config=dataclasses.replace(job.config, data=data))
@@ -416,7 +421,7 @@ class Planner:
                 files = {code: pair_dir / f"{code}.txt" for code in (self.pivot, lang)}
                 if count:
                     cut = {code: self.run.held_out(lang) / path.name for code, path in files.items()}
-                    writes.append(functools.partial(_write_first_lines, files, cut, count))
+                    writes.append(functools.partial(write_first_lines, files, cut, count))
                     files = cut
                 sets.append({"name": f"heldout-{lang}", "files": {code: str(path) for code, path in files.items()}})
             if self.in_domain_test_pairs(lang):
@@ -442,7 +447,7 @@ class Planner:
             if pair_dir.exists():
                 english = read_lines(pair_dir / f"{self.pivot}.txt")
                 by_lang[lang] = dict(zip(english, read_lines(pair_dir / f"{lang}.txt")))
-        common = _common_strings(by_lang)[:self.cfg.max_test_pairs()]  # None: all
+        common = common_strings(by_lang)[:self.cfg.max_test_pairs()]  # None: all
         if not common:
             logger.warning("no held-out English string is translated into all %d languages: no language x "
                            "language matrix (the per-language sets are evaluated)", len(by_lang))
@@ -454,62 +459,13 @@ class Planner:
                         ", ".join(lang for lang in self.targets if lang not in by_lang))
         texts = {self.pivot: common, **{lang: [table[en] for en in common] for lang, table in by_lang.items()}}
         files = {lang: self.run.held_out_all() / f"{lang}.txt" for lang in texts}
-        writes.append(functools.partial(_write_lines, files, texts))
+        writes.append(functools.partial(write_lines, files, texts))
         return {lang: str(path) for lang, path in files.items()}
-
-
-#: The language × language matrix wants this many strings common to its languages (see :func:`_common_strings`).
-MIN_COMMON_STRINGS = 100
-
-
-def _common_strings(by_lang: dict[str, dict[str, str]]) -> list[str]:
-    """English strings common to every language (in the first language's order) if there are
-    :data:`MIN_COMMON_STRINGS` of them; else those common to the most languages that still share that many,
-    taken greedily (most held-out strings first): the 81 languages of configs/all-languages.yaml share no
-    held-out string. If no two languages share that many, every language's common strings (perhaps none)."""
-    tables = list(by_lang.values())
-    everywhere = [en for en in tables[0] if all(en in table for table in tables)]
-    if len(everywhere) >= MIN_COMMON_STRINGS:
-        return everywhere
-    ranked = sorted(tables, key=len, reverse=True)
-    chosen, joined = list(ranked[0]), 1
-    for table in ranked[1:]:
-        kept = [en for en in chosen if en in table]
-        if len(kept) >= MIN_COMMON_STRINGS:
-            chosen, joined = kept, joined + 1
-    return chosen if joined > 1 else everywhere
-
-
-def _line_count(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
-
-
-def write_in_domain_split(source: Path, train: Path, test: Path, count: int) -> None:
-    """Split the line-aligned files of a parallel-text directory: all but the last ``count`` lines into
-    ``train``, those into ``test`` (each file written atomically; the same bytes every time)."""
-    for path in sorted(source.glob("*.txt")):
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        atomic_write_text(train / path.name, "".join(lines[:len(lines) - count]))
-        atomic_write_text(test / path.name, "".join(lines[len(lines) - count:]))
 
 
 def _in_order(steps: list[Callable[[], None]]) -> None:
     for step in steps:
         step()
-
-
-def _write_first_lines(sources: dict[str, Path], copies: dict[str, Path], count: int) -> None:
-    """``copies`` of the line-aligned ``sources``, cut to their first ``count`` lines."""
-    for code, path in sources.items():
-        atomic_write_text(copies[code], "".join(f"{line}\n" for line in itertools.islice(read_lines(path), count)))
-
-
-def _write_lines(files: dict[str, Path], texts: dict[str, list[str]]) -> None:
-    for lang, path in files.items():
-        atomic_write_text(path, "".join(f"{line}\n" for line in texts[lang]))
 
 
 def modular_steps(job: StageJob) -> int:
