@@ -6,6 +6,7 @@ from modsent.corpus.formats import (
     MisalignedCorpusError,
     ParaphraseDataset,
     column_name,
+    count_lines,
     open_corpus,
     open_dataset,
     read_lines,
@@ -14,6 +15,6 @@ from modsent.corpus.formats import (
 from modsent.corpus.validate import Issue, ValidationReport, corpus_stats, validate_corpus
 
 __all__ = [
-    "ColumnKey", "CorpusError", "MisalignedCorpusError", "ParaphraseDataset", "column_name", "open_corpus",
+    "ColumnKey", "CorpusError", "MisalignedCorpusError", "ParaphraseDataset", "column_name", "count_lines", "open_corpus",
     "open_dataset", "read_lines", "write_dataset", "Issue", "ValidationReport", "corpus_stats", "validate_corpus",
 ]

@@ -28,7 +28,7 @@ from modsent.sources import local_path
 
 __all__ = [
     "CorpusError", "MisalignedCorpusError", "BadLineError", "ColumnKey", "ParaphraseDataset", "open_dataset", "open_corpus",
-    "read_lines", "write_dataset", "column_name",
+    "read_lines", "count_lines", "write_dataset", "column_name",
 ]
 
 ColumnKey = tuple[str, int]  # (NLLB language code, column number 1..3)
@@ -149,7 +149,7 @@ class ParaphraseDataset:
             if any(done):
                 short = [str(p) for p, d in zip(paths, done) if d]
                 long = [str(p) for p, d in zip(paths, done) if not d]
-                counts = {str(p): _count_lines(p) for p in paths}
+                counts = {str(p): count_lines(p) for p in paths}
                 raise MisalignedCorpusError(
                     f"dataset '{self.name}': {', '.join(short)} ended after {lineno - 1} lines while "
                     f"{', '.join(long)} go on (line counts: {counts}); every file of a dataset must have "
@@ -194,7 +194,7 @@ class ParaphraseDataset:
         """Row count (of the first column; `validate` checks that every column agrees)."""
         first = next(iter(sorted(self.columns)))
         if self.format == "seed":
-            return _count_lines(self.path / self.columns[first])
+            return count_lines(self.path / self.columns[first])
         if self.format == "jsonl":
             with open(self.path, "rb") as handle:
                 return sum(1 for raw in handle if raw.strip())
@@ -203,7 +203,7 @@ class ParaphraseDataset:
         return pq.ParquetFile(self.path).metadata.num_rows
 
 
-def _count_lines(path: Path) -> int:
+def count_lines(path: str | Path) -> int:
     """Lines in a file, counting a last line without a trailing newline."""
     count = 0
     last = b"\n"

@@ -21,6 +21,7 @@ from typing import Callable
 import yaml
 
 from modsent.config import load_yaml
+from modsent.corpus import count_lines
 from modsent.errors import ModsentError
 
 __all__ = ["StageEstimate", "Plan", "TrainingWork", "TextSize", "contrastive_work", "load_costs", "model_parameters", "parameter_split", "corpus_tokens",
@@ -307,14 +308,13 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
     def enabled(stage: str, lang: str) -> bool:
         return cfg.stage_enabled(stage, lang, pivot)
 
-    align_tokens: dict[str, int] = {}
+    parallel: dict[str, TextSize] = {}  # each language's training pairs, as far as jobs read them
     if cfg.parallel_text:
-        parallel = resolve_source(cfg.parallel_text, languages)
-        for lang in languages:
-            pair = parallel / "train" / f"{pivot}-{lang}"
-            if pair.is_dir():
-                align_tokens[lang] = _parallel_tokens(pair, cfg.parallel_text_max_pairs,
-                                                      costs.get("bytes_per_token", 4.0))
+        root = resolve_source(cfg.parallel_text, languages) / "train"
+        parallel = {lang: _parallel_size(root / f"{pivot}-{lang}", cfg.parallel_text_max_pairs,
+                                         costs.get("bytes_per_token", 4.0))
+                    for lang in languages if (root / f"{pivot}-{lang}").is_dir()}
+    align_tokens = {lang: int(size.tokens) for lang, size in parallel.items()}
     bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
     pivot_extra = sum(align_tokens.get(lang, 0) for lang in bridges)  # the config ensures the pivot trains
     single_c = None
@@ -323,7 +323,7 @@ def plan_run(cfg, gpus: int | None = None, nodes: int = 1, device_kind: str | No
             tokens * cfg.align_uses_corpus() + align_tokens.get(lang, 0) for lang in languages if enabled("align", lang))
     text_tokens = {lang: _text_tokens(cfg, lang, tokens, costs.get("bytes_per_token", 4.0)) for lang in languages
                    if any(stage in stages and enabled(stage, lang) for stage in ("vocab", "adapt"))}
-    work = _training_work(cfg, languages, pivot, enabled, costs, params, corpus_size=_corpus_size(
+    work = _training_work(cfg, languages, pivot, enabled, costs, params, parallel, corpus_size=_corpus_size(
         _pivot_files(corpus, pivot), tokens)) if "train_s_per_job" in costs["devices"].get(kind, {}) else None
     plan = estimate_plan(languages, pivot, stages, flop_params, tokens, costs, devices, kind, job_devices,
                          enabled=enabled, align_tokens=align_tokens, align_uses_corpus=cfg.align_uses_corpus(),
@@ -347,39 +347,29 @@ def _corpus_size(files: list[Path], tokens: int) -> TextSize:
     texts = [f for path in files for f in ([path] if path.is_file() else sorted(path.rglob("*.txt")))]
     if not texts:
         return TextSize(tokens, int(tokens // 12), int(tokens // 24))
-    lines = {f: _line_count(f) for f in texts}
+    lines = {f: count_lines(f) for f in texts}
     rows = sum(n for f, n in lines.items() if f.stem.endswith("_1")) or sum(lines.values()) // 2
     return TextSize(tokens, sum(lines.values()), rows)
-
-
-def _line_count(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
 
 
 def _parallel_size(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> TextSize:
     """Both sides of a parallel-text directory's first ``max_pairs`` lines."""
     files = sorted(pair_dir.glob("*_*.txt"))
-    lines = _line_count(files[0])
+    lines = count_lines(files[0])
     used = min(lines, max_pairs) if max_pairs else lines
     total = sum(f.stat().st_size for f in files) * used / max(1, lines)
     return TextSize(total / bytes_per_token, 2 * used, used)
 
 
 def _training_work(cfg, languages: list[str], pivot: str, enabled: Callable[[str, str], bool], costs: dict,
-                   params: int, corpus_size: TextSize) -> dict[tuple[str, str], TrainingWork]:
-    """Each train and align job's work, and Single_c's (as many steps as those together, unless set)."""
+                   params: int, parallel: dict[str, TextSize],
+                   corpus_size: TextSize) -> dict[tuple[str, str], TrainingWork]:
+    """Each train and align job's work, and Single_c's (as many steps as those together, unless set);
+    ``parallel``: each language's training pairs (:func:`_parallel_size`)."""
     from modsent.config import deep_merge
     from modsent.languages import resolve_many
-    from modsent.sources import resolve_source
 
     overhead = costs.get("tokens_per_sentence_overhead", 0.0)
-    bytes_per_token = costs.get("bytes_per_token", 4.0)
-    parallel: dict[str, TextSize] = {}
-    if cfg.parallel_text:
-        root = resolve_source(cfg.parallel_text, languages) / "train"
-        parallel = {lang: _parallel_size(root / f"{pivot}-{lang}", cfg.parallel_text_max_pairs, bytes_per_token)
-                    for lang in languages if (root / f"{pivot}-{lang}").is_dir()}
     bridges = [lang.code for lang in resolve_many(cfg.pivot_bridge_languages)]
     train = cfg.train.get("trainer", {})
     align = cfg.align.get("trainer", {})
@@ -435,17 +425,6 @@ def _evaluated_encoders(cfg, stages: list[str]) -> int:
     unaligned = bool(cfg.evaluate.get("compare_unaligned")) and "align" in stages
     steps = 2 if cfg.evaluate.get("step_ablations") else 0
     return len(cfg.baselines) + single_c + 1 + unaligned + steps
-
-
-def _parallel_tokens(pair_dir: Path, max_pairs: int | None, bytes_per_token: float) -> int:
-    """Tokens of both sides of a parallel-text directory (its first ``max_pairs`` lines)."""
-    files = sorted(pair_dir.glob("*_*.txt"))
-    total = sum(f.stat().st_size for f in files)
-    if max_pairs:
-        with open(files[0], "rb") as handle:
-            lines = sum(1 for _ in handle)
-        total = total * min(1.0, max_pairs / max(1, lines))
-    return int(total / bytes_per_token)
 
 
 def _pivot_files(corpus: Path, pivot: str) -> list[Path]:

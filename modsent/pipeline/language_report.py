@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from modsent.corpus import count_lines
 from modsent.io import atomic_write_bytes, atomic_write_text
 from modsent.languages import resolve
 from modsent.pipeline.layout import SINGLE_C
@@ -52,11 +53,6 @@ class LanguageRow:
         return float(np.mean(self.scores[encoder])) if encoder in self.scores else math.nan
 
 
-def _lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
-
-
 def language_rows(results: dict, planner: Planner) -> list[LanguageRow]:
     """One row per target language with bitext scores against the pivot, sorted by the first baseline's mean P@1."""
     pivot = planner.pivot
@@ -77,20 +73,19 @@ def language_rows(results: dict, planner: Planner) -> list[LanguageRow]:
         if not scores:
             continue
         training = planner.parallel_pair_dir("train", lang) / f"{lang}.txt"
-        corpus_pairs = _lines(training) if training.is_file() else 0
+        corpus_pairs = count_lines(training) if training.is_file() else 0
         available = corpus_pairs - planner.in_domain_test_pairs(lang)
         cap = planner.cfg.parallel_text_max_pairs or available
         rows.append(LanguageRow(lang, resolve(lang).script, "in-domain" if dataset == in_domain else "held-out projects",
-                                _lines(files[dataset]), min(cap, available), corpus_pairs, scores))
+                                count_lines(files[dataset]), min(cap, available), corpus_pairs, scores))
     baseline = _baseline(planner)
     return sorted(rows, key=lambda row: (row.mean(baseline), row.lang))
 
 
 def _test_files(planner: Planner) -> dict[str, Path]:
     """Each bitext set of the evaluation -> its target language's file (whose lines are the test pairs)."""
-    evaluate = next(job for job in planner.jobs() if job.stage == "evaluate")
     files = {}
-    for entry in evaluate.config.bitext:
+    for entry in planner.evaluate_job().config.bitext:
         langs = [lang for lang in entry.files if lang != planner.pivot]
         if len(langs) == 1 and Path(entry.files[langs[0]]).is_file():
             files[entry.name] = Path(entry.files[langs[0]])

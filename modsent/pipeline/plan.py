@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from modsent.config import ConfigError, deep_merge, from_dict
-from modsent.corpus import open_corpus, read_lines
+from modsent.corpus import count_lines, open_corpus, read_lines
 from modsent.errors import ModsentError
 from modsent.io import atomic_write
 from modsent.languages import resolve_many
 from modsent.pipeline.config import PipelineConfig
 from modsent.pipeline.layout import ALL, SINGLE_C, RunLayout
 from modsent.pipeline.steps import STEP_NAMES, step_models
-from modsent.pipeline.test_pairs import (common_strings, line_count, write_first_lines, write_in_domain_split,
-                                         write_lines)
+from modsent.pipeline.test_pairs import common_strings, write_first_lines, write_in_domain_split, write_lines
 from modsent.pipeline.translated_sts import write_translated_sts
 from modsent.sources import resolve_source
 
@@ -173,9 +172,11 @@ class Planner:
         if not wanted or lang == self.pivot:
             return 0
         if lang not in self._in_domain:
-            held_out = line_count(self.parallel_pair_dir("test", lang) / f"{lang}.txt")
-            trained = line_count(self.parallel_pair_dir("train", lang) / f"{lang}.txt")
-            self._in_domain[lang] = 0 if held_out >= wanted else min(wanted, trained // 3)
+            held_out, trained = (self.parallel_pair_dir(split, lang) / f"{lang}.txt" for split in ("test", "train"))
+            if (held_out.is_file() and count_lines(held_out) >= wanted) or not trained.is_file():
+                self._in_domain[lang] = 0
+            else:
+                self._in_domain[lang] = min(wanted, count_lines(trained) // 3)
         return self._in_domain[lang]
 
     def training_pairs(self, lang: str) -> Path:
@@ -206,7 +207,7 @@ class Planner:
         if self.trains_single_c():
             jobs.append(self._single_c_job(jobs, corpus_deps))
         if "evaluate" in self.cfg.stages:
-            jobs.append(self._evaluate_job())
+            jobs.append(self.evaluate_job())
         return jobs
 
     def translate_config(self, targets: list[str]) -> Any:
@@ -354,7 +355,7 @@ class Planner:
         kept_out = self.in_domain_test_pairs(job.lang) if job.stage == "align" else 0
         if kept_out:
             source = self.parallel_pair_dir("train", job.lang)
-            kept = line_count(source / f"{job.lang}.txt") - kept_out
+            kept = count_lines(source / f"{job.lang}.txt") - kept_out
             data = dataclasses.replace(job.config.data, parallel=[str(source)],
                                        max_parallel_pairs=min(kept, job.config.data.max_parallel_pairs or kept))
             job = dataclasses.replace(job, config=dataclasses.replace(job.config, data=data))
@@ -368,7 +369,7 @@ class Planner:
             layout[lang] = (str(encoder), str(adapter) if adapter else None)
         return layout
 
-    def _evaluate_job(self) -> StageJob:
+    def evaluate_job(self) -> StageJob:
         from modsent.evaluate.config import EvaluateConfig
 
         models = {"modular": str(self.run.modular_model())}

@@ -10,7 +10,7 @@ from pathlib import Path
 from modsent.corpus import read_lines
 from modsent.io import atomic_write_text
 
-__all__ = ["MIN_COMMON_STRINGS", "common_strings", "line_count", "write_in_domain_split", "write_first_lines",
+__all__ = ["MIN_COMMON_STRINGS", "common_strings", "write_in_domain_split", "write_first_lines",
            "write_lines"]
 
 
@@ -34,13 +34,6 @@ def common_strings(by_lang: dict[str, dict[str, str]]) -> list[str]:
         if len(kept) >= MIN_COMMON_STRINGS:
             chosen, joined = kept, joined + 1
     return chosen if joined > 1 else everywhere
-
-
-def line_count(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
 
 
 def write_in_domain_split(source: Path, train: Path, test: Path, count: int) -> None:
